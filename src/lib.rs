@@ -1,0 +1,28 @@
+//! # qdscope
+//!
+//! ADF-STEM image analysis, multislice simulation and MD phonon analysis of
+//! CsPbBr3 quantum dots, re-doing end to end the analysis of Rainò et al.,
+//! "Ultra-narrow room-temperature emission from single CsPbBr3 perovskite
+//! quantum dots" (Nat. Commun. 2022). Design: `../shared/ARCHITECTURE.md`.
+//!
+//! ## Module map
+//! | module | what it is | equations / spec |
+//! |---|---|---|
+//! | [`error`] | the one `Error` enum; every variant names its input | — |
+//! | [`units`] | CODATA 2018 constants and unit conversions | spectral spec §1 |
+//! | [`fft`] | the shared FFT layer: plans, 1-D/2-D transforms, convolution, correlation, psf2otf, power per bin | spectral spec §1 |
+//! | [`image`] | calibrated `Image` / `Stack` | stem spec §0 |
+//! | [`io`] | readers/writers (TIFF, NPY, MRC, PNG preview), atomic writes | — |
+//! | [`stem`] | experimental half: registration, background opening, synthetic data, `prepare` pipeline | stem spec §1–2 |
+//! | [`report`] | CSV/JSON outputs with units in headers | — |
+//! | [`cli`] | one file per subcommand: args → library call → report | — |
+//!
+//! Units inside the crate: Å, fs, eV (meV where named), rad (mrad where
+//! named), amu, K. Identifiers carry their unit (`pixel_size_angstrom`).
+
+pub mod error;
+pub mod image;
+pub mod units;
+
+pub use error::{Error, Result, Warnings};
+pub use image::{Calibration, Image, Stack};
