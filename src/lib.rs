@@ -21,6 +21,7 @@
 //! named), amu, K. Identifiers carry their unit (`pixel_size_angstrom`).
 
 pub mod error;
+pub mod fft;
 pub mod image;
 pub mod units;
 

@@ -1,0 +1,284 @@
+//! FFT convolution and correlation, psf2otf/otf2psf, and a reusable 1-D
+//! convolver for many rows.
+//!
+//! Kernel origin convention (MATLAB `conv2`/`imfilter`/`psf2otf`): a kernel of
+//! size `m` has its centre at 0-based index `⌊m/2⌋` on each axis.
+
+use ndarray::{s, Array2, ArrayView2};
+use num_complex::Complex;
+use num_traits::Zero;
+use std::sync::Arc;
+
+use super::plans::FftFloat;
+use super::transform::{fft2, ifft2, irfft2, rfft2};
+use crate::error::{Error, Result};
+
+/// Zero-pad `psf` to `shape` and move its centre `⌊size/2⌋` to the origin
+/// (circular shift by `−⌊size/2⌋`).
+fn pad_and_centre<T: FftFloat>(psf: ArrayView2<T>, shape: (usize, usize)) -> Array2<T> {
+    let (py, px) = psf.dim();
+    let (ny, nx) = shape;
+    let (cy, cx) = (py / 2, px / 2);
+    let mut out = Array2::<T>::zeros(shape);
+    for y in 0..py {
+        let yo = (y + ny - cy % ny) % ny;
+        for x in 0..px {
+            let xo = (x + nx - cx % nx) % nx;
+            out[[yo, xo]] = out[[yo, xo]] + psf[[y, x]];
+        }
+    }
+    out
+}
+
+fn check_kernel(what: &str, k: (usize, usize), shape: (usize, usize)) -> Result<()> {
+    if k.0 == 0 || k.1 == 0 || k.0 > shape.0 || k.1 > shape.1 {
+        return Err(Error::shape(
+            what,
+            format!("a non-empty kernel no larger than {}x{}", shape.0, shape.1),
+            format!("{}x{}", k.0, k.1),
+        ));
+    }
+    Ok(())
+}
+
+/// Optical transfer function of a point-spread function (MATLAB `psf2otf`):
+/// pad `psf` with zeros to `shape`, circularly shift its centre `⌊size/2⌋` to
+/// `(0, 0)`, and take the 2-D FFT. A centred delta gives all ones.
+///
+/// # Errors
+/// `Error::Shape` if the PSF is empty or larger than `shape`.
+pub fn psf2otf<T: FftFloat>(
+    psf: ArrayView2<T>,
+    shape: (usize, usize),
+) -> Result<Array2<Complex<T>>> {
+    check_kernel("psf2otf: psf", psf.dim(), shape)?;
+    let padded = pad_and_centre(psf, shape).mapv(|v| Complex::new(v, T::zero()));
+    Ok(fft2(padded.view()))
+}
+
+/// Point-spread function of size `psf_shape` from an OTF (MATLAB `otf2psf`):
+/// inverse FFT, shift the origin to `⌊size/2⌋`, keep the first `psf_shape`
+/// samples per axis, real part.
+///
+/// # Errors
+/// `Error::Shape` if `psf_shape` is empty or larger than the OTF.
+pub fn otf2psf<T: FftFloat>(
+    otf: ArrayView2<Complex<T>>,
+    psf_shape: (usize, usize),
+) -> Result<Array2<T>> {
+    let (ny, nx) = otf.dim();
+    check_kernel("otf2psf: psf shape", psf_shape, (ny, nx))?;
+    let full = ifft2(otf);
+    let (py, px) = psf_shape;
+    let (cy, cx) = (py / 2, px / 2);
+    let mut out = Array2::<T>::zeros(psf_shape);
+    for y in 0..py {
+        let ys = (y + ny - cy) % ny;
+        for x in 0..px {
+            out[[y, x]] = full[[ys, (x + nx - cx) % nx]].re;
+        }
+    }
+    Ok(out)
+}
+
+/// Circular convolution of `image` with `psf` (centre at `⌊size/2⌋`), same
+/// size as `image`: `IFFT(FFT(image) · psf2otf(psf))`.
+///
+/// # Errors
+/// `Error::Shape` if the PSF is empty or larger than the image.
+pub fn convolve2_circular<T: FftFloat>(
+    image: ArrayView2<T>,
+    psf: ArrayView2<T>,
+) -> Result<Array2<T>> {
+    let shape = image.dim();
+    check_kernel("convolve: kernel", psf.dim(), shape)?;
+    let k = rfft2(pad_and_centre(psf, shape).view());
+    let mut a = rfft2(image);
+    a.zip_mut_with(&k, |x, y| *x = *x * *y);
+    Ok(irfft2(a.view(), shape.1))
+}
+
+/// Circular cross-correlation `c[s] = Σ_n a[n + s] · b[n]` of two images of
+/// equal shape, computed as `IFFT(FFT(a) · conj(FFT(b)))`. The peak of
+/// `c` sits at the shift `s` by which `a` is displaced relative to `b`.
+///
+/// # Errors
+/// `Error::Shape` if the shapes differ.
+pub fn correlate2_circular<T: FftFloat>(a: ArrayView2<T>, b: ArrayView2<T>) -> Result<Array2<T>> {
+    if a.dim() != b.dim() {
+        return Err(Error::shape(
+            "correlate: second image",
+            format!("{}x{}", a.nrows(), a.ncols()),
+            format!("{}x{}", b.nrows(), b.ncols()),
+        ));
+    }
+    let mut fa = rfft2(a);
+    let fb = rfft2(b);
+    fa.zip_mut_with(&fb, |x, y| *x = *x * y.conj());
+    Ok(irfft2(fa.view(), a.ncols()))
+}
+
+/// Linear (zero-padded) convolution, central part the size of `image`
+/// (MATLAB `conv2(image, kernel, 'same')`): the kernel centre is `⌊m/2⌋`.
+///
+/// # Errors
+/// `Error::Shape` if the kernel is empty.
+pub fn convolve2_same<T: FftFloat>(
+    image: ArrayView2<T>,
+    kernel: ArrayView2<T>,
+) -> Result<Array2<T>> {
+    let (ny, nx) = image.dim();
+    let (ky, kx) = kernel.dim();
+    if ky == 0 || kx == 0 {
+        return Err(Error::shape(
+            "convolve: kernel",
+            "a non-empty kernel",
+            "0 elements",
+        ));
+    }
+    let (fy, fx) = (ny + ky - 1, nx + kx - 1);
+    let mut pa = Array2::<T>::zeros((fy, fx));
+    pa.slice_mut(s![..ny, ..nx]).assign(&image);
+    let mut pk = Array2::<T>::zeros((fy, fx));
+    pk.slice_mut(s![..ky, ..kx]).assign(&kernel);
+    let mut a = rfft2(pa.view());
+    let k = rfft2(pk.view());
+    a.zip_mut_with(&k, |x, y| *x = *x * *y);
+    let full = irfft2(a.view(), fx);
+    Ok(full
+        .slice(s![ky / 2..ky / 2 + ny, kx / 2..kx / 2 + nx])
+        .to_owned())
+}
+
+/// Correlation with a complex spectrum of the second argument already
+/// conjugated is common in registration; expose the complex 2-D product.
+#[must_use]
+pub fn cross_power<T: FftFloat>(
+    fa: ArrayView2<Complex<T>>,
+    fb: ArrayView2<Complex<T>>,
+) -> Array2<Complex<T>> {
+    let mut out = fa.to_owned();
+    out.zip_mut_with(&fb, |x, y| *x = *x * y.conj());
+    out
+}
+
+/// Linear convolution of many equal-length real rows with one kernel through
+/// the FFT, returning the "valid" part (`n − m + 1` samples per row, no
+/// padding is invented: the caller pads as its boundary rule requires, e.g.
+/// replicate for MATLAB `imgaussfilt`). Cost O(n log n) per row whatever the
+/// kernel length; the kernel spectrum is computed once.
+pub struct Convolver1d<T: FftFloat> {
+    n_signal: usize,
+    n_kernel: usize,
+    n_fft: usize,
+    kernel_spectrum: Vec<Complex<T>>,
+    r2c: Arc<dyn realfft::RealToComplex<T>>,
+    c2r: Arc<dyn realfft::ComplexToReal<T>>,
+}
+
+/// Scratch buffers for [`Convolver1d::valid_into`]; one per thread.
+pub struct Convolver1dWorkspace<T: FftFloat> {
+    time: Vec<T>,
+    freq: Vec<Complex<T>>,
+    scratch: Vec<Complex<T>>,
+}
+
+impl<T: FftFloat> Convolver1d<T> {
+    /// Plan a convolution of signals of length `n_signal` with `kernel`.
+    ///
+    /// # Errors
+    /// `Error::Shape` if the kernel is empty or longer than the signal.
+    pub fn new(kernel: &[T], n_signal: usize) -> Result<Self> {
+        let m = kernel.len();
+        if m == 0 || m > n_signal {
+            return Err(Error::shape(
+                "convolve1d: kernel length",
+                format!("1..={n_signal}"),
+                m.to_string(),
+            ));
+        }
+        let n_fft = fast_len(n_signal + m - 1);
+        let r2c = T::plans().r2c(n_fft);
+        let c2r = T::plans().c2r(n_fft);
+        let mut time = vec![T::zero(); n_fft];
+        time[..m].copy_from_slice(kernel);
+        let mut kernel_spectrum = r2c.make_output_vec();
+        let _ = r2c.process(&mut time, &mut kernel_spectrum);
+        let inv = T::one() / super::transform::cast::<T>(n_fft as f64);
+        kernel_spectrum.iter_mut().for_each(|v| *v = *v * inv);
+        Ok(Convolver1d {
+            n_signal,
+            n_kernel: m,
+            n_fft,
+            kernel_spectrum,
+            r2c,
+            c2r,
+        })
+    }
+
+    /// Length of the valid output, `n_signal − n_kernel + 1`.
+    #[must_use]
+    pub fn valid_len(&self) -> usize {
+        self.n_signal - self.n_kernel + 1
+    }
+
+    /// Fresh scratch buffers.
+    #[must_use]
+    pub fn workspace(&self) -> Convolver1dWorkspace<T> {
+        let scratch_len = self.r2c.get_scratch_len().max(self.c2r.get_scratch_len());
+        Convolver1dWorkspace {
+            time: vec![T::zero(); self.n_fft],
+            freq: vec![Complex::zero(); self.n_fft / 2 + 1],
+            scratch: vec![Complex::zero(); scratch_len],
+        }
+    }
+
+    /// `out[i] = Σ_j signal[i + j] · kernel[m − 1 − j]`, `i < valid_len()`.
+    ///
+    /// # Panics
+    /// If `signal` or `out` have the wrong length (programmer error).
+    pub fn valid_into(&self, signal: &[T], out: &mut [T], ws: &mut Convolver1dWorkspace<T>) {
+        assert_eq!(signal.len(), self.n_signal, "convolver signal length");
+        assert_eq!(out.len(), self.valid_len(), "convolver output length");
+        ws.time[..self.n_signal].copy_from_slice(signal);
+        ws.time[self.n_signal..]
+            .iter_mut()
+            .for_each(|v| *v = T::zero());
+        let _ = self
+            .r2c
+            .process_with_scratch(&mut ws.time, &mut ws.freq, &mut ws.scratch);
+        ws.freq
+            .iter_mut()
+            .zip(&self.kernel_spectrum)
+            .for_each(|(a, k)| *a = *a * *k);
+        ws.freq[0].im = T::zero();
+        if self.n_fft % 2 == 0 {
+            if let Some(l) = ws.freq.last_mut() {
+                l.im = T::zero();
+            }
+        }
+        let _ = self
+            .c2r
+            .process_with_scratch(&mut ws.freq, &mut ws.time, &mut ws.scratch);
+        let off = self.n_kernel - 1;
+        out.copy_from_slice(&ws.time[off..off + out.len()]);
+    }
+}
+
+/// Smallest length ≥ `n` whose prime factors are 2, 3 and 5 (fast for rustfft).
+#[must_use]
+pub fn fast_len(n: usize) -> usize {
+    let mut m = n.max(1);
+    loop {
+        let mut r = m;
+        for p in [2, 3, 5] {
+            while r % p == 0 {
+                r /= p;
+            }
+        }
+        if r == 1 {
+            return m;
+        }
+        m += 1;
+    }
+}
