@@ -23,6 +23,7 @@
 pub mod error;
 pub mod fft;
 pub mod image;
+pub mod stem;
 pub mod units;
 
 pub use error::{Error, Result, Warnings};
