@@ -20,9 +20,12 @@
 //! Units inside the crate: Å, fs, eV (meV where named), rad (mrad where
 //! named), amu, K. Identifiers carry their unit (`pixel_size_angstrom`).
 
+pub mod cli;
 pub mod error;
 pub mod fft;
 pub mod image;
+pub mod io;
+pub mod report;
 pub mod stem;
 pub mod units;
 

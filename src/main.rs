@@ -1,1 +1,27 @@
-fn main() {}
+//! The `qdscope` binary: parse, run, and map any error to one line on stderr.
+use std::process::ExitCode;
+
+use clap::Parser;
+use qdscope::cli::{self, Cli};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            // --help / --version go to stdout with exit 0; usage errors exit 2.
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match cli::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("qdscope: error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! The command line: one file per subcommand, each a thin adapter
+//! (args → params struct → library call → report).
+//!
+//! Exit codes: 0 success, 1 input or runtime error (one line on stderr,
+//! `qdscope: error: <input>: <problem>`), 2 usage error (clap).
+
+use clap::{Parser, Subcommand};
+
+use crate::error::Result;
+
+pub mod demo;
+pub mod prepare;
+
+/// qdscope — CsPbBr3 quantum-dot ADF-STEM analysis, multislice simulation and MD phonon analysis.
+#[derive(Debug, Parser)]
+#[command(name = "qdscope", version, about, long_about = None)]
+pub struct Cli {
+    /// Hide progress bars (they are also hidden when stderr is not a terminal).
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Register and average a stack, remove the background (opening + Gaussian).
+    Prepare(prepare::Args),
+    /// Generate a synthetic CsPbBr3 QD stack with ground truth and run every stage on it.
+    Demo(demo::Args),
+}
+
+/// Run a parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Prepare(a) => prepare::run(&a, cli.quiet),
+        Command::Demo(a) => demo::run(&a, cli.quiet),
+    }
+}
+
+/// Create the output directory (and parents); an existing one is reused.
+pub(crate) fn ensure_dir(dir: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| crate::Error::io(dir, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}
