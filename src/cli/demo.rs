@@ -53,7 +53,8 @@ pub(crate) fn run(args: &Args, quiet: bool) -> Result<()> {
         ratio_cs_pbbr: args.ratio,
         seed: args.seed,
         // Keep the QD inside the field of view for small frames.
-        n_cells: ((args.size_px as f64 * 0.25 / synth::LATTICE_ANGSTROM * 0.75) as usize).clamp(2, 16),
+        n_cells: ((args.size_px as f64 * 0.25 / synth::LATTICE_ANGSTROM * 0.75) as usize)
+            .clamp(2, 16),
         ..SynthParams::default()
     };
     let dir = &args.output;
@@ -110,11 +111,10 @@ pub(crate) fn run(args: &Args, quiet: bool) -> Result<()> {
     report::write_json(&dir.join("demo.json"), &summary)?;
     pb.finish_and_clear();
     println!(
-        "demo: {} frames of {}x{} px → {}; registration RMS error {:.3} px (max {:.3}); outputs in {}",
+        "demo: {} frames of {}x{} px → prepare/prepared.npy; registration RMS error {:.3} px (max {:.3}); outputs in {}",
         sp.frames,
         sp.rows,
         sp.cols,
-        "prepare/prepared.npy",
         rms,
         max,
         dir.display()

@@ -1,2 +1,4 @@
+pub mod background;
 pub mod pipeline;
+pub mod register;
 pub mod synth;

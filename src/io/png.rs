@@ -1,0 +1,78 @@
+//! 8-bit grey PNG previews with percentile contrast (the `png` crate).
+
+use std::path::Path;
+
+use ndarray::ArrayView2;
+
+use super::atomic_write;
+use crate::error::{Error, Result};
+
+/// Percentile of finite values (linear interpolation), `q` in [0, 100].
+fn percentile(sorted: &[f32], q: f64) -> f32 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let pos = (q.clamp(0.0, 100.0) / 100.0) * (sorted.len() - 1) as f64;
+    let i = pos.floor() as usize;
+    let j = (i + 1).min(sorted.len() - 1);
+    let t = (pos - i as f64) as f32;
+    sorted[i] * (1.0 - t) + sorted[j] * t
+}
+
+/// Write `a` as an 8-bit grey PNG, mapping the `low_percentile` value to 0
+/// and the `high_percentile` value to 255 (clipped). A constant image, or
+/// one without finite values, maps to mid-grey; NaN pixels map to 0.
+///
+/// # Errors
+/// `Error::InvalidParameter` for percentiles outside 0 ≤ low < high ≤ 100;
+/// `Error::Io` if the file cannot be written.
+pub fn write_png_preview(
+    path: &Path,
+    a: ArrayView2<f32>,
+    low_percentile: f64,
+    high_percentile: f64,
+) -> Result<()> {
+    let ok = (0.0..100.0).contains(&low_percentile)
+        && low_percentile < high_percentile
+        && high_percentile <= 100.0;
+    if !ok {
+        return Err(Error::param(
+            "preview percentiles",
+            format!("need 0 ≤ low < high ≤ 100, got {low_percentile}, {high_percentile}"),
+        ));
+    }
+    let (h, w) = a.dim();
+    let mut finite: Vec<f32> = a.iter().copied().filter(|v| v.is_finite()).collect();
+    finite.sort_by(f32::total_cmp);
+    let lo = percentile(&finite, low_percentile);
+    let hi = percentile(&finite, high_percentile);
+    let span = hi - lo;
+    let px: Vec<u8> = a
+        .iter()
+        .map(|v| {
+            if !v.is_finite() {
+                0
+            } else if span <= 0.0 {
+                128
+            } else {
+                (((v - lo) / span).clamp(0.0, 1.0) * 255.0).round() as u8
+            }
+        })
+        .collect();
+    let (wu, hu) = (
+        u32::try_from(w).map_err(|_| Error::param("preview", "image too wide"))?,
+        u32::try_from(h).map_err(|_| Error::param("preview", "image too tall"))?,
+    );
+    atomic_write(path, |out| {
+        let mut enc = ::png::Encoder::new(out, wu, hu);
+        enc.set_color(::png::ColorType::Grayscale);
+        enc.set_depth(::png::BitDepth::Eight);
+        let mut wr = enc
+            .write_header()
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        wr.write_image_data(&px)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        wr.finish()
+            .map_err(|e| std::io::Error::other(e.to_string()))
+    })
+}

@@ -1,0 +1,227 @@
+//! Pair registration: windowed, low-passed cross-correlation, integer peak,
+//! up-sampled DFT refinement (Guizar-Sicairos et al. 2008) and de-biasing by
+//! resample-and-re-register (stem spec §1, steps 1–6).
+
+use ndarray::{Array2, ArrayView2, Axis};
+use num_complex::Complex;
+use rayon::prelude::*;
+
+use super::{Correlation, PairShift, RegisterParams};
+use crate::fft::{self, transform::signed_index};
+
+/// Tukey window of length n with taper fraction α (0 = rectangular).
+pub(crate) fn tukey(n: usize, alpha: f64) -> Vec<f64> {
+    if alpha <= 0.0 || n < 2 {
+        return vec![1.0; n];
+    }
+    let a = alpha.min(1.0);
+    let m = (n - 1) as f64;
+    (0..n)
+        .map(|i| {
+            let x = i as f64;
+            let edge = a * m / 2.0;
+            let d = x.min(m - x);
+            if d < edge {
+                0.5 * (1.0 - (std::f64::consts::PI * d / edge).cos())
+            } else {
+                1.0
+            }
+        })
+        .collect()
+}
+
+/// Shared, per-shape context: windows, low-pass weights on the half spectrum.
+pub(crate) struct Context {
+    pub ny: usize,
+    pub nx: usize,
+    wy: Vec<f64>,
+    wx: Vec<f64>,
+    /// Low-pass weight per half-spectrum bin (1 if off).
+    lowpass: Array2<f64>,
+    /// Hermitian weight per half-spectrum column: 1 at kx = 0 (and Nyquist), else 2.
+    herm: Vec<f64>,
+    pub q: f64,
+    pub upsample: usize,
+    pub max_shift: Option<f64>,
+}
+
+impl Context {
+    pub fn new(ny: usize, nx: usize, p: &RegisterParams) -> Self {
+        let nxh = nx / 2 + 1;
+        let lowpass = match p.lowpass_sigma_cycles_per_px {
+            Some(s) if s > 0.0 => Array2::from_shape_fn((ny, nxh), |(y, x)| {
+                let ky = signed_index(y, ny) as f64 / ny as f64;
+                let kx = x as f64 / nx as f64;
+                (-(ky * ky + kx * kx) / (2.0 * s * s)).exp()
+            }),
+            _ => Array2::from_elem((ny, nxh), 1.0),
+        };
+        let herm = (0..nxh)
+            .map(|k| {
+                if k == 0 || (nx % 2 == 0 && k == nx / 2) {
+                    1.0
+                } else {
+                    2.0
+                }
+            })
+            .collect();
+        Context {
+            ny,
+            nx,
+            wy: tukey(ny, p.window_alpha),
+            wx: tukey(nx, p.window_alpha),
+            lowpass,
+            herm,
+            q: match p.correlation {
+                Correlation::Cross => 0.0,
+                Correlation::Phase => 1.0,
+            },
+            upsample: p.upsample.max(1),
+            max_shift: p.max_shift_px,
+        }
+    }
+
+    /// FFT of the mean-subtracted, windowed frame.
+    pub fn spectrum(&self, frame: ArrayView2<f32>) -> Array2<Complex<f64>> {
+        let mean = frame.iter().map(|v| *v as f64).sum::<f64>() / frame.len().max(1) as f64;
+        let w = Array2::from_shape_fn((self.ny, self.nx), |(y, x)| {
+            ((frame[[y, x]] as f64 - mean) * self.wy[y] * self.wx[x]) as f32
+        });
+        fft::rfft2(w.view()).mapv(|c| Complex::new(c.re as f64, c.im as f64))
+    }
+
+    /// Correlate reference spectrum `a` with moving spectrum `b`: returns the
+    /// measured shift of the moving frame (moving(x) = reference(x − s)) and
+    /// the normalised peak score.
+    pub fn correlate(&self, a: &Array2<Complex<f64>>, b: &Array2<Complex<f64>>) -> PairShift {
+        let (ny, nx) = (self.ny, self.nx);
+        let eps = 1e-30;
+        let mut c_half = Array2::<Complex<f64>>::zeros(a.raw_dim());
+        let (mut ea, mut eb) = (0.0, 0.0);
+        for ((((y, x), c), av), bv) in c_half.indexed_iter_mut().zip(a.iter()).zip(b.iter()) {
+            let g = self.lowpass[[y, x]] * self.herm[x];
+            let mut v = av * bv.conj();
+            let (na, nb) = (av.norm(), bv.norm());
+            if self.q > 0.0 {
+                v /= (v.norm() + eps).powf(self.q);
+            }
+            ea += g * na.powf(2.0 - 2.0 * self.q);
+            eb += g * nb.powf(2.0 - 2.0 * self.q);
+            *c = v * self.lowpass[[y, x]];
+        }
+        let c32 = c_half.mapv(|v| Complex::new(v.re as f32, v.im as f32));
+        let corr = fft::irfft2(c32.view(), nx);
+        // Integer peak, wrapped to (−N/2, N/2], within max_shift.
+        let mut best = (0usize, 0usize, f32::NEG_INFINITY);
+        for ((y, x), v) in corr.indexed_iter() {
+            if let Some(m) = self.max_shift {
+                let (sy, sx) = (wrap(y, ny), wrap(x, nx));
+                if (sy * sy + sx * sx) as f64 > m * m {
+                    continue;
+                }
+            }
+            if *v > best.2 {
+                best = (y, x, *v);
+            }
+        }
+        let (py, px) = (wrap(best.0, ny) as f64, wrap(best.1, nx) as f64);
+        let (ry, rx, peak) = if self.upsample > 1 {
+            self.refine(&c_half, py, px)
+        } else {
+            (py, px, best.2 as f64 * (ny * nx) as f64)
+        };
+        let score = peak / (ea * eb).sqrt().max(eps);
+        // The correlation peak sits at −s.
+        PairShift {
+            dy: -ry,
+            dx: -rx,
+            score,
+        }
+    }
+
+    /// Up-sampled DFT of the cross-power in a ±0.75 px box around (py, px):
+    /// returns the arg-max position and the unnormalised peak value.
+    fn refine(&self, c: &Array2<Complex<f64>>, py: f64, px: f64) -> (f64, f64, f64) {
+        let (ny, nx) = (self.ny, self.nx);
+        let u = self.upsample as f64;
+        let half = (0.75 * u).floor() as i64;
+        let m = (2 * half + 1) as usize;
+        let xs: Vec<f64> = (0..m).map(|l| px + (l as i64 - half) as f64 / u).collect();
+        let ys: Vec<f64> = (0..m).map(|j| py + (j as i64 - half) as f64 / u).collect();
+        let tau = std::f64::consts::TAU;
+        // E_x[kx][l] = w_kx · exp(2πi kx x_l / Nx).
+        let nxh = c.ncols();
+        let ex: Vec<Complex<f64>> = (0..nxh)
+            .flat_map(|k| {
+                let w = self.herm[k];
+                xs.iter()
+                    .map(move |x| Complex::from_polar(w, tau * k as f64 * x / nx as f64))
+            })
+            .collect();
+        // T[ky][l] = Σ_kx C[ky][kx] E_x[kx][l]  (rows in parallel).
+        let t: Vec<Vec<Complex<f64>>> = c
+            .axis_iter(Axis(0))
+            .into_par_iter()
+            .map(|row| {
+                let mut acc = vec![Complex::<f64>::new(0.0, 0.0); m];
+                for (k, cv) in row.iter().enumerate() {
+                    if cv.re == 0.0 && cv.im == 0.0 {
+                        continue;
+                    }
+                    let e = &ex[k * m..(k + 1) * m];
+                    for (a, ev) in acc.iter_mut().zip(e) {
+                        *a += cv * ev;
+                    }
+                }
+                acc
+            })
+            .collect();
+        let mut best = (py, px, f64::NEG_INFINITY);
+        for y in &ys {
+            let ey: Vec<Complex<f64>> = (0..ny)
+                .map(|k| Complex::from_polar(1.0, tau * signed_index(k, ny) as f64 * y / ny as f64))
+                .collect();
+            for (l, x) in xs.iter().enumerate() {
+                let v: f64 = (0..ny).map(|k| (ey[k] * t[k][l]).re).sum();
+                if v > best.2 {
+                    best = (*y, *x, v);
+                }
+            }
+        }
+        best
+    }
+}
+
+fn wrap(i: usize, n: usize) -> i64 {
+    // (−N/2, N/2]
+    let i = i as i64;
+    let n = n as i64;
+    if i > n / 2 {
+        i - n
+    } else {
+        i
+    }
+}
+
+/// Register `moving` against `reference` with de-biasing passes.
+pub(crate) fn register_pair_ctx(
+    ctx: &Context,
+    reference: ArrayView2<f32>,
+    moving: ArrayView2<f32>,
+    refine_passes: usize,
+) -> PairShift {
+    let a = ctx.spectrum(reference);
+    let mut s = ctx.correlate(&a, &ctx.spectrum(moving));
+    let tol = 1.0 / ctx.upsample as f64;
+    for _ in 0..refine_passes {
+        let back = super::shift_fourier(moving, -s.dy, -s.dx);
+        let r = ctx.correlate(&a, &ctx.spectrum(back.view()));
+        s.dy += r.dy;
+        s.dx += r.dx;
+        s.score = r.score;
+        if r.dy.abs() < tol && r.dx.abs() < tol {
+            break;
+        }
+    }
+    s
+}
