@@ -46,13 +46,12 @@ pub fn read_mrc(path: &Path) -> Result<Stack> {
         }
     };
     let word = |i: usize| -> [u8; 4] {
-        let b = [
+        [
             bytes[4 * i],
             bytes[4 * i + 1],
             bytes[4 * i + 2],
             bytes[4 * i + 3],
-        ];
-        b
+        ]
     };
     let int = |i: usize| {
         if big {
