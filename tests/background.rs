@@ -10,7 +10,11 @@ use rand::{rngs::StdRng, Rng, SeedableRng};
 fn brute(img: &Array2<f32>, fp: &Footprint, min: bool) -> Array2<f32> {
     let (ny, nx) = img.dim();
     Array2::from_shape_fn((ny, nx), |(y, x)| {
-        let mut acc = if min { f32::INFINITY } else { f32::NEG_INFINITY };
+        let mut acc = if min {
+            f32::INFINITY
+        } else {
+            f32::NEG_INFINITY
+        };
         for &(dy, dx) in fp.offsets() {
             // Erosion reads x + d, dilation x − d (D is symmetric: same set).
             let (yy, xx) = if min {
@@ -63,7 +67,10 @@ fn strel_table_rows_exactly() {
     assert_eq!(Footprint::disk(2, N4).unwrap().len(), 13);
     // n = 4 gives a (2R−1)² octagon for every R ≥ 3 (checked to 100 in the spec).
     for r in 3..=60 {
-        assert_eq!(Footprint::disk(r, N4).unwrap().size(), (2 * r - 1, 2 * r - 1));
+        assert_eq!(
+            Footprint::disk(r, N4).unwrap().size(),
+            (2 * r - 1, 2 * r - 1)
+        );
     }
     assert!(Footprint::disk(0, N4).is_err());
 }
@@ -77,9 +84,18 @@ fn one_d_example_of_the_spec() {
     let max = dilate(img.view(), &fp);
     let min = erode(img.view(), &fp);
     let open = opening(img.view(), &fp);
-    assert_eq!(max.row(0).to_vec(), vec![3., 4., 4., 5., 9., 9., 9., 6., 6., 5., 5.]);
-    assert_eq!(min.row(0).to_vec(), vec![1., 1., 1., 1., 1., 2., 2., 2., 3., 3., 3.]);
-    assert_eq!(open.row(0).to_vec(), vec![1., 1., 1., 1., 2., 2., 2., 3., 3., 3., 3.]);
+    assert_eq!(
+        max.row(0).to_vec(),
+        vec![3., 4., 4., 5., 9., 9., 9., 6., 6., 5., 5.]
+    );
+    assert_eq!(
+        min.row(0).to_vec(),
+        vec![1., 1., 1., 1., 1., 2., 2., 2., 3., 3., 3.]
+    );
+    assert_eq!(
+        open.row(0).to_vec(),
+        vec![1., 1., 1., 1., 2., 2., 2., 3., 3., 3., 3.]
+    );
 }
 
 #[test]
@@ -148,7 +164,10 @@ fn opening_laws() {
     let plateau = dilate(rect.view(), &fp);
     assert_eq!(opening(plateau.view(), &fp), plateau);
     // Independent of the thread count.
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
     assert_eq!(pool.install(|| opening(img.view(), &fp)), o);
 }
 
@@ -172,10 +191,14 @@ fn gaussian_reference(img: &Array2<f32>, sigma: f64, truncate: f64) -> Array2<f6
     let (ny, nx) = img.dim();
     let clamp = |v: i64, n: usize| v.clamp(0, n as i64 - 1) as usize;
     let rows = Array2::from_shape_fn((ny, nx), |(y, x)| {
-        (0..k.len()).map(|i| k[i] * img[[y, clamp(x as i64 + i as i64 - h, nx)]] as f64).sum::<f64>()
+        (0..k.len())
+            .map(|i| k[i] * img[[y, clamp(x as i64 + i as i64 - h, nx)]] as f64)
+            .sum::<f64>()
     });
     Array2::from_shape_fn((ny, nx), |(y, x)| {
-        (0..k.len()).map(|i| k[i] * rows[[clamp(y as i64 + i as i64 - h, ny), x]]).sum::<f64>()
+        (0..k.len())
+            .map(|i| k[i] * rows[[clamp(y as i64 + i as i64 - h, ny), x]])
+            .sum::<f64>()
     })
 }
 
@@ -187,7 +210,10 @@ fn gaussian_matches_direct_replicate_reference_on_both_paths() {
     for sigma in [2.0, 9.0, 30.0] {
         let g = gaussian_filter(img.view(), sigma, 2.0).unwrap();
         let r = gaussian_reference(&img, sigma, 2.0);
-        let err = g.iter().zip(r.iter()).fold(0.0f64, |m, (a, b)| m.max((*a as f64 - b).abs()));
+        let err = g
+            .iter()
+            .zip(r.iter())
+            .fold(0.0f64, |m, (a, b)| m.max((*a as f64 - b).abs()));
         // f32 output of values ≤ 100: 1e-5 relative.
         assert!(err < 1e-3, "σ={sigma}: {err}");
     }
@@ -206,7 +232,8 @@ fn background_subtraction_removes_smooth_background_keeps_columns() {
     // reproduced exactly.
     let (n, a, sig) = (512usize, 23.48f64, 1.8f64);
     let bg = |y: f64, x: f64| {
-        0.6 + 0.002 * x + 0.001 * y
+        0.6 + 0.002 * x
+            + 0.001 * y
             + 0.3 * (-((x - 280.0).powi(2) + (y - 230.0).powi(2)) / (2.0 * 250.0f64.powi(2))).exp()
     };
     let mut img = Array2::<f32>::zeros((n, n));
@@ -227,7 +254,10 @@ fn background_subtraction_removes_smooth_background_keeps_columns() {
         }
         *v = s as f32;
     }
-    let p = BackgroundParams { radius_px: (2.0 * a).round() as usize, ..Default::default() };
+    let p = BackgroundParams {
+        radius_px: (2.0 * a).round() as usize,
+        ..Default::default()
+    };
     let b = estimate(img.view(), &p).unwrap();
     let corr = &img - &b;
     // Away from the borders (> R): between columns the corrected image is ~0.
@@ -235,37 +265,68 @@ fn background_subtraction_removes_smooth_background_keeps_columns() {
     let mut worst_bg: f64 = 0.0;
     for y in margin..n - margin {
         for x in margin..n - margin {
-            let near = truth.iter().any(|&(cy, cx)| (y as f64 - cy).powi(2) + (x as f64 - cx).powi(2) < 49.0);
+            let near = truth
+                .iter()
+                .any(|&(cy, cx)| (y as f64 - cy).powi(2) + (x as f64 - cx).powi(2) < 49.0);
             if !near {
                 worst_bg = worst_bg.max((corr[[y, x]] as f64).abs());
             }
         }
     }
-    assert!(worst_bg < 0.02, "residual background {worst_bg} ≥ 2 % of the column height");
+    assert!(
+        worst_bg < 0.02,
+        "residual background {worst_bg} ≥ 2 % of the column height"
+    );
     for &(cy, cx) in &truth {
-        if cy < margin as f64 || cx < margin as f64 || cy > (n - margin) as f64 || cx > (n - margin) as f64 {
+        if cy < margin as f64
+            || cx < margin as f64
+            || cy > (n - margin) as f64
+            || cx > (n - margin) as f64
+        {
             continue;
         }
         // Height at the nearest pixel, against the model value there.
         let (py, px) = (cy.round(), cx.round());
         let want = (-((py - cy).powi(2) + (px - cx).powi(2)) / (2.0 * sig * sig)).exp();
         let h = corr[[py as usize, px as usize]] as f64;
-        assert!((h / want - 1.0).abs() < 0.05, "column at ({cy}, {cx}): height {h} vs {want}");
+        assert!(
+            (h / want - 1.0).abs() < 0.05,
+            "column at ({cy}, {cx}): height {h} vs {want}"
+        );
     }
 }
 
 #[test]
 fn bad_parameters() {
     let img = Array2::<f32>::ones((16, 16));
-    let p = BackgroundParams { radius_px: 0, ..Default::default() };
-    assert!(estimate(img.view(), &p).unwrap_err().to_string().starts_with("background radius"));
+    let p = BackgroundParams {
+        radius_px: 0,
+        ..Default::default()
+    };
+    assert!(estimate(img.view(), &p)
+        .unwrap_err()
+        .to_string()
+        .starts_with("background radius"));
     let mut nan = img.clone();
     nan[[3, 4]] = f32::NAN;
-    let p = BackgroundParams { radius_px: 3, ..Default::default() };
-    assert!(estimate(nan.view(), &p).unwrap_err().to_string().contains("y=3, x=4"));
+    let p = BackgroundParams {
+        radius_px: 3,
+        ..Default::default()
+    };
+    assert!(estimate(nan.view(), &p)
+        .unwrap_err()
+        .to_string()
+        .contains("y=3, x=4"));
     // R ≥ image size: the global minimum (spec §2).
     let mut r = Array2::from_shape_fn((10, 10), |(y, x)| (y + x) as f32);
     r[[0, 0]] = -2.0;
-    let b = estimate(r.view(), &BackgroundParams { radius_px: 20, ..Default::default() }).unwrap();
+    let b = estimate(
+        r.view(),
+        &BackgroundParams {
+            radius_px: 20,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert!(b.iter().all(|v| (v + 2.0).abs() < 1e-5));
 }

@@ -50,7 +50,7 @@ use crate::error::{check_finite, Error, Result, Warnings};
 use crate::fft::{self, transform::signed_index};
 use crate::image::{Image, Stack};
 
-pub use stack::{average, register_stack};
+pub use stack::{average, register_stack, solve_pairs};
 
 /// Normalisation of the cross-power spectrum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]

@@ -50,57 +50,15 @@ pub fn register_stack(stack: &Stack, params: &RegisterParams) -> Result<Registra
         .map(|&(i, j)| ctx.correlate(&spectra[i], &spectra[j]))
         .collect();
     drop(spectra);
-    let mut keep: Vec<bool> = vec![true; pairs.len()];
     let mut active: Vec<bool> = vec![true; f];
-    let mut t = solve(f, &pairs, &measured, &keep, &active)?;
-    loop {
-        let res: Vec<(usize, f64)> = (0..pairs.len())
-            .filter(|&k| keep[k])
-            .map(|k| {
-                let (i, j) = pairs[k];
-                let r = ((measured[k].dy - (t[j].0 - t[i].0)).powi(2)
-                    + (measured[k].dx - (t[j].1 - t[i].1)).powi(2))
-                .sqrt();
-                (k, r)
-            })
-            .collect();
-        let mut mags: Vec<f64> = res.iter().map(|r| r.1).collect();
-        mags.sort_by(f64::total_cmp);
-        let med = median_sorted(&mags);
-        let thr = (3.0 * 1.4826 * med).max(0.25);
-        let Some(&(worst, r)) = res.iter().max_by(|a, b| a.1.total_cmp(&b.1)) else {
-            break;
-        };
-        if r <= thr {
-            break;
-        }
-        keep[worst] = false;
-        if !connected(f, &pairs, &keep, &active) {
-            // A frame cut off from the rest is an outlier frame, not a failure.
-            let (i, j) = pairs[worst];
-            let isolated = [i, j].into_iter().find(|&n| {
-                !pairs
-                    .iter()
-                    .enumerate()
-                    .any(|(k, p)| keep[k] && (p.0 == n || p.1 == n))
-            });
-            match isolated {
-                Some(n) if params.reject_outliers && active.iter().filter(|a| **a).count() > 2 => {
-                    active[n] = false;
-                    warnings.push(format!("frame {n}: inconsistent with every other frame, rejected"));
-                }
-                _ => {
-                    return Err(Error::Numerical {
-                        what: "registration".into(),
-                        reason: format!(
-                            "pair ({i}, {j}) disagrees by {r:.2} px and dropping it disconnects the frames; try --max-shift-px or check the stack"
-                        ),
-                    })
-                }
-            }
-        }
-        t = solve(f, &pairs, &measured, &keep, &active)?;
-    }
+    let mut t = robust_solve(
+        f,
+        &pairs,
+        &measured,
+        params.reject_outliers,
+        &mut active,
+        &mut warnings,
+    )?;
 
     // 2. Passes against the leave-one-out mean; 3. outlier frames.
     let spectra_raw: Vec<Array2<num_complex::Complex<f32>>> = (0..f)
@@ -173,6 +131,103 @@ pub fn register_stack(stack: &Stack, params: &RegisterParams) -> Result<Registra
         passes,
         warnings,
     })
+}
+
+/// Robust least squares of the pair graph (Savitzky et al. 2018): solve
+/// `t_j − t_i = s_ij` (gauge: first active frame at 0), then while the
+/// largest residual exceeds max(3·1.4826·median, 0.25 px) drop that pair and
+/// re-solve. A frame cut off from all others is marked inactive when
+/// `reject_outliers` (and more than 2 frames remain); otherwise a
+/// disconnected graph is an error.
+pub(crate) fn robust_solve(
+    f: usize,
+    pairs: &[(usize, usize)],
+    measured: &[PairShift],
+    reject_outliers: bool,
+    active: &mut [bool],
+    warnings: &mut Warnings,
+) -> Result<Vec<(f64, f64)>> {
+    let mut keep: Vec<bool> = vec![true; pairs.len()];
+    let mut t = solve(f, &pairs, &measured, &keep, active)?;
+    loop {
+        let res: Vec<(usize, f64)> = (0..pairs.len())
+            .filter(|&k| keep[k])
+            .map(|k| {
+                let (i, j) = pairs[k];
+                let r = ((measured[k].dy - (t[j].0 - t[i].0)).powi(2)
+                    + (measured[k].dx - (t[j].1 - t[i].1)).powi(2))
+                .sqrt();
+                (k, r)
+            })
+            .collect();
+        let mut mags: Vec<f64> = res.iter().map(|r| r.1).collect();
+        mags.sort_by(f64::total_cmp);
+        let med = median_sorted(&mags);
+        let thr = (3.0 * 1.4826 * med).max(0.25);
+        let Some(&(worst, r)) = res.iter().max_by(|a, b| a.1.total_cmp(&b.1)) else {
+            break;
+        };
+        if r <= thr {
+            break;
+        }
+        keep[worst] = false;
+        if !connected(f, &pairs, &keep, active) {
+            // A frame cut off from the rest is an outlier frame, not a failure.
+            let (i, j) = pairs[worst];
+            let isolated = [i, j].into_iter().find(|&n| {
+                !pairs
+                    .iter()
+                    .enumerate()
+                    .any(|(k, p)| keep[k] && (p.0 == n || p.1 == n))
+            });
+            match isolated {
+                Some(n) if reject_outliers && active.iter().filter(|a| **a).count() > 2 => {
+                    active[n] = false;
+                    warnings.push(format!("frame {n}: inconsistent with every other frame, rejected"));
+                }
+                _ => {
+                    return Err(Error::Numerical {
+                        what: "registration".into(),
+                        reason: format!(
+                            "pair ({i}, {j}) disagrees by {r:.2} px and dropping it disconnects the frames; try --max-shift-px or check the stack"
+                        ),
+                    })
+                }
+            }
+        }
+        t = solve(f, &pairs, &measured, &keep, active)?;
+    }
+
+    Ok(t)
+}
+
+/// Solve a pair graph of measured shifts (`measured[k]` is the shift of
+/// frame `pairs[k].1` relative to `pairs[k].0`) robustly: returns the shift
+/// of every frame (frame 0 at the origin).
+///
+/// # Errors
+/// `Error::Numerical` if dropping inconsistent pairs disconnects the graph.
+pub fn solve_pairs(
+    n_frames: usize,
+    pairs: &[(usize, usize)],
+    measured: &[PairShift],
+) -> Result<Vec<(f64, f64)>> {
+    if pairs.len() != measured.len() || pairs.iter().any(|p| p.0 >= n_frames || p.1 >= n_frames) {
+        return Err(Error::shape(
+            "pair graph",
+            format!("one measurement per pair, frames < {n_frames}"),
+            format!("{} pairs, {} measurements", pairs.len(), measured.len()),
+        ));
+    }
+    let mut active = vec![true; n_frames];
+    robust_solve(
+        n_frames,
+        pairs,
+        measured,
+        false,
+        &mut active,
+        &mut Warnings::default(),
+    )
 }
 
 /// One pass: every frame aligned by its current shift, registered against
