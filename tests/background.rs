@@ -39,7 +39,8 @@ fn random(rng: &mut StdRng, ny: usize, nx: usize) -> Array2<f32> {
 fn strel_table_rows_exactly() {
     use Decomposition::*;
     // (n, R, size, members, p_v, correction length) — spec §2 table.
-    let rows: &[(Decomposition, usize, usize, usize, &[usize], Option<usize>)] = &[
+    type Row = (Decomposition, usize, usize, usize, &'static [usize], Option<usize>);
+    let rows: &[Row] = &[
         (N4, 3, 5, 25, &[1, 0, 1, 0], Some(3)),
         (N4, 4, 7, 37, &[1, 1, 1, 1], None),
         (N4, 5, 9, 69, &[1, 1, 1, 1], Some(3)),

@@ -148,7 +148,7 @@ pub(crate) fn robust_solve(
     warnings: &mut Warnings,
 ) -> Result<Vec<(f64, f64)>> {
     let mut keep: Vec<bool> = vec![true; pairs.len()];
-    let mut t = solve(f, &pairs, &measured, &keep, active)?;
+    let mut t = solve(f, pairs, measured, &keep, active)?;
     loop {
         let res: Vec<(usize, f64)> = (0..pairs.len())
             .filter(|&k| keep[k])
@@ -171,7 +171,7 @@ pub(crate) fn robust_solve(
             break;
         }
         keep[worst] = false;
-        if !connected(f, &pairs, &keep, active) {
+        if !connected(f, pairs, &keep, active) {
             // A frame cut off from the rest is an outlier frame, not a failure.
             let (i, j) = pairs[worst];
             let isolated = [i, j].into_iter().find(|&n| {
@@ -195,7 +195,7 @@ pub(crate) fn robust_solve(
                 }
             }
         }
-        t = solve(f, &pairs, &measured, &keep, active)?;
+        t = solve(f, pairs, measured, &keep, active)?;
     }
 
     Ok(t)
