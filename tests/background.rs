@@ -39,7 +39,14 @@ fn random(rng: &mut StdRng, ny: usize, nx: usize) -> Array2<f32> {
 fn strel_table_rows_exactly() {
     use Decomposition::*;
     // (n, R, size, members, p_v, correction length) — spec §2 table.
-    type Row = (Decomposition, usize, usize, usize, &'static [usize], Option<usize>);
+    type Row = (
+        Decomposition,
+        usize,
+        usize,
+        usize,
+        &'static [usize],
+        Option<usize>,
+    );
     let rows: &[Row] = &[
         (N4, 3, 5, 25, &[1, 0, 1, 0], Some(3)),
         (N4, 4, 7, 37, &[1, 1, 1, 1], None),

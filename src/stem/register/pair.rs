@@ -94,21 +94,39 @@ impl Context {
     /// measured shift of the moving frame (moving(x) = reference(x − s)) and
     /// the normalised peak score.
     pub fn correlate(&self, a: &Array2<Complex<f64>>, b: &Array2<Complex<f64>>) -> PairShift {
+        self.correlate_with(a, b, true)
+    }
+
+    /// As [`Context::correlate`]; `fine = false` replaces the up-sampled DFT
+    /// by a per-axis parabola through the integer peak (0.05–0.1 px bias,
+    /// spec §1 step 4), used for the all-pairs graph that the passes refine.
+    pub fn correlate_with(
+        &self,
+        a: &Array2<Complex<f64>>,
+        b: &Array2<Complex<f64>>,
+        fine: bool,
+    ) -> PairShift {
         let (ny, nx) = (self.ny, self.nx);
         let eps = 1e-30;
         let mut c_half = Array2::<Complex<f64>>::zeros(a.raw_dim());
-        let (mut ea, mut eb) = (0.0, 0.0);
-        for ((((y, x), c), av), bv) in c_half.indexed_iter_mut().zip(a.iter()).zip(b.iter()) {
-            let g = self.lowpass[[y, x]] * self.herm[x];
-            let mut v = av * bv.conj();
-            let (na, nb) = (av.norm(), bv.norm());
-            if self.q > 0.0 {
-                v /= (v.norm() + eps).powf(self.q);
-            }
-            ea += g * na.powf(2.0 - 2.0 * self.q);
-            eb += g * nb.powf(2.0 - 2.0 * self.q);
-            *c = v * self.lowpass[[y, x]];
+        if self.q == 0.0 {
+            ndarray::Zip::from(&mut c_half)
+                .and(a)
+                .and(b)
+                .and(&self.lowpass)
+                .par_for_each(|c, av, bv, g| *c = av * bv.conj() * *g);
+        } else {
+            let q = self.q;
+            ndarray::Zip::from(&mut c_half)
+                .and(a)
+                .and(b)
+                .and(&self.lowpass)
+                .par_for_each(|c, av, bv, g| {
+                    let v = av * bv.conj();
+                    *c = v / (v.norm() + eps).powf(q) * *g;
+                });
         }
+        let (ea, eb) = (self.energy(a), self.energy(b));
         let c32 = c_half.mapv(|v| Complex::new(v.re as f32, v.im as f32));
         let corr = fft::irfft2(c32.view(), nx);
         // Integer peak, wrapped to (−N/2, N/2], within max_shift.
@@ -125,8 +143,28 @@ impl Context {
             }
         }
         let (py, px) = (wrap(best.0, ny) as f64, wrap(best.1, nx) as f64);
-        let (ry, rx, peak) = if self.upsample > 1 {
+        let (ry, rx, peak) = if self.upsample > 1 && fine {
             self.refine(&c_half, py, px)
+        } else if self.upsample > 1 {
+            let at = |dy: i64, dx: i64| {
+                let y = (best.0 as i64 + dy).rem_euclid(ny as i64) as usize;
+                let x = (best.1 as i64 + dx).rem_euclid(nx as i64) as usize;
+                corr[[y, x]] as f64
+            };
+            let parabola = |m: f64, c: f64, p: f64| {
+                let d = m - 2.0 * c + p;
+                if d.abs() > 0.0 {
+                    ((m - p) / (2.0 * d)).clamp(-0.5, 0.5)
+                } else {
+                    0.0
+                }
+            };
+            let c0 = at(0, 0);
+            (
+                py + parabola(at(-1, 0), c0, at(1, 0)),
+                px + parabola(at(0, -1), c0, at(0, 1)),
+                c0 * (ny * nx) as f64,
+            )
         } else {
             (py, px, best.2 as f64 * (ny * nx) as f64)
         };
@@ -137,6 +175,24 @@ impl Context {
             dx: -rx,
             score,
         }
+    }
+
+    /// `Σ_k G_k |A_k|^{2(1−q)}` over the full spectrum (Hermitian weights on
+    /// the half spectrum): the Cauchy–Schwarz bound that normalises scores.
+    fn energy(&self, a: &Array2<Complex<f64>>) -> f64 {
+        let e = 2.0 - 2.0 * self.q;
+        a.indexed_iter()
+            .map(|((y, x), v)| {
+                let w = self.lowpass[[y, x]] * self.herm[x];
+                if e == 2.0 {
+                    w * v.norm_sqr()
+                } else if e == 0.0 {
+                    w
+                } else {
+                    w * v.norm().powf(e)
+                }
+            })
+            .sum()
     }
 
     /// Up-sampled DFT of the cross-power in a ±0.75 px box around (py, px):

@@ -47,7 +47,7 @@ pub fn register_stack(stack: &Stack, params: &RegisterParams) -> Result<Registra
         .collect();
     let measured: Vec<PairShift> = pairs
         .par_iter()
-        .map(|&(i, j)| ctx.correlate(&spectra[i], &spectra[j]))
+        .map(|&(i, j)| ctx.correlate_with(&spectra[i], &spectra[j], false))
         .collect();
     drop(spectra);
     let mut active: Vec<bool> = vec![true; f];
