@@ -5,6 +5,9 @@
 //! `target/bench_register.json`.
 use std::time::Instant;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use qdscope::stem::register::{register_stack, RegisterParams};
 use qdscope::stem::synth::{generate, SynthParams};
 

@@ -1,6 +1,12 @@
 //! The `qdscope` binary: parse, run, and map any error to one line on stderr.
 use std::process::ExitCode;
 
+// mimalloc keeps freed pages instead of returning them to the OS: the
+// image pipeline allocates and drops many MB-sized planes, and re-faulting
+// them in costs more than the filters themselves.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::Parser;
 use qdscope::cli::{self, Cli};
 

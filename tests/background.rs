@@ -8,6 +8,7 @@ use qdscope::stem::background::{
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
 fn brute(img: &Array2<f32>, fp: &Footprint, min: bool) -> Array2<f32> {
+    let offs = fp.offsets();
     let (ny, nx) = img.dim();
     Array2::from_shape_fn((ny, nx), |(y, x)| {
         let mut acc = if min {
@@ -15,7 +16,7 @@ fn brute(img: &Array2<f32>, fp: &Footprint, min: bool) -> Array2<f32> {
         } else {
             f32::NEG_INFINITY
         };
-        for &(dy, dx) in fp.offsets() {
+        for &(dy, dx) in offs.iter() {
             // Erosion reads x + d, dilation x − d (D is symmetric: same set).
             let (yy, xx) = if min {
                 (y as i64 + dy, x as i64 + dx)

@@ -197,7 +197,10 @@ impl<T: FftFloat> Convolver1d<T> {
                 m.to_string(),
             ));
         }
-        let n_fft = fast_len(n_signal + m - 1);
+        // Circular convolution of length ≥ n_signal leaves the valid part
+        // (indices m−1 … n−1 of the linear convolution) untouched: wrap-around
+        // only reaches the first m−1 outputs.
+        let n_fft = fast_len(n_signal);
         let r2c = T::plans().r2c(n_fft);
         let c2r = T::plans().c2r(n_fft);
         let mut time = vec![T::zero(); n_fft];

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::fft::{transpose, Convolver1d};
 
 /// Kernels longer than this many taps go through the FFT.
-const DIRECT_MAX_TAPS: usize = 25;
+const DIRECT_MAX_TAPS: usize = 49;
 
 /// Normalised Gaussian kernel of half-width `⌈truncate·σ⌉`.
 #[must_use]
@@ -24,44 +24,45 @@ pub fn gaussian_kernel(sigma_px: f64, truncate: f64) -> Vec<f64> {
     k.into_iter().map(|v| v / s).collect()
 }
 
-/// Filter every row of a standard-layout array with replicate padding.
+/// Filter every row with replicate padding: direct for short kernels (one
+/// vectorised multiply-add per tap over the row), FFT for long ones.
 fn filter_rows(a: &Array2<f32>, kernel: &[f64]) -> Result<Array2<f32>> {
     let (ny, nx) = a.dim();
     let hw = kernel.len() / 2;
     let padded_len = nx + 2 * hw;
     let mut out = Array2::<f32>::zeros((ny, nx));
     let src = a.as_slice().unwrap_or(&[]);
-    let fill = |row: &[f32], pad: &mut Vec<f64>| {
-        pad.clear();
-        let (first, last) = (row[0] as f64, row[nx - 1] as f64);
-        pad.extend(std::iter::repeat(first).take(hw));
-        pad.extend(row.iter().map(|v| *v as f64));
-        pad.extend(std::iter::repeat(last).take(hw));
-    };
     let dst = out.as_slice_mut().unwrap_or(&mut []);
     if kernel.len() <= DIRECT_MAX_TAPS {
+        let k32: Vec<f32> = kernel.iter().map(|v| *v as f32).collect();
         dst.par_chunks_mut(nx)
             .zip(src.par_chunks(nx))
-            .for_each_init(Vec::new, |pad, (o, r)| {
-                fill(r, pad);
-                for (i, v) in o.iter_mut().enumerate() {
-                    let w = &pad[i..i + kernel.len()];
-                    *v = w.iter().zip(kernel).map(|(a, b)| a * b).sum::<f64>() as f32;
+            .for_each_init(Vec::new, |pad: &mut Vec<f32>, (o, r)| {
+                pad.clear();
+                pad.extend(std::iter::repeat(r[0]).take(hw));
+                pad.extend_from_slice(r);
+                pad.extend(std::iter::repeat(r[nx - 1]).take(hw));
+                o.fill(0.0);
+                for (t, k) in k32.iter().enumerate() {
+                    for (d, s) in o.iter_mut().zip(&pad[t..t + nx]) {
+                        *d += k * s;
+                    }
                 }
             });
     } else {
         // The kernel is symmetric, so convolution equals correlation.
-        let conv = Convolver1d::new(kernel, padded_len)?;
+        let k32: Vec<f32> = kernel.iter().map(|v| *v as f32).collect();
+        let conv = Convolver1d::new(&k32, padded_len)?;
         dst.par_chunks_mut(nx)
             .zip(src.par_chunks(nx))
             .for_each_init(
-                || (Vec::new(), vec![0.0f64; nx], conv.workspace()),
-                |(pad, res, ws), (o, r)| {
-                    fill(r, pad);
-                    conv.valid_into(pad, res, ws);
-                    o.iter_mut()
-                        .zip(res.iter())
-                        .for_each(|(d, s)| *d = *s as f32);
+                || (Vec::new(), conv.workspace()),
+                |(pad, ws), (o, r)| {
+                    pad.clear();
+                    pad.extend(std::iter::repeat(r[0]).take(hw));
+                    pad.extend_from_slice(r);
+                    pad.extend(std::iter::repeat(r[nx - 1]).take(hw));
+                    conv.valid_into(pad, o, ws);
                 },
             );
     }
@@ -100,6 +101,27 @@ pub fn gaussian_filter(
     }
     let kernel = gaussian_kernel(sigma_px, truncate);
     let rows = filter_rows(&image.as_standard_layout().into_owned(), &kernel)?;
-    let cols = filter_rows(&transpose(rows.view()), &kernel)?;
-    Ok(transpose(cols.view()))
+    if kernel.len() > DIRECT_MAX_TAPS {
+        let cols = filter_rows(&transpose(rows.view()), &kernel)?;
+        return Ok(transpose(cols.view()));
+    }
+    // Columns: each output row is a weighted sum of whole input rows
+    // (replicate rows beyond the edges), vectorised along the row.
+    let hw = (kernel.len() / 2) as i64;
+    let k32: Vec<f32> = kernel.iter().map(|v| *v as f32).collect();
+    let src = rows.as_slice().unwrap_or(&[]);
+    let mut out = Array2::<f32>::zeros((ny, nx));
+    out.as_slice_mut()
+        .unwrap_or(&mut [])
+        .par_chunks_mut(nx)
+        .enumerate()
+        .for_each(|(y, o)| {
+            for (t, k) in k32.iter().enumerate() {
+                let yy = (y as i64 + t as i64 - hw).clamp(0, ny as i64 - 1) as usize;
+                for (d, s) in o.iter_mut().zip(&src[yy * nx..(yy + 1) * nx]) {
+                    *d += k * s;
+                }
+            }
+        });
+    Ok(out)
 }

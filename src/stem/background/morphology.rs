@@ -14,6 +14,7 @@ use ndarray::{s, Array2, ArrayView2};
 use rayon::prelude::*;
 
 use super::strel::{Footprint, Line};
+use crate::fft::transpose;
 
 /// Min or max, with its identity (±∞).
 pub(crate) trait Extremum: Copy + Send + Sync {
@@ -91,74 +92,142 @@ pub(crate) fn running<E: Extremum>(f: &[f32], h: usize, out: &mut [f32], buf: &m
     }
 }
 
-/// Raw pointer that may be shared across rayon workers writing disjoint pixels.
-#[derive(Clone, Copy)]
-struct SharedOut(*mut f32);
-// SAFETY: used only for writes to pairwise-disjoint indices (one chain per
-// pixel), never read concurrently with a write to the same index.
-unsafe impl Send for SharedOut {}
-unsafe impl Sync for SharedOut {}
+/// Half-widths up to this are filtered directly (2p comparisons per pixel
+/// on contiguous, vectorisable rows); longer lines use van Herk.
+const DIRECT_MAX_P: usize = 6;
 
-/// One line pass on a standard-layout array: out = running extremum of `a`
-/// along every chain of step `v` with half-width `line.p`.
-fn line_pass<E: Extremum>(a: &Array2<f32>, line: Line) -> Array2<f32> {
-    let (ny, nx) = a.dim();
+/// `dst[x] = pick(dst[x], src[x + off])` where `x + off` is inside the row.
+#[inline]
+fn pick_shifted<E: Extremum>(dst: &mut [f32], src: &[f32], off: i64) {
+    let n = dst.len() as i64;
+    if off.abs() >= n {
+        return;
+    }
+    if off >= 0 {
+        let o = off as usize;
+        for (d, s) in dst[..n as usize - o].iter_mut().zip(&src[o..]) {
+            *d = E::pick(*d, *s);
+        }
+    } else {
+        let o = (-off) as usize;
+        for (d, s) in dst[o..].iter_mut().zip(&src[..n as usize - o]) {
+            *d = E::pick(*d, *s);
+        }
+    }
+}
+
+/// Scratch of a line pass (van Herk prefix/suffix planes), reused.
+#[derive(Default)]
+pub(crate) struct PassScratch {
+    p: Vec<f32>,
+    q: Vec<f32>,
+}
+
+/// One line pass on a row-major `ny × nx` plane: `dst` = running extremum of
+/// `src` along every chain of step `v` with half-width `p`, outside =
+/// identity. Exact for every pixel whose window stays inside the plane
+/// (which the ±∞ padding guarantees for the pixels that reach the output).
+fn line_pass<E: Extremum>(
+    src: &[f32],
+    dst: &mut [f32],
+    (ny, nx): (usize, usize),
+    line: Line,
+    scratch: &mut PassScratch,
+) {
     let (vy, vx) = if line.v.0 < 0 || (line.v.0 == 0 && line.v.1 < 0) {
         (-line.v.0, -line.v.1)
     } else {
         line.v
     };
-    let src = a.as_slice().unwrap_or(&[]);
-    let mut out = Array2::<f32>::zeros((ny, nx));
-    if src.is_empty() {
-        return out;
-    }
-    if (vy, vx) == (0, 1) {
-        // Rows are contiguous chains.
-        out.as_slice_mut()
-            .unwrap_or(&mut [])
-            .par_chunks_mut(nx)
-            .zip(src.par_chunks(nx))
-            .for_each_init(RunBuf::default, |buf, (o, r)| {
-                running::<E>(r, line.p, o, buf)
-            });
-        return out;
-    }
-    let inside = |y: i64, x: i64| y >= 0 && x >= 0 && y < ny as i64 && x < nx as i64;
-    // Chain starts: pixels whose predecessor x − v is outside.
-    let mut starts = Vec::new();
-    for y in 0..ny as i64 {
-        for x in 0..nx as i64 {
-            if !inside(y - vy, x - vx) {
-                starts.push((y, x));
-            }
+    let p = line.p;
+    if vy == 0 {
+        if p <= DIRECT_MAX_P || vx != 1 {
+            dst.par_chunks_mut(nx)
+                .zip(src.par_chunks(nx))
+                .for_each(|(o, r)| {
+                    o.copy_from_slice(r);
+                    for t in 1..=p as i64 {
+                        pick_shifted::<E>(o, r, t * vx);
+                        pick_shifted::<E>(o, r, -t * vx);
+                    }
+                });
+        } else {
+            dst.par_chunks_mut(nx)
+                .zip(src.par_chunks(nx))
+                .for_each_init(RunBuf::default, |buf, (o, r)| running::<E>(r, p, o, buf));
         }
+        return;
     }
-    let optr = SharedOut(out.as_mut_ptr());
-    starts.par_iter().for_each_init(
-        || (RunBuf::default(), Vec::new(), Vec::new()),
-        |(buf, vals, res), &(y0, x0)| {
-            vals.clear();
-            let (mut y, mut x) = (y0, x0);
-            while inside(y, x) {
-                vals.push(src[y as usize * nx + x as usize]);
-                y += vy;
-                x += vx;
+    let (vy_u, ny_i) = (vy as usize, ny as i64);
+    if p <= DIRECT_MAX_P {
+        dst.par_chunks_mut(nx).enumerate().for_each(|(y, o)| {
+            o.copy_from_slice(&src[y * nx..(y + 1) * nx]);
+            for t in 1..=p as i64 {
+                for sgn in [1i64, -1] {
+                    let yy = y as i64 + sgn * t * vy;
+                    if (0..ny_i).contains(&yy) {
+                        let row = &src[yy as usize * nx..(yy as usize + 1) * nx];
+                        pick_shifted::<E>(o, row, sgn * t * vx);
+                    }
+                }
             }
-            res.resize(vals.len(), 0.0);
-            running::<E>(vals, line.p, res, buf);
-            let o = optr;
-            let (mut y, mut x) = (y0, x0);
-            for v in res.iter() {
-                // SAFETY: (y, x) is inside the array and lies on this chain
-                // only; chains partition the pixels, so writes are disjoint.
-                unsafe { *o.0.add(y as usize * nx + x as usize) = *v };
-                y += vy;
-                x += vx;
+        });
+        return;
+    }
+    // Row-wise van Herk: blocks of w chain steps aligned on absolute rows
+    // (block of row y = (y / vy) / w); prefix P and suffix S follow the chain
+    // from row to row, so every row operation is a contiguous slice.
+    let w = 2 * p + 1;
+    let chunk_rows = vy_u * w;
+    scratch.p.resize(ny * nx, 0.0);
+    scratch.q.resize(ny * nx, 0.0);
+    let (pp, qq) = (&mut scratch.p, &mut scratch.q);
+    pp.par_chunks_mut(chunk_rows * nx)
+        .zip(qq.par_chunks_mut(chunk_rows * nx))
+        .enumerate()
+        .for_each(|(c, (pc, qc))| {
+            let y0 = c * chunk_rows;
+            let rows = pc.len() / nx;
+            // Prefix: row y continues row y − vy unless it starts a block.
+            for r in 0..rows {
+                let y = y0 + r;
+                let g = &src[y * nx..(y + 1) * nx];
+                let (prev, cur) = pc.split_at_mut(r * nx);
+                let cur = &mut cur[..nx];
+                cur.copy_from_slice(g);
+                if (y / vy_u) % w != 0 && r >= vy_u {
+                    let pr = &prev[(r - vy_u) * nx..(r - vy_u + 1) * nx];
+                    pick_shifted::<E>(cur, pr, -vx);
+                }
             }
-        },
-    );
-    out
+            // Suffix: row y continues row y + vy unless it ends a block.
+            for r in (0..rows).rev() {
+                let y = y0 + r;
+                let g = &src[y * nx..(y + 1) * nx];
+                let (cur, next) = qc.split_at_mut((r + 1) * nx);
+                let cur = &mut cur[r * nx..];
+                cur.copy_from_slice(g);
+                if (y / vy_u) % w != w - 1 && r + vy_u < rows {
+                    let nr = &next[(vy_u - 1) * nx..vy_u * nx];
+                    pick_shifted::<E>(cur, nr, vx);
+                }
+            }
+        });
+    let (pp, qq) = (&scratch.p, &scratch.q);
+    let h = p as i64;
+    dst.par_chunks_mut(nx).enumerate().for_each(|(y, o)| {
+        o.fill(E::IDENTITY);
+        let ys = y as i64 - h * vy;
+        let ye = y as i64 + h * vy;
+        if (0..ny_i).contains(&ys) {
+            let row = &qq[ys as usize * nx..(ys as usize + 1) * nx];
+            pick_shifted::<E>(o, row, -h * vx);
+        }
+        if (0..ny_i).contains(&ye) {
+            let row = &pp[ye as usize * nx..(ye as usize + 1) * nx];
+            pick_shifted::<E>(o, row, h * vx);
+        }
+    });
 }
 
 /// Exact-disk filter: extremum over 2R+1 horizontal chords; one running
@@ -204,18 +273,106 @@ fn chord_filter<E: Extremum>(a: ArrayView2<f32>, fp: &Footprint) -> Array2<f32> 
     out
 }
 
+/// Lines split into row-wise ones (vy ≠ 0, vectorised along rows) and
+/// horizontal ones, which run as vertical lines on the transposed plane
+/// (a serial 1-D scan along rows would not vectorise).
+fn split_lines(fp: &Footprint) -> (Vec<Line>, Vec<Line>) {
+    let mut rowwise = Vec::new();
+    let mut horizontal = Vec::new();
+    for &l in fp.lines() {
+        if l.v.0 == 0 && l.p > DIRECT_MAX_P {
+            horizontal.push(Line {
+                p: l.p,
+                v: (l.v.1.abs(), 0),
+            });
+        } else {
+            rowwise.push(l);
+        }
+    }
+    (rowwise, horizontal)
+}
+
+/// Apply `lines` one after another on a padded plane (ping-pong buffers).
+fn apply<E: Extremum>(
+    mut a: Array2<f32>,
+    lines: &[Line],
+    scratch: &mut PassScratch,
+) -> Array2<f32> {
+    if lines.is_empty() {
+        return a;
+    }
+    let shape = a.dim();
+    let mut b = Array2::<f32>::zeros(shape);
+    for &l in lines {
+        if let (Some(src), Some(dst)) = (a.as_slice(), b.as_slice_mut()) {
+            line_pass::<E>(src, dst, shape, l, scratch);
+            std::mem::swap(&mut a, &mut b);
+        }
+    }
+    a
+}
+
+fn pad<E: Extremum>(image: ArrayView2<f32>, (ey, ex): (usize, usize)) -> Array2<f32> {
+    let (ny, nx) = image.dim();
+    let mut a = Array2::<f32>::from_elem((ny + 2 * ey, nx + 2 * ex), E::IDENTITY);
+    a.slice_mut(s![ey..ey + ny, ex..ex + nx]).assign(&image);
+    a
+}
+
+/// Decomposed filter, returning the result **transposed** (x, y): the
+/// row-wise lines run first, then the plane is transposed once and the
+/// horizontal lines run as vertical ones.
+fn filter_t<E: Extremum>(
+    image: ArrayView2<f32>,
+    fp: &Footprint,
+    s_: &mut PassScratch,
+) -> Array2<f32> {
+    let (ny, nx) = image.dim();
+    let (ey, ex) = fp.extent();
+    let (rowwise, horizontal) = split_lines(fp);
+    let a = apply::<E>(pad::<E>(image, (ey, ex)), &rowwise, s_);
+    let t = transpose(a.view());
+    let t = apply::<E>(t, &horizontal, s_);
+    t.slice(s![ex..ex + nx, ey..ey + ny]).to_owned()
+}
+
+/// Decomposed filter of a **transposed** image, returning the result in
+/// normal orientation (the mirror of [`filter_t`]).
+fn filter_from_t<E: Extremum>(
+    image_t: ArrayView2<f32>,
+    fp: &Footprint,
+    s_: &mut PassScratch,
+) -> Array2<f32> {
+    let (nx, ny) = image_t.dim();
+    let (ey, ex) = fp.extent();
+    let (rowwise, horizontal) = split_lines(fp);
+    let t = apply::<E>(pad::<E>(image_t, (ex, ey)), &horizontal, s_);
+    let a = transpose(t.view());
+    let a = apply::<E>(a, &rowwise, s_);
+    a.slice(s![ey..ey + ny, ex..ex + nx]).to_owned()
+}
+
+/// Decomposed filter without any transpose (every horizontal line short).
+fn filter_direct<E: Extremum>(
+    image: ArrayView2<f32>,
+    fp: &Footprint,
+    s_: &mut PassScratch,
+) -> Array2<f32> {
+    let (ny, nx) = image.dim();
+    let (ey, ex) = fp.extent();
+    let a = apply::<E>(pad::<E>(image, (ey, ex)), fp.lines(), s_);
+    a.slice(s![ey..ey + ny, ex..ex + nx]).to_owned()
+}
+
 fn filter<E: Extremum>(image: ArrayView2<f32>, fp: &Footprint) -> Array2<f32> {
     if fp.lines().is_empty() {
         return chord_filter::<E>(image, fp);
     }
-    let (ny, nx) = image.dim();
-    let (ey, ex) = fp.extent();
-    let mut pad = Array2::<f32>::from_elem((ny + 2 * ey, nx + 2 * ex), E::IDENTITY);
-    pad.slice_mut(s![ey..ey + ny, ex..ex + nx]).assign(&image);
-    for &l in fp.lines() {
-        pad = line_pass::<E>(&pad, l);
+    if split_lines(fp).1.is_empty() {
+        return filter_direct::<E>(image, fp, &mut PassScratch::default());
     }
-    pad.slice(s![ey..ey + ny, ex..ex + nx]).to_owned()
+    let mut scratch = PassScratch::default();
+    transpose(filter_t::<E>(image, fp, &mut scratch).view())
 }
 
 /// Grey erosion `(I ⊖ D)(x) = min_{d∈D} I(x + d)`, outside = +∞.
@@ -234,5 +391,16 @@ pub fn dilate(image: ArrayView2<f32>, fp: &Footprint) -> Array2<f32> {
 /// features smaller than D; anti-extensive, increasing, idempotent.
 #[must_use]
 pub fn opening(image: ArrayView2<f32>, fp: &Footprint) -> Array2<f32> {
-    dilate(erode(image, fp).view(), fp)
+    if fp.lines().is_empty() {
+        return dilate(erode(image, fp).view(), fp);
+    }
+    let mut scratch = PassScratch::default();
+    if split_lines(fp).1.is_empty() {
+        let e = filter_direct::<Min>(image, fp, &mut scratch);
+        return filter_direct::<Max>(e.view(), fp, &mut scratch);
+    }
+    // Erode into the transposed orientation and dilate back: two transposes
+    // for the whole opening.
+    let eroded_t = filter_t::<Min>(image, fp, &mut scratch);
+    filter_from_t::<Max>(eroded_t.view(), fp, &mut scratch)
 }
