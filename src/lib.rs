@@ -25,6 +25,7 @@ pub mod error;
 pub mod fft;
 pub mod image;
 pub mod io;
+pub mod optics;
 pub mod report;
 pub mod stem;
 pub mod units;
