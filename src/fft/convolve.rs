@@ -56,6 +56,38 @@ pub fn psf2otf<T: FftFloat>(
     Ok(fft2(padded.view()))
 }
 
+/// [`psf2otf`] on the half spectrum of a real transform (`rfft2` layout,
+/// `shape.1/2 + 1` columns): the form the deconvolution iterates with.
+///
+/// # Errors
+/// As [`psf2otf`].
+pub fn psf2otf_half<T: FftFloat>(
+    psf: ArrayView2<T>,
+    shape: (usize, usize),
+) -> Result<Array2<Complex<T>>> {
+    check_kernel("psf2otf: psf", psf.dim(), shape)?;
+    Ok(rfft2(pad_and_centre(psf, shape).view()))
+}
+
+/// [`otf2psf`] from a half spectrum of an image with `nx` columns.
+///
+/// # Errors
+/// As [`otf2psf`].
+pub fn otf2psf_half<T: FftFloat>(
+    otf_half: ArrayView2<Complex<T>>,
+    nx: usize,
+    psf_shape: (usize, usize),
+) -> Result<Array2<T>> {
+    let ny = otf_half.nrows();
+    check_kernel("otf2psf: psf shape", psf_shape, (ny, nx))?;
+    let full = irfft2(otf_half, nx);
+    let (py, px) = psf_shape;
+    let (cy, cx) = (py / 2, px / 2);
+    Ok(Array2::from_shape_fn(psf_shape, |(y, x)| {
+        full[[(y + ny - cy) % ny, (x + nx - cx) % nx]]
+    }))
+}
+
 /// Point-spread function of size `psf_shape` from an OTF (MATLAB `otf2psf`):
 /// inverse FFT, shift the origin to `⌊size/2⌋`, keep the first `psf_shape`
 /// samples per axis, real part.

@@ -29,7 +29,8 @@ pub mod spectrum;
 pub mod transform;
 
 pub use convolve::{
-    convolve2_circular, convolve2_same, correlate2_circular, otf2psf, psf2otf, Convolver1d,
+    convolve2_circular, convolve2_same, correlate2_circular, otf2psf, otf2psf_half, psf2otf,
+    psf2otf_half, Convolver1d,
 };
 pub use num_complex::Complex;
 pub use plans::{FftFloat, Plans};

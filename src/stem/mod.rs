@@ -1,4 +1,5 @@
 pub mod background;
+pub mod deconvolve;
 pub mod denoise;
 pub mod pipeline;
 pub mod register;

@@ -1,0 +1,256 @@
+//! Richardson–Lucy and blind Richardson–Lucy deconvolution with MATLAB
+//! `deconvblind` behaviour (stem spec §4): Biggs–Andrews acceleration of
+//! image and PSF, damping (DAMPAR, White 1994), READOUT, PSF kept ≥ 0 with
+//! unit sum, circular boundaries.
+//!
+//! # Equations (per iteration k, WEIGHT = 1)
+//! `Y = max(J_k + λ_J(J_k − J_{k−1}), 0)`, `B_p = max(P_k + λ_P(P_k − P_{k−1}), 0)/Σ`;
+//! `R = B_p ⊛ Y + READOUT`; `A = wI/R + ε` (damped: `Q = 1 + G_d(A − 1)`);
+//! image with the previous PSF: `J_{k+1} = max(Y·(P_k ⋆ Q)/(1 + √ε), 0)`;
+//! PSF with the pre-update image: `P_{k+1} ∝ max(B_p·(J_k ⋆ Q)/(ΣJ_k + √ε), 0)`.
+//! λ = clip(g·g′/(g′·g′ + ε), 0, 1) from the last two update directions,
+//! 0 for k ≤ 2. With a constant WEIGHT the normalisations are analytic.
+//!
+//! # Cost
+//! About 8 real FFTs of the image per blind iteration (6 non-blind); one
+//! workspace of spectra is reused across iterations.
+//!
+//! # References
+//! Biggs & Andrews, Appl. Opt. 36, 1766 (1997); Hanisch, White & Gilliland
+//! 1997; MATLAB `deconvblind`/`deconvlucy`.
+
+use ndarray::{Array2, ArrayView2, Zip};
+use num_complex::Complex;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{check_finite, Error, Result, Warnings};
+use crate::fft::{self, otf2psf_half, psf2otf_half};
+
+const EPS: f64 = 2.220_446_049_250_313e-16;
+
+/// Parameters of [`deconvolve`] (defaults: MATLAB `deconvblind`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DeconvolveParams {
+    /// Iterations NUMIT (study and MATLAB default: 10).
+    pub iterations: usize,
+    /// Update the PSF (blind, default) or keep it fixed (`deconvlucy`-like).
+    pub blind: bool,
+    /// Damping threshold DAMPAR in image units (default 0: no damping).
+    pub dampar: f64,
+    /// Read-out noise offset READOUT (default 0).
+    pub readout: f64,
+}
+
+impl Default for DeconvolveParams {
+    fn default() -> Self {
+        DeconvolveParams {
+            iterations: 10,
+            blind: true,
+            dampar: 0.0,
+            readout: 0.0,
+        }
+    }
+}
+
+/// Output of [`deconvolve`].
+#[derive(Debug, Clone)]
+pub struct Deconvolved {
+    /// Restored image J.
+    pub image: Array2<f32>,
+    /// Final PSF (≥ 0, sum 1; the initial one when not blind).
+    pub psf: Array2<f64>,
+    /// Iterations run.
+    pub iterations: usize,
+    /// Σ J after every iteration (flux monitor).
+    pub flux: Vec<f64>,
+    /// Non-fatal findings (negative input pixels clipped, ...).
+    pub warnings: Warnings,
+}
+
+fn dot(a: &Array2<f64>, b: &Array2<f64>) -> f64 {
+    Zip::from(a).and(b).fold(0.0, |s, x, y| s + x * y)
+}
+
+fn accel(g: &Option<Array2<f64>>, gp: &Option<Array2<f64>>) -> f64 {
+    match (g, gp) {
+        (Some(g), Some(gp)) => (dot(g, gp) / (dot(gp, gp) + EPS)).clamp(0.0, 1.0),
+        _ => 0.0,
+    }
+}
+
+/// Blind (or, with `blind = false`, non-blind) Richardson–Lucy
+/// deconvolution of `image` starting from `initial_psf`.
+///
+/// # Errors
+/// NaN/Inf in the image or PSF, a PSF that is negative somewhere, all zero,
+/// smaller than 2 elements or larger than the image, iterations 0, negative
+/// DAMPAR — each naming the parameter (`--psf`, `--deconv-iterations`).
+pub fn deconvolve(
+    image: ArrayView2<f32>,
+    initial_psf: ArrayView2<f64>,
+    p: &DeconvolveParams,
+) -> Result<Deconvolved> {
+    let (ny, nx) = image.dim();
+    check_finite("deconvolution input", image.iter(), |i| {
+        format!("pixel (y={}, x={})", i / nx.max(1), i % nx.max(1))
+    })?;
+    validate_psf(initial_psf, (ny, nx))?;
+    if p.iterations == 0 {
+        return Err(Error::param("--deconv-iterations", "must be at least 1"));
+    }
+    if !(p.dampar.is_finite() && p.dampar >= 0.0 && p.readout.is_finite()) {
+        return Err(Error::param(
+            "dampar/readout",
+            "DAMPAR must be ≥ 0 and READOUT finite",
+        ));
+    }
+    let mut warnings = Warnings::default();
+    let shape = (ny, nx);
+    let psf_shape = initial_psf.dim();
+    let wi = image.mapv(|v| (v as f64 + p.readout).max(0.0));
+    let neg = image
+        .iter()
+        .filter(|v| (**v as f64 + p.readout) < 0.0)
+        .count();
+    if neg > 0 {
+        warnings.push(format!(
+            "{:.2} % of the pixels are negative and were set to 0 for deconvolution",
+            100.0 * neg as f64 / image.len() as f64
+        ));
+    }
+    let d2 = p.dampar * p.dampar / 2.0;
+    let total: f64 = initial_psf.sum();
+    let mut pk = initial_psf.mapv(|v| v / total);
+    let mut pk_prev = Array2::<f64>::zeros(psf_shape);
+    let mut jk = image.mapv(|v| v as f64);
+    let mut jk_prev = Array2::<f64>::zeros(shape);
+    let (mut gj, mut gj_prev): (Option<Array2<f64>>, Option<Array2<f64>>) = (None, None);
+    let (mut gp, mut gp_prev): (Option<Array2<f64>>, Option<Array2<f64>>) = (None, None);
+    let mut flux = Vec::with_capacity(p.iterations);
+    let sq = EPS.sqrt();
+    for k in 1..=p.iterations {
+        // 1. Accelerated image.
+        let lj = if k > 2 { accel(&gj, &gj_prev) } else { 0.0 };
+        let y = Zip::from(&jk)
+            .and(&jk_prev)
+            .map_collect(|j, jp| (j + lj * (j - jp)).max(0.0));
+        // 2. Accelerated PSF.
+        let bp = if p.blind {
+            let lp = if k > 2 { accel(&gp, &gp_prev) } else { 0.0 };
+            let b = Zip::from(&pk)
+                .and(&pk_prev)
+                .map_collect(|q, qp| (q + lp * (q - qp)).max(0.0));
+            let s = b.sum();
+            b.mapv(|v| v / if s > 0.0 { s } else { EPS })
+        } else {
+            pk.clone()
+        };
+        // 3. Re-blurred estimate and ratio.
+        let hb = psf2otf_half(bp.view(), shape)?;
+        let mut fy = fft::rfft2(y.view());
+        fy.zip_mut_with(&hb, |a, b| *a *= b);
+        let rb = fft::irfft2(fy.view(), nx);
+        let q = Zip::from(&wi).and(&rb).map_collect(|w, r| {
+            let mut r = r + p.readout;
+            if r == 0.0 {
+                r = EPS;
+            }
+            let a = w / r + EPS;
+            if d2 == 0.0 {
+                a
+            } else {
+                let g = ((w * a.ln() + r - w) / d2).min(1.0);
+                let gd = g.powi(9) * (10.0 - 9.0 * g);
+                1.0 + gd * (a - 1.0)
+            }
+        });
+        let cc = fft::rfft2(q.view());
+        // 4. Image update with the previous PSF P_k.
+        let h = psf2otf_half(pk.view(), shape)?;
+        let mut t = cc.clone();
+        t.zip_mut_with(&h, |a, b| *a *= b.conj());
+        let corr = fft::irfft2(t.view(), nx);
+        let j_next = Zip::from(&y)
+            .and(&corr)
+            .map_collect(|y, c| (y * c / (1.0 + sq)).max(0.0));
+        gj_prev = gj.take();
+        gj = Some(&j_next - &y);
+        // 5. PSF update with the pre-update image J_k.
+        if p.blind {
+            let jh = fft::rfft2(jk.view());
+            let mut t: Array2<Complex<f64>> = cc;
+            t.zip_mut_with(&jh, |a, b| *a *= b.conj());
+            let c = otf2psf_half(t.view(), nx, psf_shape)?;
+            let sj = jk.sum() + sq;
+            let mut pn = Zip::from(&bp)
+                .and(&c)
+                .map_collect(|b, c| (b * c / sj).max(0.0));
+            let s = pn.sum();
+            pn.mapv_inplace(|v| v / if s > 0.0 { s } else { EPS });
+            gp_prev = gp.take();
+            gp = Some(&pn - &bp);
+            pk_prev = std::mem::replace(&mut pk, pn);
+        }
+        jk_prev = std::mem::replace(&mut jk, j_next);
+        flux.push(jk.sum());
+    }
+    Ok(Deconvolved {
+        image: jk.mapv(|v| v as f32),
+        psf: pk,
+        iterations: p.iterations,
+        flux,
+        warnings,
+    })
+}
+
+/// Non-blind Richardson–Lucy (`deconvlucy`-like) with a fixed PSF.
+///
+/// # Errors
+/// As [`deconvolve`].
+pub fn richardson_lucy(
+    image: ArrayView2<f32>,
+    psf: ArrayView2<f64>,
+    iterations: usize,
+) -> Result<Array2<f32>> {
+    let p = DeconvolveParams {
+        iterations,
+        blind: false,
+        ..Default::default()
+    };
+    Ok(deconvolve(image, psf, &p)?.image)
+}
+
+/// Check a PSF against an image shape.
+///
+/// # Errors
+/// `--psf` errors: fewer than 2 elements, larger than the image, NaN,
+/// negative values, all zero.
+pub fn validate_psf(psf: ArrayView2<f64>, (ny, nx): (usize, usize)) -> Result<()> {
+    let (py, px) = psf.dim();
+    if py * px < 2 {
+        return Err(Error::param(
+            "--psf",
+            format!("needs at least 2 elements, got {py}x{px}"),
+        ));
+    }
+    if py > ny || px > nx {
+        return Err(Error::param(
+            "--psf",
+            format!("{py}x{px} is larger than the image ({ny}x{nx})"),
+        ));
+    }
+    if let Some(i) = psf.iter().position(|v| !v.is_finite()) {
+        return Err(Error::param(
+            "--psf",
+            format!("non-finite value at element {i}"),
+        ));
+    }
+    if psf.iter().any(|v| *v < 0.0) {
+        return Err(Error::param("--psf", "has negative values"));
+    }
+    if psf.sum() <= 0.0 {
+        return Err(Error::param("--psf", "is all zero"));
+    }
+    Ok(())
+}
