@@ -45,10 +45,15 @@ fn prepare_writes_every_output() {
     for f in [
         "averaged.npy",
         "background.npy",
+        "denoised.npy",
+        "deconvolved.npy",
+        "psf_initial.npy",
+        "psf_final.npy",
         "prepared.npy",
         "shifts.csv",
         "prepare.json",
         "prepared.png",
+        "stages.png",
     ] {
         assert!(out.join(f).is_file(), "{f} missing");
     }
@@ -62,6 +67,20 @@ fn prepare_writes_every_output() {
     // Default radius 2a = 11.74 Å at 0.25 Å/px → 47 px.
     assert_eq!(json["background_radius_px"], 47);
     assert!(json["qdscope_version"].is_string());
+    assert_eq!(
+        json["stages"],
+        serde_json::json!(["register+average", "background", "denoise", "deconvolve"])
+    );
+    assert_eq!(json["parameters"]["microscope"]["high_tension_kv"], 300.0);
+    // PSF from 300 kV, 18 mrad at 0.25 Å/px: h = round(3·0.667/0.25) = 8 → 17×17, sum 1.
+    let psf = io::read_image(&out.join("psf_initial.npy")).unwrap();
+    assert_eq!(psf.data.dim(), (17, 17));
+    assert!((psf.data.sum() - 1.0).abs() < 1e-5);
+    // The final image is the deconvolved one.
+    assert_eq!(
+        io::read_image(&out.join("prepared.npy")).unwrap().data,
+        io::read_image(&out.join("deconvolved.npy")).unwrap().data
+    );
     let img = io::read_image(&out.join("prepared.npy")).unwrap();
     assert!(img.data.nrows() > 100 && img.data.ncols() > 100);
     // The input was not modified; no temp files left behind.
@@ -242,7 +261,11 @@ fn bad_inputs_fail_cleanly() {
     // Constant image.
     let flat = d.join("flat.npy");
     io::write_npy_2d(&flat, Array2::<f32>::ones((32, 32)).view()).unwrap();
-    fails(&flat, &["--background-radius-px", "4"], "constant");
+    fails(
+        &flat,
+        &["--background-radius-px", "4", "--no-deconvolve"],
+        "constant",
+    );
     // Bad config file.
     let cfg = d.join("bad.toml");
     fs::write(&cfg, "[background\nradius=").unwrap();
@@ -273,4 +296,71 @@ fn usage_errors_exit_2() {
         .args(["--background-radius-angstrom", "3"])
         .assert()
         .code(2);
+}
+
+#[test]
+fn deconvolution_inputs_are_checked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let good = small_stack(d);
+    // PSF files: wrong rank, negative, all zero, larger than the image, NaN.
+    let stack3 = Stack::new(Array3::<f32>::ones((2, 5, 5)), Calibration::Uncalibrated).unwrap();
+    let rank3 = d.join("psf3.npy");
+    io::write_npy_3d(&rank3, stack3.data.view()).unwrap();
+    fails(&good, &["--psf", rank3.to_str().unwrap()], "--psf");
+    for (name, psf, needle) in [
+        (
+            "neg.npy",
+            Array2::<f32>::from_elem((5, 5), -1.0),
+            "negative",
+        ),
+        ("zero.npy", Array2::<f32>::zeros((5, 5)), "all zero"),
+        (
+            "big.npy",
+            Array2::<f32>::ones((300, 300)),
+            "larger than the image",
+        ),
+        (
+            "nanpsf.npy",
+            Array2::<f32>::from_elem((5, 5), f32::NAN),
+            "non-finite",
+        ),
+    ] {
+        let p = d.join(name);
+        io::write_npy_2d(&p, psf.view()).unwrap();
+        fails(&good, &["--psf", p.to_str().unwrap()], needle);
+    }
+    // Microscope and iteration counts.
+    fails(&good, &["--kv=0"], "--kv");
+    fails(&good, &["--convergence-mrad=-2"], "--convergence-mrad");
+    fails(&good, &["--convergence-mrad", "150"], "--convergence-mrad");
+    fails(&good, &["--deconv-iterations", "0"], "--deconv-iterations");
+    // A pixel size too coarse for the probe: say so and by how much.
+    fails(&good, &["--pixel-size-angstrom", "2"], "too coarse");
+    // A good PSF file works.
+    let ok = d.join("ok.npy");
+    let mut g = Array2::<f32>::zeros((7, 7));
+    g[[3, 3]] = 2.0;
+    g[[3, 4]] = 1.0;
+    io::write_npy_2d(&ok, g.view()).unwrap();
+    let out = d.join("o");
+    qdscope()
+        .args([
+            "prepare",
+            good.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--psf",
+            ok.to_str().unwrap(),
+        ])
+        .args(["--denoise-iterations", "5"])
+        .assert()
+        .success();
+    assert_eq!(
+        io::read_image(&out.join("psf_initial.npy"))
+            .unwrap()
+            .data
+            .dim(),
+        (7, 7)
+    );
 }

@@ -106,7 +106,13 @@ pub(crate) fn run(args: &Args, quiet: bool) -> Result<()> {
         shift_max_error_px: max,
         rejected_frames: prepared.registration.rejected.clone(),
         prepared_shape_y_x: [oy, ox],
-        stages: vec!["synthesise", "register+average", "background"],
+        stages: vec![
+            "synthesise",
+            "register+average",
+            "background",
+            "denoise",
+            "deconvolve",
+        ],
     };
     report::write_json(&dir.join("demo.json"), &summary)?;
     pb.finish_and_clear();

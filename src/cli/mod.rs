@@ -26,7 +26,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Register and average a stack, remove the background (opening + Gaussian).
-    Prepare(prepare::Args),
+    Prepare(Box<prepare::Args>),
     /// Generate a synthetic CsPbBr3 QD stack with ground truth and run every stage on it.
     Demo(demo::Args),
 }

@@ -1,7 +1,9 @@
 //! `qdscope prepare STACK -o DIR`: registration + averaging, background
-//! removal. Writes `averaged.npy`, `background.npy`, `prepared.npy`
-//! (float32, y×x), `shifts.csv` (`frame,dy_px,dx_px,score`), `prepare.json`
-//! and `prepared.png`. Nothing is written unless every stage succeeded.
+//! removal, Du denoising, blind deconvolution from the probe PSF. Writes
+//! `averaged.npy`, `background.npy`, `denoised.npy`, `deconvolved.npy`,
+//! `psf_initial.npy`, `psf_final.npy`, `prepared.npy` (float32, y×x),
+//! `shifts.csv` (`frame,dy_px,dx_px,score`), `prepare.json`, `prepared.png`
+//! and `stages.png`. Nothing is written unless every stage succeeded.
 
 use std::path::{Path, PathBuf};
 
@@ -56,6 +58,27 @@ pub struct Args {
     /// Keep every frame (no outlier-frame rejection).
     #[arg(long)]
     pub no_reject_outliers: bool,
+    /// High tension in kV for the probe PSF (default 300).
+    #[arg(long, value_name = "KV")]
+    pub kv: Option<f64>,
+    /// Probe convergence semi-angle in mrad for the PSF (default 18).
+    #[arg(long, value_name = "MRAD")]
+    pub convergence_mrad: Option<f64>,
+    /// Skip the Du (2015) denoising stage.
+    #[arg(long)]
+    pub no_denoise: bool,
+    /// Iterations of the denoising filter (default 50).
+    #[arg(long, value_name = "N")]
+    pub denoise_iterations: Option<usize>,
+    /// Skip the blind deconvolution stage.
+    #[arg(long)]
+    pub no_deconvolve: bool,
+    /// Richardson–Lucy iterations (default 10).
+    #[arg(long, value_name = "N")]
+    pub deconv_iterations: Option<usize>,
+    /// Initial PSF from a file (NPY/TIFF, 2-D) instead of the microscope's probe.
+    #[arg(long, value_name = "FILE")]
+    pub psf: Option<PathBuf>,
 }
 
 impl Args {
@@ -95,8 +118,44 @@ impl Args {
         if self.no_reject_outliers {
             p.register.reject_outliers = false;
         }
+        if let Some(v) = self.kv {
+            p.microscope.high_tension_kv = v;
+        }
+        if let Some(v) = self.convergence_mrad {
+            p.microscope.convergence_mrad = v;
+        }
+        if self.no_denoise {
+            p.denoise_enabled = false;
+        }
+        if let Some(v) = self.denoise_iterations {
+            p.denoise.iterations = v;
+        }
+        if self.no_deconvolve {
+            p.deconvolve_enabled = false;
+        }
+        if let Some(v) = self.deconv_iterations {
+            p.deconvolve.iterations = v;
+        }
+        if p.deconvolve_enabled || self.kv.is_some() || self.convergence_mrad.is_some() {
+            p.microscope = p.microscope.validated()?;
+        }
         Ok(p)
     }
+}
+
+/// Read an initial PSF (any 2-D image file), as f64.
+pub fn load_psf(path: &Path) -> Result<ndarray::Array2<f64>> {
+    let img = io::read_image(path).map_err(|e| match e {
+        Error::Shape { got, .. } => Error::param(
+            "--psf",
+            format!("{}: must be a 2-D array, got {got}", path.display()),
+        ),
+        other => other,
+    })?;
+    let psf = img.data.mapv(f64::from);
+    crate::stem::deconvolve::validate_psf(psf.view(), (usize::MAX, usize::MAX))
+        .map_err(|e| Error::param("--psf", format!("{}: {e}", path.display())))?;
+    Ok(psf)
 }
 
 /// Read a TOML configuration of `prepare`.
@@ -112,6 +171,10 @@ pub fn load_config(path: &Path) -> Result<PrepareParams> {
 
 pub(crate) fn run(args: &Args, quiet: bool) -> Result<()> {
     let params = args.params()?;
+    let psf = match (&args.psf, params.deconvolve_enabled) {
+        (Some(path), true) => Some(load_psf(path)?),
+        _ => None,
+    };
     let pb = report::progress(3, "prepare", quiet);
     pb.set_message("reading");
     let stack = io::read_stack(&args.stack)?;
@@ -119,7 +182,7 @@ pub(crate) fn run(args: &Args, quiet: bool) -> Result<()> {
     pb.set_message("registering");
     let shape = stack.data.dim();
     let name = args.stack.display().to_string();
-    let prepared = pipeline::prepare(stack, &params).map_err(|e| e.context(&name))?;
+    let prepared = pipeline::prepare(stack, &params, psf).map_err(|e| e.context(&name))?;
     pb.inc(1);
     pb.set_message("writing");
     write_outputs(&args.output, &args.stack, shape, &params, &prepared)?;
@@ -149,19 +212,21 @@ struct PrepareReport<'a> {
     registered: bool,
     registration_passes: usize,
     rejected_frames: &'a [usize],
+    stages: Vec<&'static str>,
     output_shape_y_x: [usize; 2],
     outputs: &'a [&'a str],
     warnings: &'a crate::Warnings,
 }
 
-/// Names of the files `prepare` writes, in order.
-pub const OUTPUTS: [&str; 6] = [
+/// Names of the files `prepare` always writes.
+pub const OUTPUTS: [&str; 7] = [
     "averaged.npy",
     "background.npy",
     "prepared.npy",
     "shifts.csv",
     "prepare.json",
     "prepared.png",
+    "stages.png",
 ];
 
 /// Write every output of `prepare` into `dir` (each file atomically).
@@ -175,6 +240,22 @@ pub fn write_outputs(
     super::ensure_dir(dir)?;
     io::write_npy_2d(&dir.join("averaged.npy"), p.averaged.data.view())?;
     io::write_npy_2d(&dir.join("background.npy"), p.background.view())?;
+    let mut stages = vec!["register+average", "background"];
+    let mut panels = vec![p.averaged.data.view(), p.subtracted.view()];
+    if let Some(d) = &p.denoised {
+        io::write_npy_2d(&dir.join("denoised.npy"), d.view())?;
+        stages.push("denoise");
+        panels.push(d.view());
+    }
+    if let Some(d) = &p.deconvolved {
+        io::write_npy_2d(&dir.join("deconvolved.npy"), d.view())?;
+        stages.push("deconvolve");
+        panels.push(d.view());
+    }
+    if let Some((p0, p1)) = &p.psf {
+        io::write_npy_2d(&dir.join("psf_initial.npy"), p0.mapv(|v| v as f32).view())?;
+        io::write_npy_2d(&dir.join("psf_final.npy"), p1.mapv(|v| v as f32).view())?;
+    }
     io::write_npy_2d(&dir.join("prepared.npy"), p.prepared.data.view())?;
     let rows: Vec<Vec<String>> = p
         .registration
@@ -213,12 +294,22 @@ pub fn write_outputs(
         registered: p.registered,
         registration_passes: p.registration.passes,
         rejected_frames: &p.registration.rejected,
+        stages: stages.clone(),
         output_shape_y_x: [oy, ox],
         outputs: &OUTPUTS,
         warnings: &p.warnings,
     };
     report::write_json(&dir.join("prepare.json"), &rep)?;
     io::write_png_preview(&dir.join("prepared.png"), p.prepared.data.view(), 0.5, 99.5)?;
+    // The same central crop after each stage, side by side.
+    let (h, w) = p.prepared.shape();
+    let c = h.min(w).min(256);
+    let (y0, x0) = ((h - c) / 2, (w - c) / 2);
+    let crops: Vec<_> = panels
+        .iter()
+        .map(|a| a.slice(ndarray::s![y0..y0 + c, x0..x0 + c]))
+        .collect();
+    io::write_png_panels(&dir.join("stages.png"), &crops, 0.5, 99.5)?;
     Ok(())
 }
 
@@ -230,7 +321,7 @@ pub(crate) fn prepare_in_memory(
     out: &Path,
 ) -> Result<Prepared> {
     let shape = stack.data.dim();
-    let p = pipeline::prepare(stack, params).map_err(|e| e.context(input.display()))?;
+    let p = pipeline::prepare(stack, params, None).map_err(|e| e.context(input.display()))?;
     write_outputs(out, input, shape, params, &p)?;
     Ok(p)
 }

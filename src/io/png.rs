@@ -19,6 +19,78 @@ fn percentile(sorted: &[f32], q: f64) -> f32 {
     sorted[i] * (1.0 - t) + sorted[j] * t
 }
 
+fn to_u8(a: ArrayView2<f32>, lo_q: f64, hi_q: f64) -> Vec<u8> {
+    let mut finite: Vec<f32> = a.iter().copied().filter(|v| v.is_finite()).collect();
+    finite.sort_by(f32::total_cmp);
+    let lo = percentile(&finite, lo_q);
+    let hi = percentile(&finite, hi_q);
+    let span = hi - lo;
+    a.iter()
+        .map(|v| {
+            if !v.is_finite() {
+                0
+            } else if span <= 0.0 {
+                128
+            } else {
+                (((v - lo) / span).clamp(0.0, 1.0) * 255.0).round() as u8
+            }
+        })
+        .collect()
+}
+
+/// Write several equally sized images side by side (each with its own
+/// percentile contrast, 4 px white gaps) as one 8-bit grey PNG.
+///
+/// # Errors
+/// No panels, panels of different shapes, bad percentiles, I/O errors.
+pub fn write_png_panels(
+    path: &Path,
+    panels: &[ArrayView2<f32>],
+    low_percentile: f64,
+    high_percentile: f64,
+) -> Result<()> {
+    let first = panels
+        .first()
+        .ok_or_else(|| Error::param("preview panels", "need at least one panel"))?;
+    let (h, w) = first.dim();
+    if panels.iter().any(|p| p.dim() != (h, w)) {
+        return Err(Error::param(
+            "preview panels",
+            "all panels must have one shape",
+        ));
+    }
+    const GAP: usize = 4;
+    let total_w = panels.len() * w + (panels.len() - 1) * GAP;
+    let mut bytes = vec![255u8; h * total_w];
+    for (i, p) in panels.iter().enumerate() {
+        let px = to_u8(*p, low_percentile, high_percentile);
+        for y in 0..h {
+            let x0 = i * (w + GAP);
+            bytes[y * total_w + x0..y * total_w + x0 + w].copy_from_slice(&px[y * w..(y + 1) * w]);
+        }
+    }
+    write_gray(path, &bytes, total_w, h)
+}
+
+fn write_gray(path: &Path, px: &[u8], w: usize, h: usize) -> Result<()> {
+    let (wu, hu) = (
+        u32::try_from(w).map_err(|_| Error::param("preview", "image too wide"))?,
+        u32::try_from(h).map_err(|_| Error::param("preview", "image too tall"))?,
+    );
+    atomic_write(path, |out| {
+        let mut enc = ::png::Encoder::new(out, wu, hu);
+        enc.set_color(::png::ColorType::Grayscale);
+        enc.set_depth(::png::BitDepth::Eight);
+        let mut wr = enc
+            .write_header()
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        wr.write_image_data(px)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        wr.finish()
+            .map_err(|e| std::io::Error::other(e.to_string()))
+    })
+}
+
 /// Write `a` as an 8-bit grey PNG, mapping the `low_percentile` value to 0
 /// and the `high_percentile` value to 255 (clipped). A constant image, or
 /// one without finite values, maps to mid-grey; NaN pixels map to 0.
@@ -42,37 +114,5 @@ pub fn write_png_preview(
         ));
     }
     let (h, w) = a.dim();
-    let mut finite: Vec<f32> = a.iter().copied().filter(|v| v.is_finite()).collect();
-    finite.sort_by(f32::total_cmp);
-    let lo = percentile(&finite, low_percentile);
-    let hi = percentile(&finite, high_percentile);
-    let span = hi - lo;
-    let px: Vec<u8> = a
-        .iter()
-        .map(|v| {
-            if !v.is_finite() {
-                0
-            } else if span <= 0.0 {
-                128
-            } else {
-                (((v - lo) / span).clamp(0.0, 1.0) * 255.0).round() as u8
-            }
-        })
-        .collect();
-    let (wu, hu) = (
-        u32::try_from(w).map_err(|_| Error::param("preview", "image too wide"))?,
-        u32::try_from(h).map_err(|_| Error::param("preview", "image too tall"))?,
-    );
-    atomic_write(path, |out| {
-        let mut enc = ::png::Encoder::new(out, wu, hu);
-        enc.set_color(::png::ColorType::Grayscale);
-        enc.set_depth(::png::BitDepth::Eight);
-        let mut wr = enc
-            .write_header()
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
-        wr.write_image_data(&px)
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
-        wr.finish()
-            .map_err(|e| std::io::Error::other(e.to_string()))
-    })
+    write_gray(path, &to_u8(a, low_percentile, high_percentile), w, h)
 }

@@ -1,6 +1,7 @@
-//! `prepare`: from a raw stack to a registered, averaged, background-free
-//! image (stem spec §1–2). Later stages (denoising, deconvolution) slot in
-//! between the background subtraction and the final `prepared` image.
+//! `prepare`: from a raw stack to a registered, averaged, background-free,
+//! denoised and deconvolved image (stem spec §1–4):
+//! averaged → − background → Du denoising → blind Richardson–Lucy from the
+//! probe PSF of the microscope → `prepared`.
 //!
 //! Every parameter lives in [`PrepareParams`], which deserialises from the
 //! pipeline TOML and is written back to `prepare.json` as the effective
@@ -11,7 +12,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result, Warnings};
 use crate::image::{Calibration, Image, Stack};
+use crate::optics::{psf_for_sampling, Microscope};
 use crate::stem::background::{self, BackgroundParams, Decomposition};
+use crate::stem::deconvolve::{self, DeconvolveParams};
+use crate::stem::denoise::{self, DenoiseParams};
 use crate::stem::register::{self, PairShift, RegisterParams, Registration};
 use crate::stem::synth::LATTICE_ANGSTROM;
 
@@ -53,7 +57,7 @@ impl Default for BackgroundSpec {
 }
 
 /// All parameters of `prepare`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PrepareParams {
     /// Pixel size overriding the file's calibration, Å/px.
@@ -62,6 +66,31 @@ pub struct PrepareParams {
     pub register: RegisterParams,
     /// Background removal.
     pub background: BackgroundSpec,
+    /// Run the Du (2015) denoising stage (default on, as in the study).
+    pub denoise_enabled: bool,
+    /// Denoising parameters.
+    pub denoise: DenoiseParams,
+    /// Run the blind deconvolution stage (default on, as in the study).
+    pub deconvolve_enabled: bool,
+    /// Deconvolution parameters.
+    pub deconvolve: DeconvolveParams,
+    /// Microscope for the initial probe PSF (study: 300 kV, 18 mrad).
+    pub microscope: Microscope,
+}
+
+impl Default for PrepareParams {
+    fn default() -> Self {
+        PrepareParams {
+            pixel_size_angstrom: None,
+            register: RegisterParams::default(),
+            background: BackgroundSpec::default(),
+            denoise_enabled: true,
+            denoise: DenoiseParams::default(),
+            deconvolve_enabled: true,
+            deconvolve: DeconvolveParams::default(),
+            microscope: Microscope::default(),
+        }
+    }
 }
 
 /// Where the calibration used came from.
@@ -83,7 +112,15 @@ pub struct Prepared {
     pub averaged: Image,
     /// Background estimate B = G_σ * open(I, D_R).
     pub background: Array2<f32>,
-    /// Final image: averaged − background.
+    /// Background-subtracted image (averaged − background).
+    pub subtracted: Array2<f32>,
+    /// After denoising (if run).
+    pub denoised: Option<Array2<f32>>,
+    /// After deconvolution (if run).
+    pub deconvolved: Option<Array2<f32>>,
+    /// Initial and final PSF of the deconvolution (if run).
+    pub psf: Option<(Array2<f64>, Array2<f64>)>,
+    /// Final image: the last stage's output.
     pub prepared: Image,
     /// Per-frame shifts, rejected frames, passes.
     pub registration: Registration,
@@ -99,13 +136,18 @@ pub struct Prepared {
     pub warnings: Warnings,
 }
 
-/// Run registration + averaging and background removal on `stack`.
+/// Run every stage of `prepare` on `stack`; `psf` overrides the PSF
+/// computed from the microscope.
 ///
 /// # Errors
 /// Non-finite pixels, a constant frame, a radius in Å on an uncalibrated
-/// image, a radius < 1 px or larger than the image, and any stage error —
-/// each naming the parameter or frame.
-pub fn prepare(mut stack: Stack, params: &PrepareParams) -> Result<Prepared> {
+/// image, a radius < 1 px or larger than the image, deconvolution without a
+/// pixel size or PSF, and any stage error — each naming the parameter or frame.
+pub fn prepare(
+    mut stack: Stack,
+    params: &PrepareParams,
+    psf: Option<Array2<f64>>,
+) -> Result<Prepared> {
     let source = if let Some(p) = params.pixel_size_angstrom {
         stack.calibration = Calibration::from_pixel_size(p)?;
         CalibrationSource::User
@@ -119,6 +161,19 @@ pub fn prepare(mut stack: Stack, params: &PrepareParams) -> Result<Prepared> {
     let (ny, nx) = stack.frame_shape();
     // Resolve the radius before the expensive work so bad input fails fast.
     let radius_px = resolve_radius(params.background.radius, cal, (ny, nx))?;
+    let initial_psf = if params.deconvolve_enabled {
+        Some(match psf {
+            Some(p) => p,
+            None => {
+                let p = cal.pixel_size_angstrom().ok_or(Error::Uncalibrated {
+                    what: "deconvolution PSF (or give --psf FILE or --no-deconvolve)".into(),
+                })?;
+                psf_for_sampling(&params.microscope, p)?
+            }
+        })
+    } else {
+        None
+    };
     let mut warnings = Warnings::default();
 
     let (averaged, registration, registered) = if stack.n_frames() == 1 {
@@ -158,10 +213,34 @@ pub fn prepare(mut stack: Stack, params: &PrepareParams) -> Result<Prepared> {
         truncate: params.background.truncate,
     };
     let bg = background::estimate(averaged.data.view(), &bp)?;
-    let prepared = Image::new(&averaged.data - &bg, cal);
+    let subtracted = &averaged.data - &bg;
+    let mut current = subtracted.clone();
+    let denoised = if params.denoise_enabled {
+        let d = denoise::denoise(current.view(), &params.denoise)?;
+        warnings.extend(d.warnings);
+        current = d.image.clone();
+        Some(d.image)
+    } else {
+        None
+    };
+    let (deconvolved, psf_pair) = match initial_psf {
+        Some(p0) => {
+            deconvolve::validate_psf(p0.view(), current.dim())?;
+            let d = deconvolve::deconvolve(current.view(), p0.view(), &params.deconvolve)?;
+            warnings.extend(d.warnings);
+            current = d.image.clone();
+            (Some(d.image), Some((p0, d.psf)))
+        }
+        None => (None, None),
+    };
+    let prepared = Image::new(current, cal);
     Ok(Prepared {
         averaged,
         background: bg,
+        subtracted,
+        denoised,
+        deconvolved,
+        psf: psf_pair,
         prepared,
         registration,
         registered,
