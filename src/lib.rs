@@ -12,8 +12,9 @@
 //! | [`units`] | CODATA 2018 constants and unit conversions | spectral spec §1 |
 //! | [`fft`] | the shared FFT layer: plans, 1-D/2-D transforms, convolution, correlation, psf2otf, power per bin | spectral spec §1 |
 //! | [`image`] | calibrated `Image` / `Stack` | stem spec §0 |
-//! | [`io`] | readers/writers (TIFF, NPY, MRC, PNG preview), atomic writes | — |
-//! | [`stem`] | experimental half: registration, background opening, synthetic data, `prepare` pipeline | stem spec §1–2 |
+//! | [`io`] | readers/writers (TIFF, NPY, MRC, PNG previews), atomic writes | — |
+//! | [`optics`] | electron optics: λ, σ, χ, probe, radial Airy/Hankel form, deconvolution PSF | simulation spec §2, §5; stem spec §4 |
+//! | [`stem`] | experimental half: `register` (§1), `background` (§2), `denoise` (Du 2015, §3), `deconvolve` (blind RL, §4), `synth` (synthetic stacks), `pipeline` (`prepare`) | stem spec §1–4 |
 //! | [`report`] | CSV/JSON outputs with units in headers | — |
 //! | [`cli`] | one file per subcommand: args → library call → report | — |
 //!

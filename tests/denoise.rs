@@ -193,3 +193,60 @@ fn bad_inputs() {
     };
     assert!(denoise(Array2::<f32>::zeros((64, 64)).view(), &p).is_err());
 }
+
+#[test]
+fn column_centres_of_mass_do_not_move() {
+    // Noise-free synthetic CsPbBr3 columns at sub-pixel positions (rotated
+    // lattice): mean centre-of-mass shift after denoising ≤ 0.05 px (issue 4).
+    use qdscope::stem::synth::{render_scene, SynthParams};
+    let p = SynthParams {
+        rows: 256,
+        cols: 256,
+        n_cells: 8,
+        pedestal: 0.0,
+        support_level: 0.0,
+        support_variation: 0.0,
+        ..SynthParams::default()
+    };
+    let (scene, cols) = render_scene(&p).unwrap();
+    let img = scene.mapv(|v| v as f32);
+    let out = denoise(img.view(), &DenoiseParams::default())
+        .unwrap()
+        .image;
+    let com = |a: &Array2<f32>, x0: f64, y0: f64| {
+        let (xi, yi) = (x0.round() as i64, y0.round() as i64);
+        let (mut sw, mut sx, mut sy, mut lo) = (0.0, 0.0, 0.0, f64::INFINITY);
+        for y in yi - 3..=yi + 3 {
+            for x in xi - 3..=xi + 3 {
+                lo = lo.min(a[[y as usize, x as usize]] as f64);
+            }
+        }
+        for y in yi - 3..=yi + 3 {
+            for x in xi - 3..=xi + 3 {
+                if ((x - xi).pow(2) + (y - yi).pow(2)) as f64 <= 9.0 {
+                    let w = a[[y as usize, x as usize]] as f64 - lo;
+                    sw += w;
+                    sx += w * x as f64;
+                    sy += w * y as f64;
+                }
+            }
+        }
+        (sx / sw, sy / sw)
+    };
+    let mut total = 0.0;
+    let mut n = 0.0;
+    for c in cols
+        .iter()
+        .filter(|c| c.kind != qdscope::stem::synth::ColumnKind::Br)
+    {
+        if c.x_px < 40.0 || c.y_px < 40.0 || c.x_px > 216.0 || c.y_px > 216.0 {
+            continue;
+        }
+        let (ax, ay) = com(&img, c.x_px, c.y_px);
+        let (bx, by) = com(&out, c.x_px, c.y_px);
+        total += ((ax - bx).powi(2) + (ay - by).powi(2)).sqrt();
+        n += 1.0;
+    }
+    assert!(n > 20.0);
+    assert!(total / n <= 0.05, "mean COM shift {}", total / n);
+}

@@ -274,3 +274,18 @@ fn two_d_is_independent_of_thread_count() {
     let one = pool.install(|| fft::rfft2(a.view()));
     assert_eq!(many, one);
 }
+
+#[test]
+fn transposed_layout_transforms() {
+    let mut rng = StdRng::seed_from_u64(10);
+    let a = rand_real(&mut rng, 20, 13);
+    let t = fft::rfft2_t(a.view());
+    assert_eq!(t, fft::transpose(fft::rfft2(a.view()).view()));
+    let back = fft::irfft2_t(t.view(), 13);
+    assert!((&back - &a).iter().all(|v| v.abs() < 1e-12));
+    let p = rand_real(&mut rng, 5, 4);
+    let otf = fft::psf2otf_t(p.view(), (20, 13)).unwrap();
+    assert!((fft::otf2psf_t(otf.view(), 13, (5, 4)).unwrap() - &p)
+        .iter()
+        .all(|v| v.abs() < 1e-12));
+}

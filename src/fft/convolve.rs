@@ -69,6 +69,37 @@ pub fn psf2otf_half<T: FftFloat>(
     Ok(rfft2(pad_and_centre(psf, shape).view()))
 }
 
+/// [`psf2otf_half`] in the transposed layout of [`crate::fft::rfft2_t`].
+///
+/// # Errors
+/// As [`psf2otf`].
+pub fn psf2otf_t<T: FftFloat>(
+    psf: ArrayView2<T>,
+    shape: (usize, usize),
+) -> Result<Array2<Complex<T>>> {
+    check_kernel("psf2otf: psf", psf.dim(), shape)?;
+    Ok(super::transform::rfft2_t(pad_and_centre(psf, shape).view()))
+}
+
+/// [`otf2psf`] from a transposed-layout half spectrum ([`crate::fft::rfft2_t`]).
+///
+/// # Errors
+/// As [`otf2psf`].
+pub fn otf2psf_t<T: FftFloat>(
+    otf_t: ArrayView2<Complex<T>>,
+    nx: usize,
+    psf_shape: (usize, usize),
+) -> Result<Array2<T>> {
+    let ny = otf_t.ncols();
+    check_kernel("otf2psf: psf shape", psf_shape, (ny, nx))?;
+    let full = super::transform::irfft2_t(otf_t, nx);
+    let (py, px) = psf_shape;
+    let (cy, cx) = (py / 2, px / 2);
+    Ok(Array2::from_shape_fn(psf_shape, |(y, x)| {
+        full[[(y + ny - cy) % ny, (x + nx - cx) % nx]]
+    }))
+}
+
 /// [`otf2psf`] from a half spectrum of an image with `nx` columns.
 ///
 /// # Errors

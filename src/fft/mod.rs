@@ -29,13 +29,13 @@ pub mod spectrum;
 pub mod transform;
 
 pub use convolve::{
-    convolve2_circular, convolve2_same, correlate2_circular, otf2psf, otf2psf_half, psf2otf,
-    psf2otf_half, Convolver1d,
+    convolve2_circular, convolve2_same, correlate2_circular, otf2psf, otf2psf_half, otf2psf_t,
+    psf2otf, psf2otf_half, psf2otf_t, Convolver1d,
 };
 pub use num_complex::Complex;
 pub use plans::{FftFloat, Plans};
 pub use spectrum::{power_per_bin, Detrend, Window};
 pub use transform::{
-    fft, fft2, fftfreq, fftshift2, ifft, ifft2, ifftshift2, irfft, irfft2, rfft, rfft2, rfftfreq,
-    transpose,
+    fft, fft2, fftfreq, fftshift2, ifft, ifft2, ifftshift2, irfft, irfft2, irfft2_t, rfft, rfft2,
+    rfft2_t, rfftfreq, transpose,
 };

@@ -182,6 +182,52 @@ pub fn rfft2<T: FftFloat>(a: ArrayView2<T>) -> Array2<Complex<T>> {
     transpose(cols.view())
 }
 
+/// [`rfft2`] without the final transpose: the spectrum in *transposed*
+/// layout, shape `(N_x/2 + 1, N_y)`, entry `[k_x, k_y]`. For pipelines that
+/// only multiply spectra elementwise (deconvolution), this saves two
+/// transposes per forward/inverse pair; [`irfft2_t`] is its inverse.
+#[must_use]
+pub fn rfft2_t<T: FftFloat>(a: ArrayView2<T>) -> Array2<Complex<T>> {
+    let (ny, nx) = a.dim();
+    let nxh = nx / 2 + 1;
+    if ny == 0 || nx == 0 {
+        return Array2::zeros((if nx == 0 { 0 } else { nxh }, ny));
+    }
+    let plan = T::plans().r2c(nx);
+    let mut half = Array2::<Complex<T>>::zeros((ny, nxh));
+    half.axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .zip(a.axis_iter(Axis(0)).into_par_iter())
+        .for_each_init(
+            || (plan.make_input_vec(), plan.make_scratch_vec()),
+            |(input, scratch), (mut out_row, in_row)| {
+                input
+                    .iter_mut()
+                    .zip(in_row.iter())
+                    .for_each(|(d, s)| *d = *s);
+                let mut out = vec![Complex::<T>::zero(); nxh];
+                let _ = plan.process_with_scratch(input, &mut out, scratch);
+                out_row.iter_mut().zip(out).for_each(|(d, v)| *d = v);
+            },
+        );
+    let mut cols = transpose(half.view());
+    rows_complex(cols.view_mut(), false);
+    cols
+}
+
+/// Inverse of [`rfft2_t`] (transposed spectrum layout) for an image with
+/// `nx` columns, normalised by `1/(N_y N_x)`.
+///
+/// # Panics
+/// If `spectrum_t.nrows() != nx/2 + 1` (a programmer error).
+#[must_use]
+pub fn irfft2_t<T: FftFloat>(spectrum_t: ArrayView2<Complex<T>>, nx: usize) -> Array2<T> {
+    let mut cols = spectrum_t.to_owned();
+    rows_complex(cols.view_mut(), true);
+    let half = transpose(cols.view());
+    irfft2_rows(half, nx)
+}
+
 /// Inverse of [`rfft2`] for an image with `nx` columns (normalised by `1/(N_y N_x)`).
 ///
 /// # Panics
@@ -196,6 +242,17 @@ pub fn irfft2<T: FftFloat>(spectrum: ArrayView2<Complex<T>>, nx: usize) -> Array
     let mut cols = transpose(spectrum);
     rows_complex(cols.view_mut(), true);
     let half = transpose(cols.view());
+    irfft2_rows(half, nx)
+}
+
+/// Row-wise complex-to-real inverse of a half spectrum whose columns were
+/// already inverse-transformed; normalised by `1/(N_y N_x)`.
+fn irfft2_rows<T: FftFloat>(half: Array2<Complex<T>>, nx: usize) -> Array2<T> {
+    let ny = half.nrows();
+    assert_eq!(half.ncols(), nx / 2 + 1, "irfft2: spectrum width");
+    if ny == 0 || nx == 0 {
+        return Array2::zeros((ny, nx));
+    }
     let plan = T::plans().c2r(nx);
     let s = inv_len::<T>(ny * nx);
     let mut out = Array2::<T>::zeros((ny, nx));

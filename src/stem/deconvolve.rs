@@ -21,10 +21,11 @@
 
 use ndarray::{Array2, ArrayView2, Zip};
 use num_complex::Complex;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{check_finite, Error, Result, Warnings};
-use crate::fft::{self, otf2psf_half, psf2otf_half};
+use crate::fft::{self, otf2psf_t as otf2psf_half, psf2otf_t as psf2otf_half};
 
 const EPS: f64 = 2.220_446_049_250_313e-16;
 
@@ -69,7 +70,19 @@ pub struct Deconvolved {
 }
 
 fn dot(a: &Array2<f64>, b: &Array2<f64>) -> f64 {
-    Zip::from(a).and(b).fold(0.0, |s, x, y| s + x * y)
+    // Row sums in parallel, added in row order: independent of the threads.
+    let rows: Vec<f64> = a
+        .outer_iter()
+        .into_par_iter()
+        .zip(b.outer_iter().into_par_iter())
+        .map(|(x, y)| x.iter().zip(y.iter()).map(|(p, q)| p * q).sum::<f64>())
+        .collect();
+    rows.iter().sum()
+}
+
+fn total(a: &Array2<f64>) -> f64 {
+    let rows: Vec<f64> = a.outer_iter().into_par_iter().map(|r| r.sum()).collect();
+    rows.iter().sum()
 }
 
 fn accel(g: &Option<Array2<f64>>, gp: &Option<Array2<f64>>) -> f64 {
@@ -120,21 +133,22 @@ pub fn deconvolve(
         ));
     }
     let d2 = p.dampar * p.dampar / 2.0;
-    let total: f64 = initial_psf.sum();
-    let mut pk = initial_psf.mapv(|v| v / total);
+    let psf_sum: f64 = initial_psf.sum();
+    let mut pk = initial_psf.mapv(|v| v / psf_sum);
     let mut pk_prev = Array2::<f64>::zeros(psf_shape);
     let mut jk = image.mapv(|v| v as f64);
     let mut jk_prev = Array2::<f64>::zeros(shape);
     let (mut gj, mut gj_prev): (Option<Array2<f64>>, Option<Array2<f64>>) = (None, None);
     let (mut gp, mut gp_prev): (Option<Array2<f64>>, Option<Array2<f64>>) = (None, None);
     let mut flux = Vec::with_capacity(p.iterations);
+    let mut fixed_otf: Option<Array2<Complex<f64>>> = None;
     let sq = EPS.sqrt();
     for k in 1..=p.iterations {
         // 1. Accelerated image.
         let lj = if k > 2 { accel(&gj, &gj_prev) } else { 0.0 };
         let y = Zip::from(&jk)
             .and(&jk_prev)
-            .map_collect(|j, jp| (j + lj * (j - jp)).max(0.0));
+            .par_map_collect(|j, jp| (j + lj * (j - jp)).max(0.0));
         // 2. Accelerated PSF.
         let bp = if p.blind {
             let lp = if k > 2 { accel(&gp, &gp_prev) } else { 0.0 };
@@ -147,11 +161,20 @@ pub fn deconvolve(
             pk.clone()
         };
         // 3. Re-blurred estimate and ratio.
-        let hb = psf2otf_half(bp.view(), shape)?;
-        let mut fy = fft::rfft2(y.view());
-        fy.zip_mut_with(&hb, |a, b| *a *= b);
-        let rb = fft::irfft2(fy.view(), nx);
-        let q = Zip::from(&wi).and(&rb).map_collect(|w, r| {
+        // The OTF of P_k is reused: computed once when the PSF is fixed.
+        let h = match (&fixed_otf, p.blind) {
+            (Some(h), false) => h.clone(),
+            _ => psf2otf_half(pk.view(), shape)?,
+        };
+        let hb = if p.blind {
+            psf2otf_half(bp.view(), shape)?
+        } else {
+            h.clone()
+        };
+        let mut fy = fft::rfft2_t(y.view());
+        Zip::from(&mut fy).and(&hb).par_for_each(|a, b| *a *= b);
+        let rb = fft::irfft2_t(fy.view(), nx);
+        let q = Zip::from(&wi).and(&rb).par_map_collect(|w, r| {
             let mut r = r + p.readout;
             if r == 0.0 {
                 r = EPS;
@@ -165,24 +188,28 @@ pub fn deconvolve(
                 1.0 + gd * (a - 1.0)
             }
         });
-        let cc = fft::rfft2(q.view());
+        let cc = fft::rfft2_t(q.view());
         // 4. Image update with the previous PSF P_k.
-        let h = psf2otf_half(pk.view(), shape)?;
         let mut t = cc.clone();
-        t.zip_mut_with(&h, |a, b| *a *= b.conj());
-        let corr = fft::irfft2(t.view(), nx);
+        Zip::from(&mut t)
+            .and(&h)
+            .par_for_each(|a, b| *a *= b.conj());
+        let corr = fft::irfft2_t(t.view(), nx);
         let j_next = Zip::from(&y)
             .and(&corr)
-            .map_collect(|y, c| (y * c / (1.0 + sq)).max(0.0));
+            .par_map_collect(|y, c| (y * c / (1.0 + sq)).max(0.0));
         gj_prev = gj.take();
-        gj = Some(&j_next - &y);
+        gj = Some(Zip::from(&j_next).and(&y).par_map_collect(|a, b| a - b));
+        if !p.blind && fixed_otf.is_none() {
+            fixed_otf = Some(h);
+        }
         // 5. PSF update with the pre-update image J_k.
         if p.blind {
-            let jh = fft::rfft2(jk.view());
+            let jh = fft::rfft2_t(jk.view());
             let mut t: Array2<Complex<f64>> = cc;
             t.zip_mut_with(&jh, |a, b| *a *= b.conj());
             let c = otf2psf_half(t.view(), nx, psf_shape)?;
-            let sj = jk.sum() + sq;
+            let sj = total(&jk) + sq;
             let mut pn = Zip::from(&bp)
                 .and(&c)
                 .map_collect(|b, c| (b * c / sj).max(0.0));
@@ -193,7 +220,7 @@ pub fn deconvolve(
             pk_prev = std::mem::replace(&mut pk, pn);
         }
         jk_prev = std::mem::replace(&mut jk, j_next);
-        flux.push(jk.sum());
+        flux.push(total(&jk));
     }
     Ok(Deconvolved {
         image: jk.mapv(|v| v as f32),

@@ -121,7 +121,9 @@ pub fn denoise(image: ArrayView2<f32>, p: &DenoiseParams) -> Result<Denoised> {
     let mut wd = Array2::<f64>::zeros((n, n));
     for _ in 0..p.iterations {
         // D = (1 − H)·X in Fourier space; windowed D in real space.
-        let dh = Array2::from_shape_fn(x.raw_dim(), |(i, j)| x[[i, j]] * (1.0 - f.h[[i, j]]));
+        let dh = ndarray::Zip::from(&x)
+            .and(&f.h)
+            .par_map_collect(|x, h| x * (1.0 - h));
         let d = fft::irfft2(dh.view(), n);
         ndarray::Zip::from(&mut wd)
             .and(&d)
@@ -129,7 +131,7 @@ pub fn denoise(image: ArrayView2<f32>, p: &DenoiseParams) -> Result<Denoised> {
             .par_for_each(|o, d, w| *o = d * w);
         let a_bg = noise_floor(
             &fft::rfft2(wd.view()),
-            n,
+            &f,
             p.threshold_percent / 100.0,
             p.noise_scale,
         );
@@ -164,6 +166,10 @@ struct Filters {
     h: Array2<f64>,
     b: Array2<f64>,
     w: Array2<f64>,
+    /// ⌊r⌋ of every centred-spectrum pixel.
+    ring_of: Array2<u32>,
+    /// Flat indices (centred layout) of the pixels of rings 0 … ⌊n/2⌋ − 2.
+    rings: Vec<Vec<usize>>,
 }
 
 impl Filters {
@@ -188,65 +194,96 @@ impl Filters {
             let rho = ((y as f64 - c0).powi(2) + (x as f64 - c0).powi(2)).sqrt();
             1.0 / (1.0 + 0.414 * (rho / (0.4 * nf)).powi(24))
         });
-        Filters { h, b, w }
+        let c = (n / 2) as f64;
+        let ring_of = Array2::from_shape_fn((n, n), |(y, x)| {
+            ((y as f64 - c).powi(2) + (x as f64 - c).powi(2))
+                .sqrt()
+                .floor() as u32
+        });
+        let nr = (n / 2).saturating_sub(1);
+        let mut rings = vec![Vec::new(); nr];
+        for (i, r) in ring_of.iter().enumerate() {
+            if (*r as usize) < nr {
+                rings[*r as usize].push(i);
+            }
+        }
+        Filters {
+            h,
+            b,
+            w,
+            ring_of,
+            rings,
+        }
     }
 }
 
-/// Noise floor A_bg on the half spectrum (FFT order) from the windowed
-/// spectrum: 5×5 median (zero padding) of the centred full magnitude, then
-/// iterative ring clipping (stem spec §3).
-fn noise_floor(half: &Array2<Complex<f64>>, n: usize, delta: f64, scale: f64) -> Array2<f64> {
-    let c = n / 2;
-    // Full centred magnitude from the half spectrum (Hermitian symmetry).
-    let mag = Array2::from_shape_fn((n, n), |(yc, xc)| {
-        let ky = (yc + n - c) % n;
-        let kx = (xc + n - c) % n;
-        if kx <= n / 2 {
-            half[[ky, kx]].norm()
-        } else {
-            half[[(n - ky) % n, n - kx]].norm()
-        }
-    });
-    // 5×5 median with zero padding, rows in parallel.
+/// 5×5 median with zero padding of a non-negative n×n array, rows in
+/// parallel. Magnitudes are ≥ 0, so their IEEE bit patterns sort like the
+/// values: the selection runs on integers (no float comparisons). (A
+/// 153-comparator selection network vectorised along rows measured 2×
+/// slower here.)
+fn median5x5(mag: &Array2<f64>) -> Array2<f64> {
+    let n = mag.nrows();
     let mut med = Array2::<f64>::zeros((n, n));
     med.axis_iter_mut(ndarray::Axis(0))
         .into_par_iter()
         .enumerate()
         .for_each(|(y, mut row)| {
-            let mut buf = [0.0f64; 25];
-            for x in 0..n {
+            let mut buf = [0u64; 25];
+            for (x, out) in row.iter_mut().enumerate() {
                 let mut k = 0;
                 for dy in -2i64..=2 {
+                    let yy = y as i64 + dy;
                     for dx in -2i64..=2 {
-                        let (yy, xx) = (y as i64 + dy, x as i64 + dx);
+                        let xx = x as i64 + dx;
                         buf[k] = if yy >= 0 && xx >= 0 && (yy as usize) < n && (xx as usize) < n {
-                            mag[[yy as usize, xx as usize]]
+                            mag[[yy as usize, xx as usize]].to_bits()
                         } else {
-                            0.0
+                            0
                         };
                         k += 1;
                     }
                 }
-                let (_, m, _) = buf.select_nth_unstable_by(12, f64::total_cmp);
-                row[x] = *m;
+                let (_, m, _) = buf.select_nth_unstable(12);
+                *out = f64::from_bits(*m);
             }
         });
-    // Rings ⌊r⌋ = 0 … ⌊n/2⌋ − 2.
-    let nr = (n / 2).saturating_sub(1);
-    let ring_of = |y: usize, x: usize| {
-        let (dy, dx) = (y as f64 - c as f64, x as f64 - c as f64);
-        (dy * dy + dx * dx).sqrt().floor() as usize
-    };
-    let mut rings: Vec<Vec<f64>> = vec![Vec::new(); nr];
-    for ((y, x), v) in med.indexed_iter() {
-        let r = ring_of(y, x);
-        if r < nr {
-            rings[r].push(*v);
-        }
-    }
-    let level: Vec<Option<f64>> = rings
+    med
+}
+
+/// Noise floor A_bg on the half spectrum (FFT order) from the windowed
+/// spectrum: 5×5 median (zero padding) of the centred full magnitude, then
+/// iterative ring clipping (stem spec §3).
+fn noise_floor(half: &Array2<Complex<f64>>, f: &Filters, delta: f64, scale: f64) -> Array2<f64> {
+    let n = half.nrows();
+    let c = n / 2;
+    // Full centred magnitude from the half spectrum (Hermitian symmetry).
+    let mut mag = Array2::<f64>::zeros((n, n));
+    mag.axis_iter_mut(ndarray::Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(yc, mut row)| {
+            let ky = (yc + n - c) % n;
+            let kym = (n - ky) % n;
+            for (xc, v) in row.iter_mut().enumerate() {
+                let kx = (xc + n - c) % n;
+                *v = if kx <= n / 2 {
+                    half[[ky, kx]].norm()
+                } else {
+                    half[[kym, n - kx]].norm()
+                };
+            }
+        });
+    let med = median5x5(&mag);
+    // Rings ⌊r⌋ = 0 … ⌊n/2⌋ − 2 (precomputed pixel lists).
+    let level: Vec<Option<f64>> = f
+        .rings
         .par_iter()
-        .map(|vals| {
+        .map(|idx| {
+            let vals: Vec<f64> = idx
+                .iter()
+                .map(|&i| med.as_slice().map_or(0.0, |m| m[i]))
+                .collect();
             let sum: f64 = vals.iter().sum();
             if vals.is_empty() || sum == 0.0 {
                 return None;
@@ -264,14 +301,51 @@ fn noise_floor(half: &Array2<Complex<f64>>, n: usize, delta: f64, scale: f64) ->
             Some(m)
         })
         .collect();
-    let centred = Array2::from_shape_fn((n, n), |(y, x)| {
-        let r = ring_of(y, x);
-        match level.get(r).copied().flatten() {
-            Some(m) => m,
-            None => med[[y, x]],
+    let mut out = Array2::<f64>::zeros((n, n / 2 + 1));
+    out.axis_iter_mut(ndarray::Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(ky, mut row)| {
+            let yc = (ky + c) % n;
+            for (kx, v) in row.iter_mut().enumerate() {
+                let xc = (kx + c) % n;
+                let r = f.ring_of[[yc, xc]] as usize;
+                *v = scale
+                    * match level.get(r).copied().flatten() {
+                        Some(m) => m,
+                        None => med[[yc, xc]],
+                    };
+            }
+        });
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{rngs::StdRng, Rng, SeedableRng};
+
+    #[test]
+    fn median_equals_sorting() {
+        let mut rng = StdRng::seed_from_u64(5);
+        let mag = Array2::from_shape_fn((17, 17), |_| rng.gen_range(0.0..10.0f64).round());
+        let med = median5x5(&mag);
+        for y in 0..17i64 {
+            for x in 0..17i64 {
+                let mut v = Vec::new();
+                for dy in -2..=2 {
+                    for dx in -2..=2 {
+                        let (yy, xx) = (y + dy, x + dx);
+                        v.push(if (0..17).contains(&yy) && (0..17).contains(&xx) {
+                            mag[[yy as usize, xx as usize]]
+                        } else {
+                            0.0
+                        });
+                    }
+                }
+                v.sort_by(f64::total_cmp);
+                assert_eq!(med[[y as usize, x as usize]], v[12]);
+            }
         }
-    });
-    Array2::from_shape_fn((n, n / 2 + 1), |(ky, kx)| {
-        scale * centred[[(ky + c) % n, (kx + c) % n]]
-    })
+    }
 }
