@@ -189,8 +189,13 @@ pub fn deconvolve(
             }
         });
         let cc = fft::rfft2_t(q.view());
-        // 4. Image update with the previous PSF P_k.
-        let mut t = cc.clone();
+        // 4. Image update with the previous PSF P_k. The blind PSF update
+        // needs CC afterwards; otherwise work in place.
+        let (mut t, cc) = if p.blind {
+            (cc.clone(), Some(cc))
+        } else {
+            (cc, None)
+        };
         Zip::from(&mut t)
             .and(&h)
             .par_for_each(|a, b| *a *= b.conj());
@@ -204,7 +209,7 @@ pub fn deconvolve(
             fixed_otf = Some(h);
         }
         // 5. PSF update with the pre-update image J_k.
-        if p.blind {
+        if let Some(cc) = cc {
             let jh = fft::rfft2_t(jk.view());
             let mut t: Array2<Complex<f64>> = cc;
             t.zip_mut_with(&jh, |a, b| *a *= b.conj());

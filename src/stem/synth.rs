@@ -1,4 +1,4 @@
-//! Synthetic ADF-STEM stacks of a CsPbBr3 quantum dot seen along [001].
+//! Synthetic ADF-STEM stacks of a CsPbBr3 quantum dot seen along \[001\].
 //!
 //! The generator is the shared ground truth of the tests, the demo and the
 //! benchmarks. A cubic CsPbBr3 QD of `n_cells × n_cells` unit cells
