@@ -155,31 +155,7 @@ pub fn ifft2<T: FftFloat>(a: ArrayView2<Complex<T>>) -> Array2<Complex<T>> {
 /// Forward 2-D FFT of a real image: shape `(N_y, N_x/2 + 1)`.
 #[must_use]
 pub fn rfft2<T: FftFloat>(a: ArrayView2<T>) -> Array2<Complex<T>> {
-    let (ny, nx) = a.dim();
-    let nxh = nx / 2 + 1;
-    if ny == 0 || nx == 0 {
-        return Array2::zeros((ny, if nx == 0 { 0 } else { nxh }));
-    }
-    let plan = T::plans().r2c(nx);
-    let mut half = Array2::<Complex<T>>::zeros((ny, nxh));
-    half.axis_iter_mut(Axis(0))
-        .into_par_iter()
-        .zip(a.axis_iter(Axis(0)).into_par_iter())
-        .for_each_init(
-            || (plan.make_input_vec(), plan.make_scratch_vec()),
-            |(input, scratch), (mut out_row, in_row)| {
-                input
-                    .iter_mut()
-                    .zip(in_row.iter())
-                    .for_each(|(d, s)| *d = *s);
-                let mut out = vec![Complex::<T>::zero(); nxh];
-                let _ = plan.process_with_scratch(input, &mut out, scratch);
-                out_row.iter_mut().zip(out).for_each(|(d, v)| *d = v);
-            },
-        );
-    let mut cols = transpose(half.view());
-    rows_complex(cols.view_mut(), false);
-    transpose(cols.view())
+    transpose(rfft2_t(a).view())
 }
 
 /// [`rfft2`] without the final transpose: the spectrum in *transposed*
@@ -234,15 +210,8 @@ pub fn irfft2_t<T: FftFloat>(spectrum_t: ArrayView2<Complex<T>>, nx: usize) -> A
 /// If `spectrum.ncols() != nx/2 + 1` (a programmer error).
 #[must_use]
 pub fn irfft2<T: FftFloat>(spectrum: ArrayView2<Complex<T>>, nx: usize) -> Array2<T> {
-    let ny = spectrum.nrows();
     assert_eq!(spectrum.ncols(), nx / 2 + 1, "irfft2: spectrum width");
-    if ny == 0 || nx == 0 {
-        return Array2::zeros((ny, nx));
-    }
-    let mut cols = transpose(spectrum);
-    rows_complex(cols.view_mut(), true);
-    let half = transpose(cols.view());
-    irfft2_rows(half, nx)
+    irfft2_t(transpose(spectrum).view(), nx)
 }
 
 /// Row-wise complex-to-real inverse of a half spectrum whose columns were

@@ -16,7 +16,7 @@ use crate::optics::{psf_for_sampling, Microscope};
 use crate::stem::background::{self, BackgroundParams, Decomposition};
 use crate::stem::deconvolve::{self, DeconvolveParams};
 use crate::stem::denoise::{self, DenoiseParams};
-use crate::stem::register::{self, PairShift, RegisterParams, Registration};
+use crate::stem::register::{self, RegisterParams, Registration};
 use crate::stem::synth::LATTICE_ANGSTROM;
 
 /// Background disk radius, in Å (needs a calibration) or in px.
@@ -179,17 +179,7 @@ pub fn prepare(
     let (averaged, registration, registered) = if stack.n_frames() == 1 {
         let img = Image::new(stack.frame(0).to_owned(), cal);
         check_not_constant(&img.data, "input image")?;
-        let reg = Registration {
-            shifts: vec![PairShift {
-                dy: 0.0,
-                dx: 0.0,
-                score: 1.0,
-            }],
-            rejected: vec![],
-            passes: 0,
-            warnings: Warnings::default(),
-        };
-        (img, reg, false)
+        (img, Registration::single_frame(), false)
     } else {
         let reg = register::register_stack(&stack, &params.register)?;
         let avg = register::average(&stack, &reg, params.register.crop_common)?;

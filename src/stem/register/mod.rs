@@ -126,6 +126,23 @@ pub struct Registration {
     pub warnings: Warnings,
 }
 
+impl Registration {
+    /// The registration of a single frame: no shift, nothing rejected.
+    #[must_use]
+    pub fn single_frame() -> Self {
+        Registration {
+            shifts: vec![PairShift {
+                dy: 0.0,
+                dx: 0.0,
+                score: 1.0,
+            }],
+            rejected: vec![],
+            passes: 0,
+            warnings: Warnings::default(),
+        }
+    }
+}
+
 fn validate(params: &RegisterParams) -> Result<()> {
     if params.upsample == 0 {
         return Err(Error::param("--upsample", "must be at least 1"));

@@ -22,16 +22,7 @@ pub fn register_stack(stack: &Stack, params: &RegisterParams) -> Result<Registra
     check_stack(stack)?;
     let f = stack.n_frames();
     if f == 1 {
-        return Ok(Registration {
-            shifts: vec![PairShift {
-                dy: 0.0,
-                dx: 0.0,
-                score: 1.0,
-            }],
-            rejected: vec![],
-            passes: 0,
-            warnings: Warnings::default(),
-        });
+        return Ok(Registration::single_frame());
     }
     let (ny, nx) = stack.frame_shape();
     let ctx = Context::new(ny, nx, params);
