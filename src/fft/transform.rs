@@ -181,9 +181,10 @@ pub fn rfft2_t<T: FftFloat>(a: ArrayView2<T>) -> Array2<Complex<T>> {
                     .iter_mut()
                     .zip(in_row.iter())
                     .for_each(|(d, s)| *d = *s);
-                let mut out = vec![Complex::<T>::zero(); nxh];
-                let _ = plan.process_with_scratch(input, &mut out, scratch);
-                out_row.iter_mut().zip(out).for_each(|(d, v)| *d = v);
+                // Rows of a fresh standard-layout array are contiguous.
+                if let Some(out) = out_row.as_slice_mut() {
+                    let _ = plan.process_with_scratch(input, out, scratch);
+                }
             },
         );
     let mut cols = transpose(half.view());
@@ -216,7 +217,7 @@ pub fn irfft2<T: FftFloat>(spectrum: ArrayView2<Complex<T>>, nx: usize) -> Array
 
 /// Row-wise complex-to-real inverse of a half spectrum whose columns were
 /// already inverse-transformed; normalised by `1/(N_y N_x)`.
-fn irfft2_rows<T: FftFloat>(half: Array2<Complex<T>>, nx: usize) -> Array2<T> {
+fn irfft2_rows<T: FftFloat>(mut half: Array2<Complex<T>>, nx: usize) -> Array2<T> {
     let ny = half.nrows();
     assert_eq!(half.ncols(), nx / 2 + 1, "irfft2: spectrum width");
     if ny == 0 || nx == 0 {
@@ -225,19 +226,18 @@ fn irfft2_rows<T: FftFloat>(half: Array2<Complex<T>>, nx: usize) -> Array2<T> {
     let plan = T::plans().c2r(nx);
     let s = inv_len::<T>(ny * nx);
     let mut out = Array2::<T>::zeros((ny, nx));
+    // `half` is consumed: its rows serve as the (scrambled) c2r input.
     out.axis_iter_mut(Axis(0))
         .into_par_iter()
-        .zip(half.axis_iter(Axis(0)).into_par_iter())
+        .zip(half.axis_iter_mut(Axis(0)).into_par_iter())
         .for_each_init(
-            || (plan.make_output_vec(), plan.make_scratch_vec()),
-            |(buf, scratch), (mut out_row, in_row)| {
-                let mut input = in_row.to_vec();
-                clean_hermitian(&mut input, nx);
-                let _ = plan.process_with_scratch(&mut input, buf, scratch);
-                out_row
-                    .iter_mut()
-                    .zip(buf.iter())
-                    .for_each(|(d, v)| *d = *v * s);
+            || plan.make_scratch_vec(),
+            |scratch, (mut out_row, mut in_row)| {
+                if let (Some(input), Some(o)) = (in_row.as_slice_mut(), out_row.as_slice_mut()) {
+                    clean_hermitian(input, nx);
+                    let _ = plan.process_with_scratch(input, o, scratch);
+                    o.iter_mut().for_each(|v| *v = *v * s);
+                }
             },
         );
     out

@@ -69,17 +69,6 @@ pub struct Deconvolved {
     pub warnings: Warnings,
 }
 
-fn dot(a: &Array2<f64>, b: &Array2<f64>) -> f64 {
-    // Row sums in parallel, added in row order: independent of the threads.
-    let rows: Vec<f64> = a
-        .outer_iter()
-        .into_par_iter()
-        .zip(b.outer_iter().into_par_iter())
-        .map(|(x, y)| x.iter().zip(y.iter()).map(|(p, q)| p * q).sum::<f64>())
-        .collect();
-    rows.iter().sum()
-}
-
 fn total(a: &Array2<f64>) -> f64 {
     let rows: Vec<f64> = a.outer_iter().into_par_iter().map(|r| r.sum()).collect();
     rows.iter().sum()
@@ -87,7 +76,21 @@ fn total(a: &Array2<f64>) -> f64 {
 
 fn accel(g: &Option<Array2<f64>>, gp: &Option<Array2<f64>>) -> f64 {
     match (g, gp) {
-        (Some(g), Some(gp)) => (dot(g, gp) / (dot(gp, gp) + EPS)).clamp(0.0, 1.0),
+        (Some(g), Some(gp)) => {
+            // g·g′ and g′·g′ in one pass, row sums added in row order.
+            let rows: Vec<(f64, f64)> = g
+                .outer_iter()
+                .into_par_iter()
+                .zip(gp.outer_iter().into_par_iter())
+                .map(|(a, b)| {
+                    a.iter()
+                        .zip(b.iter())
+                        .fold((0.0, 0.0), |(s, t), (x, y)| (s + x * y, t + y * y))
+                })
+                .collect();
+            let (num, den) = rows.iter().fold((0.0, 0.0), |(s, t), r| (s + r.0, t + r.1));
+            (num / (den + EPS)).clamp(0.0, 1.0)
+        }
         _ => 0.0,
     }
 }
@@ -200,11 +203,19 @@ pub fn deconvolve(
             .and(&h)
             .par_for_each(|a, b| *a *= b.conj());
         let corr = fft::irfft2_t(t.view(), nx);
-        let j_next = Zip::from(&y)
+        // New image and its update direction g = J_{k+1} − Y in one pass.
+        let mut j_next = Array2::<f64>::zeros(shape);
+        let mut g_new = gj_prev.take().unwrap_or_else(|| Array2::zeros(shape));
+        Zip::from(&mut j_next)
+            .and(&mut g_new)
+            .and(&y)
             .and(&corr)
-            .par_map_collect(|y, c| (y * c / (1.0 + sq)).max(0.0));
+            .par_for_each(|j, g, y, c| {
+                *j = (y * c / (1.0 + sq)).max(0.0);
+                *g = *j - y;
+            });
         gj_prev = gj.take();
-        gj = Some(Zip::from(&j_next).and(&y).par_map_collect(|a, b| a - b));
+        gj = Some(g_new);
         if !p.blind && fixed_otf.is_none() {
             fixed_otf = Some(h);
         }
