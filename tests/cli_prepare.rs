@@ -335,6 +335,7 @@ fn deconvolution_inputs_are_checked() {
     fails(&good, &["--convergence-mrad=-2"], "--convergence-mrad");
     fails(&good, &["--convergence-mrad", "150"], "--convergence-mrad");
     fails(&good, &["--deconv-iterations", "0"], "--deconv-iterations");
+    fails(&good, &["--psf-half-width-px", "0"], "--psf-half-width-px");
     // A pixel size too coarse for the probe: say so and by how much.
     fails(&good, &["--pixel-size-angstrom", "2"], "too coarse");
     // A good PSF file works.

@@ -99,6 +99,10 @@ fn probe_on_a_grid_is_normalised_and_matches_the_radial_form() {
     let gd = probe_intensity_grid(&md, (128, 128), p).unwrap();
     assert!(gd.iter().fold(0.0f64, |a, v| a.max(*v)) < peak);
     assert!(probe_intensity_grid(&m, (64, 64), 1.0).is_err()); // cannot hold the aperture
+                                                               // The coherent wave is normalised and its intensity is the in-focus probe.
+    let psi = qdscope::optics::probe_wave(&m, (128, 128), p, 0.0).unwrap();
+    assert!((psi.iter().map(|v| v.norm_sqr()).sum::<f64>() - 1.0).abs() < 1e-12);
+    assert!((psi[[cy, cx]].norm_sqr() - peak).abs() < 1e-12);
 }
 
 #[test]
@@ -124,6 +128,14 @@ fn deconvolution_psf_at_a_sampling() {
         e.starts_with("--pixel-size-angstrom") && e.contains("too coarse"),
         "{e}"
     );
+    // Configurable support.
+    assert_eq!(
+        qdscope::optics::psf_for_sampling_with(&m, 0.1, Some(7))
+            .unwrap()
+            .dim(),
+        (15, 15)
+    );
+    assert!(qdscope::optics::psf_for_sampling_with(&m, 0.1, Some(0)).is_err());
     // With Cs the FFT path is used and still normalised.
     let mc = Microscope { cs_mm: 0.01, ..m };
     let p = psf_for_sampling(&mc, 0.1).unwrap();

@@ -76,6 +76,9 @@ pub struct Args {
     /// Richardson–Lucy iterations (default 10).
     #[arg(long, value_name = "N")]
     pub deconv_iterations: Option<usize>,
+    /// Half-width of the computed PSF support in px (default: 3 Airy first-zero radii).
+    #[arg(long, value_name = "PX")]
+    pub psf_half_width_px: Option<usize>,
     /// Initial PSF from a file (NPY/TIFF, 2-D) instead of the microscope's probe.
     #[arg(long, value_name = "FILE")]
     pub psf: Option<PathBuf>,
@@ -132,6 +135,9 @@ impl Args {
         }
         if self.no_deconvolve {
             p.deconvolve_enabled = false;
+        }
+        if let Some(v) = self.psf_half_width_px {
+            p.psf_half_width_px = Some(v);
         }
         if let Some(v) = self.deconv_iterations {
             p.deconvolve.iterations = v;

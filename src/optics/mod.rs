@@ -24,7 +24,8 @@ use crate::error::{Error, Result};
 
 pub use probe::{
     airy_first_zero_angstrom, bessel_j0, bessel_j1, chi, focal_spread_angstrom,
-    probe_fwhm_angstrom, probe_intensity_grid, psf_for_sampling, radial_intensity, GAUSS_HERMITE_5,
+    probe_fwhm_angstrom, probe_intensity_grid, probe_wave, psf_for_sampling, psf_for_sampling_with,
+    radial_intensity, GAUSS_HERMITE_5,
 };
 pub use wavelength::{interaction_constant, relativistic_factor, wavelength_angstrom};
 

@@ -102,20 +102,7 @@ pub fn focal_spread_angstrom(m: &Microscope) -> f64 {
         * super::relativistic_factor(m.high_tension_kv)
 }
 
-/// Probe intensity on an `ny × nx` grid of pixel size `p` Å, centred on
-/// pixel `(⌊ny/2⌋, ⌊nx/2⌋)`, normalised to unit sum; the coherent probe
-/// averaged over the focal spread (5-node Gauss–Hermite) and convolved with
-/// the Gaussian source (FWHM `source_size_angstrom`).
-///
-/// # Errors
-/// Invalid microscope; a grid whose Nyquist frequency does not reach the
-/// aperture (`1/(2p) < α/λ`), which would cut the probe.
-pub fn probe_intensity_grid(
-    m: &Microscope,
-    (ny, nx): (usize, usize),
-    p: f64,
-) -> Result<Array2<f64>> {
-    let m = m.validated()?;
+fn check_grid(m: &Microscope, (ny, nx): (usize, usize), p: f64) -> Result<()> {
     if !(p.is_finite() && p > 0.0) || ny == 0 || nx == 0 {
         return Err(Error::param(
             "probe grid",
@@ -132,9 +119,64 @@ pub fn probe_intensity_grid(
             ),
         ));
     }
+    Ok(())
+}
+
+/// Coherent probe wave function `ψ(r)` at defocus `defocus_angstrom` on an
+/// `ny × nx` grid of pixel size `p` Å, centred on pixel `(⌊ny/2⌋, ⌊nx/2⌋)`,
+/// normalised to `Σ|ψ|² = 1` (the aperture edge is sampled sharply).
+///
+/// # Errors
+/// Invalid microscope; a grid whose Nyquist frequency does not reach the
+/// aperture (`1/(2p) < α/λ`).
+pub fn probe_wave(
+    m: &Microscope,
+    (ny, nx): (usize, usize),
+    p: f64,
+    defocus_angstrom: f64,
+) -> Result<Array2<Complex<f64>>> {
+    let m = m.validated()?;
+    check_grid(&m, (ny, nx), p)?;
+    let kmax = m.aperture_inv_angstrom();
     let ky = fft::fftfreq(ny, p);
     let kx = fft::fftfreq(nx, p);
     let (cy, cx) = ((ny / 2) as f64, (nx / 2) as f64);
+    let spec = Array2::from_shape_fn((ny, nx), |(i, j)| {
+        let k = (ky[i] * ky[i] + kx[j] * kx[j]).sqrt();
+        if k > kmax {
+            return Complex::new(0.0, 0.0);
+        }
+        // Shift to the grid centre: e^{−2πi k·r_p}.
+        let phase = -chi_df(&m, k, defocus_angstrom)
+            - std::f64::consts::TAU * (ky[i] * cy * p + kx[j] * cx * p);
+        Complex::from_polar(1.0, phase)
+    });
+    let psi = fft::ifft2(spec.view());
+    let s: f64 = psi.iter().map(|v| v.norm_sqr()).sum();
+    if s.is_nan() || s <= 0.0 {
+        return Err(Error::Numerical {
+            what: "probe".into(),
+            reason: "the aperture contains no grid frequency (grid too small)".into(),
+        });
+    }
+    let norm = 1.0 / s.sqrt();
+    Ok(psi.mapv(|v| v * norm))
+}
+
+/// Probe intensity on an `ny × nx` grid of pixel size `p` Å, centred on
+/// pixel `(⌊ny/2⌋, ⌊nx/2⌋)`, normalised to unit sum; the coherent probe
+/// ([`probe_wave`]) averaged over the focal spread (5-node Gauss–Hermite)
+/// and convolved with the Gaussian source (FWHM `source_size_angstrom`).
+///
+/// # Errors
+/// As [`probe_wave`].
+pub fn probe_intensity_grid(
+    m: &Microscope,
+    (ny, nx): (usize, usize),
+    p: f64,
+) -> Result<Array2<f64>> {
+    let m = m.validated()?;
+    check_grid(&m, (ny, nx), p)?;
     let sdf = focal_spread_angstrom(&m);
     let nodes: Vec<(f64, f64)> = if sdf > 0.0 {
         GAUSS_HERMITE_5.to_vec()
@@ -143,24 +185,11 @@ pub fn probe_intensity_grid(
     };
     let mut intensity = Array2::<f64>::zeros((ny, nx));
     for (z, w) in nodes {
-        let df = m.defocus_angstrom + sdf * z;
-        let spec = Array2::from_shape_fn((ny, nx), |(i, j)| {
-            let k = (ky[i] * ky[i] + kx[j] * kx[j]).sqrt();
-            if k > kmax {
-                return Complex::new(0.0, 0.0);
-            }
-            // Shift to the grid centre: e^{−2πi k·r_p}.
-            let phase =
-                -chi_df(&m, k, df) - std::f64::consts::TAU * (ky[i] * cy * p + kx[j] * cx * p);
-            Complex::from_polar(1.0, phase)
-        });
-        let psi = fft::ifft2(spec.view());
-        let s: f64 = psi.iter().map(|v| v.norm_sqr()).sum();
-        if s > 0.0 {
-            intensity.zip_mut_with(&psi, |a, v| *a += w * v.norm_sqr() / s);
-        }
+        let psi = probe_wave(&m, (ny, nx), p, m.defocus_angstrom + sdf * z)?;
+        intensity.zip_mut_with(&psi, |a, v| *a += w * v.norm_sqr());
     }
     if m.source_size_angstrom > 0.0 {
+        let (ky, kx) = (fft::fftfreq(ny, p), fft::fftfreq(nx, p));
         let sig = m.source_size_angstrom / crate::units::FWHM_PER_SIGMA;
         let mut f = fft::fft2(intensity.mapv(|v| Complex::new(v, 0.0)).view());
         for ((i, j), v) in f.indexed_iter_mut() {
@@ -258,7 +287,23 @@ pub fn airy_first_zero_angstrom(m: &Microscope) -> f64 {
 /// would be a single pixel: deconvolution cannot sharpen it), naming
 /// `--pixel-size-angstrom` and by how much.
 pub fn psf_for_sampling(m: &Microscope, pixel_size_angstrom: f64) -> Result<Array2<f64>> {
+    psf_for_sampling_with(m, pixel_size_angstrom, None)
+}
+
+/// [`psf_for_sampling`] with an explicit half-width of the support in px
+/// (`None`: the spec's `max(2, round(3r₀/p))`); the size is `2h + 1`.
+///
+/// # Errors
+/// As [`psf_for_sampling`], and a half-width of 0 (`--psf-half-width-px`).
+pub fn psf_for_sampling_with(
+    m: &Microscope,
+    pixel_size_angstrom: f64,
+    half_width_px: Option<usize>,
+) -> Result<Array2<f64>> {
     let m = m.validated()?;
+    if half_width_px == Some(0) {
+        return Err(Error::param("--psf-half-width-px", "must be at least 1"));
+    }
     let p = pixel_size_angstrom;
     if !(p.is_finite() && p > 0.0) {
         return Err(Error::param(
@@ -285,7 +330,8 @@ pub fn psf_for_sampling(m: &Microscope, pixel_size_angstrom: f64) -> Result<Arra
             ),
         ));
     }
-    let h = ((3.0 * airy_first_zero_angstrom(&m) / p).round() as usize).max(2);
+    let h = half_width_px
+        .unwrap_or_else(|| ((3.0 * airy_first_zero_angstrom(&m) / p).round() as usize).max(2));
     let n = 2 * h + 1;
     if n > 4097 {
         return Err(Error::param(

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result, Warnings};
 use crate::image::{Calibration, Image, Stack};
-use crate::optics::{psf_for_sampling, Microscope};
+use crate::optics::{psf_for_sampling_with, Microscope};
 use crate::stem::background::{self, BackgroundParams, Decomposition};
 use crate::stem::deconvolve::{self, DeconvolveParams};
 use crate::stem::denoise::{self, DenoiseParams};
@@ -76,6 +76,9 @@ pub struct PrepareParams {
     pub deconvolve: DeconvolveParams,
     /// Microscope for the initial probe PSF (study: 300 kV, 18 mrad).
     pub microscope: Microscope,
+    /// Half-width of the initial PSF support in px (default: the spec's
+    /// max(2, round(3r₀/p)), 3 Airy first-zero radii).
+    pub psf_half_width_px: Option<usize>,
 }
 
 impl Default for PrepareParams {
@@ -89,6 +92,7 @@ impl Default for PrepareParams {
             deconvolve_enabled: true,
             deconvolve: DeconvolveParams::default(),
             microscope: Microscope::default(),
+            psf_half_width_px: None,
         }
     }
 }
@@ -168,7 +172,7 @@ pub fn prepare(
                 let p = cal.pixel_size_angstrom().ok_or(Error::Uncalibrated {
                     what: "deconvolution PSF (or give --psf FILE or --no-deconvolve)".into(),
                 })?;
-                psf_for_sampling(&params.microscope, p)?
+                psf_for_sampling_with(&params.microscope, p, params.psf_half_width_px)?
             }
         })
     } else {
