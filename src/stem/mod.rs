@@ -1,6 +1,12 @@
 pub mod background;
+pub mod columns;
 pub mod deconvolve;
 pub mod denoise;
+pub mod gaussian;
+pub mod lattice;
+pub mod peaks;
 pub mod pipeline;
+pub mod ratio;
 pub mod register;
+pub mod sublattice;
 pub mod synth;

@@ -25,7 +25,7 @@
 //! Adams 1993; van Herk 1992; Gil & Werman 1993; Soille, Breen & Jones 1996;
 //! MATLAB Image Processing Toolbox (`strel`, `imopen`, `imgaussfilt`).
 
-mod gaussian;
+pub mod gaussian;
 mod morphology;
 mod strel;
 

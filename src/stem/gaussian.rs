@@ -1,0 +1,677 @@
+//! 7-parameter 2-D Gaussians fitted to atomic columns by Levenberg–Marquardt
+//! (stem spec §6; the `levenberg-marquardt` crate, MINPACK's trust-region
+//! LM, with the analytic Jacobian).
+//!
+//! Model θ = (B, A, x₀, y₀, σ_x, σ_y, φ):
+//! `u = (x − x₀)cos φ + (y − y₀)sin φ`, `v = −(x − x₀)sin φ + (y − y₀)cos φ`,
+//! `G = B + A·exp(−u²/(2σ_x²) − v²/(2σ_y²))`. σ's are fitted as ln σ (always
+//! positive); φ is wrapped into (−π/2, π/2] and the output has σ_x ≥ σ_y.
+//! A round Gaussian (|σ_x − σ_y| < 1e-3 σ) has φ reported as 0 and
+//! `rotation_defined = false`. Volume V = 2π·A·σ_x·σ_y.
+//!
+//! Each column is fitted in the disk of radius `radius_px` around its
+//! centroid; a fit that leaves the disk, has A ≤ 0 or σ ratio > 4 is retried
+//! in a 10 % smaller disk (≤ 10 times), then falls back to the centroid and
+//! is flagged — it is kept, never dropped. Columns are independent problems
+//! fitted in parallel (rayon); the result does not depend on the thread
+//! count. `Neighbours::Sweep` refits each column after subtracting its
+//! neighbours' current models (StatSTEM-style sweeps, spec §6).
+
+use levenberg_marquardt::{LeastSquaresProblem, LevenbergMarquardt};
+use nalgebra::{storage::Owned, DMatrix, DVector, Dyn, SMatrix, Vector, U7};
+use ndarray::ArrayView2;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::stem::peaks::disk_offsets;
+
+/// Parameters of a fitted column.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Gaussian7 {
+    /// Constant baseline B.
+    pub baseline: f64,
+    /// Peak height A above the baseline.
+    pub height: f64,
+    /// Centre x, px.
+    pub x0: f64,
+    /// Centre y, px.
+    pub y0: f64,
+    /// σ along the rotated u axis, px.
+    pub sigma_x: f64,
+    /// σ along the rotated v axis, px.
+    pub sigma_y: f64,
+    /// Rotation φ of the u axis from +x towards +y, rad.
+    pub rotation: f64,
+}
+
+impl Gaussian7 {
+    /// Peak part A·E at (x, y), without the baseline.
+    #[must_use]
+    pub fn peak_at(&self, x: f64, y: f64) -> f64 {
+        let (s, c) = self.rotation.sin_cos();
+        let (dx, dy) = (x - self.x0, y - self.y0);
+        let u = dx * c + dy * s;
+        let v = -dx * s + dy * c;
+        self.height
+            * (-u * u / (2.0 * self.sigma_x * self.sigma_x)
+                - v * v / (2.0 * self.sigma_y * self.sigma_y))
+                .exp()
+    }
+    /// Model value B + A·E at (x, y).
+    #[must_use]
+    pub fn at(&self, x: f64, y: f64) -> f64 {
+        self.baseline + self.peak_at(x, y)
+    }
+    /// Volume 2π·A·σ_x·σ_y (px² × intensity).
+    #[must_use]
+    pub fn volume(&self) -> f64 {
+        std::f64::consts::TAU * self.height * self.sigma_x * self.sigma_y
+    }
+}
+
+/// How neighbouring columns are handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Neighbours {
+    /// Each column alone in its disk (the study's procedure; default).
+    Single,
+    /// Refit after subtracting the neighbours' fitted models (2 sweeps).
+    Sweep,
+}
+
+/// Fit settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FitParams {
+    /// Fit disk radius, px.
+    pub radius_px: f64,
+    /// Weight residuals by 1/√max(I, 1) (Poisson).
+    pub poisson_weights: bool,
+    /// Neighbour handling.
+    pub neighbours: Neighbours,
+    /// Number of sweeps for `Neighbours::Sweep`.
+    pub sweeps: usize,
+}
+
+/// Outcome of one column fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FitStatus {
+    /// Converged in the full disk.
+    Converged,
+    /// Converged after shrinking the disk.
+    ConvergedSmallerDisk,
+    /// No acceptable fit: position is the centroid, height/baseline the
+    /// starting estimates.
+    CentroidFallback,
+    /// Fewer than 7 pixels in the disk: not fitted.
+    TooFewPixels,
+    /// The disk leaves the image: not fitted.
+    Border,
+}
+
+/// One fitted column.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ColumnFit {
+    /// Fitted (or fallback) parameters.
+    pub params: Gaussian7,
+    /// 1-σ standard errors of (B, A, x₀, y₀, σ_x, σ_y, φ) from
+    /// s²(JᵀJ)⁻¹; NaN when not fitted.
+    pub stderr: [f64; 7],
+    /// RMS of model − data in the disk.
+    pub residual_rms: f64,
+    /// Function evaluations used (all attempts).
+    pub evaluations: usize,
+    /// Pixels in the final disk.
+    pub n_pixels: usize,
+    /// Outcome.
+    pub status: FitStatus,
+    /// False for a round Gaussian (φ meaningless, reported 0).
+    pub rotation_defined: bool,
+}
+
+impl ColumnFit {
+    /// True when the LM fit converged and passed the gates.
+    #[must_use]
+    pub fn converged(&self) -> bool {
+        matches!(
+            self.status,
+            FitStatus::Converged | FitStatus::ConvergedSmallerDisk
+        )
+    }
+}
+
+struct Problem {
+    xs: Vec<f64>,
+    ys: Vec<f64>,
+    data: Vec<f64>,
+    w: Vec<f64>,
+    p: Vector<f64, U7, Owned<f64, U7>>,
+}
+
+impl Problem {
+    /// Model value and the 7 derivatives w.r.t. (B, A, x₀, y₀, ln σx, ln σy, φ).
+    #[inline]
+    fn eval(p: &[f64], x: f64, y: f64) -> (f64, [f64; 7]) {
+        let (a, x0, y0, sx, sy, phi) = (p[1], p[2], p[3], p[4].exp(), p[5].exp(), p[6]);
+        let (s, c) = phi.sin_cos();
+        let (dx, dy) = (x - x0, y - y0);
+        let u = dx * c + dy * s;
+        let v = -dx * s + dy * c;
+        let (isx2, isy2) = (1.0 / (sx * sx), 1.0 / (sy * sy));
+        let e = (-0.5 * (u * u * isx2 + v * v * isy2)).exp();
+        let ae = a * e;
+        let d = [
+            1.0,
+            e,
+            ae * (u * c * isx2 - v * s * isy2),
+            ae * (u * s * isx2 + v * c * isy2),
+            ae * u * u * isx2,
+            ae * v * v * isy2,
+            ae * u * v * (isy2 - isx2),
+        ];
+        (p[0] + ae, d)
+    }
+}
+
+impl LeastSquaresProblem<f64, Dyn, U7> for Problem {
+    type ResidualStorage = Owned<f64, Dyn>;
+    type JacobianStorage = Owned<f64, Dyn, U7>;
+    type ParameterStorage = Owned<f64, U7>;
+
+    fn set_params(&mut self, x: &Vector<f64, U7, Self::ParameterStorage>) {
+        self.p.copy_from(x);
+    }
+    fn params(&self) -> Vector<f64, U7, Self::ParameterStorage> {
+        self.p
+    }
+    fn residuals(&self) -> Option<DVector<f64>> {
+        let p = self.p.as_slice();
+        let r = DVector::from_iterator(
+            self.data.len(),
+            (0..self.data.len())
+                .map(|i| self.w[i] * (Self::eval(p, self.xs[i], self.ys[i]).0 - self.data[i])),
+        );
+        r.iter().all(|v| v.is_finite()).then_some(r)
+    }
+    fn jacobian(&self) -> Option<nalgebra::Matrix<f64, Dyn, U7, Self::JacobianStorage>> {
+        let p = self.p.as_slice();
+        let n = self.data.len();
+        let mut j = nalgebra::OMatrix::<f64, Dyn, U7>::zeros(n);
+        for i in 0..n {
+            let (_, d) = Self::eval(p, self.xs[i], self.ys[i]);
+            for (k, dk) in d.iter().enumerate() {
+                j[(i, k)] = self.w[i] * dk;
+            }
+        }
+        j.iter().all(|v| v.is_finite()).then_some(j)
+    }
+}
+
+/// Analytic Jacobian of the model at `params` (w.r.t. B, A, x₀, y₀, σ_x,
+/// σ_y, φ), for tests against finite differences.
+#[must_use]
+pub fn model_jacobian(g: &Gaussian7, x: f64, y: f64) -> [f64; 7] {
+    let p = [
+        g.baseline,
+        g.height,
+        g.x0,
+        g.y0,
+        g.sigma_x.ln(),
+        g.sigma_y.ln(),
+        g.rotation,
+    ];
+    let (_, mut d) = Problem::eval(&p, x, y);
+    d[4] /= g.sigma_x;
+    d[5] /= g.sigma_y;
+    d
+}
+
+/// Pixels of the disk of radius `r` around (x, y) as (x, y, value); `None`
+/// when the disk leaves the image.
+fn gather(
+    image: ArrayView2<f64>,
+    x: f64,
+    y: f64,
+    r: f64,
+    subtract: &dyn Fn(f64, f64) -> f64,
+) -> Option<(Vec<f64>, Vec<f64>, Vec<f64>)> {
+    let (ny, nx) = image.dim();
+    if x - r < 0.0 || y - r < 0.0 || x + r > (nx - 1) as f64 || y + r > (ny - 1) as f64 {
+        return None;
+    }
+    let (xi, yi) = (x.round() as i64, y.round() as i64);
+    let ri = r.ceil() as i64 + 1;
+    let (mut xs, mut ys, mut vs) = (Vec::new(), Vec::new(), Vec::new());
+    for yy in (yi - ri).max(0)..=(yi + ri).min(ny as i64 - 1) {
+        for xx in (xi - ri).max(0)..=(xi + ri).min(nx as i64 - 1) {
+            let (xf, yf) = (xx as f64, yy as f64);
+            if (xf - x).powi(2) + (yf - y).powi(2) <= r * r {
+                xs.push(xf);
+                ys.push(yf);
+                vs.push(image[[yy as usize, xx as usize]] - subtract(xf, yf));
+            }
+        }
+    }
+    Some((xs, ys, vs))
+}
+
+fn start_params(xs: &[f64], ys: &[f64], vs: &[f64], x: f64, y: f64) -> [f64; 7] {
+    let mut sorted = vs.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let k = ((sorted.len() as f64 * 0.05).ceil() as usize).max(1);
+    let b = sorted[(k - 1) / 2];
+    // Value at the centroid: nearest pixel (the disk is on integer pixels).
+    let (mut best, mut peak) = (f64::INFINITY, sorted[sorted.len() - 1]);
+    for i in 0..xs.len() {
+        let d = (xs[i] - x).powi(2) + (ys[i] - y).powi(2);
+        if d < best {
+            best = d;
+            peak = vs[i];
+        }
+    }
+    let a = (peak - b).max(1e-12);
+    let n_half = vs.iter().filter(|v| **v - b > a / 2.0).count().max(1);
+    let r_hm = (n_half as f64 / std::f64::consts::PI).sqrt();
+    let sigma = (r_hm / 1.1774).max(0.5);
+    [b, a, x, y, sigma.ln(), sigma.ln(), 0.0]
+}
+
+fn finish(p: &[f64]) -> (Gaussian7, bool) {
+    let (mut sx, mut sy, mut phi) = (p[4].exp(), p[5].exp(), p[6]);
+    if sx < sy {
+        std::mem::swap(&mut sx, &mut sy);
+        phi += std::f64::consts::FRAC_PI_2;
+    }
+    let pi = std::f64::consts::PI;
+    phi = phi.rem_euclid(pi); // [0, π)
+    if phi > pi / 2.0 {
+        phi -= pi;
+    }
+    let defined = (sx - sy).abs() >= 1e-3 * sx.max(sy);
+    if !defined {
+        phi = 0.0;
+    }
+    (
+        Gaussian7 {
+            baseline: p[0],
+            height: p[1],
+            x0: p[2],
+            y0: p[3],
+            sigma_x: sx,
+            sigma_y: sy,
+            rotation: phi,
+        },
+        defined,
+    )
+}
+
+/// Fit one column around `start` (its centroid). `subtract(x, y)` is removed
+/// from the data first (neighbour models; zero for a single fit).
+#[must_use]
+pub fn fit_column(
+    image: ArrayView2<f64>,
+    start: (f64, f64),
+    opts: &FitParams,
+    subtract: &dyn Fn(f64, f64) -> f64,
+) -> ColumnFit {
+    let nan7 = [f64::NAN; 7];
+    let fallback = |status, xs: &[f64], ys: &[f64], vs: &[f64], evals| {
+        let p = if vs.len() >= 2 {
+            start_params(xs, ys, vs, start.0, start.1)
+        } else {
+            [
+                f64::NAN,
+                f64::NAN,
+                start.0,
+                start.1,
+                f64::NAN,
+                f64::NAN,
+                0.0,
+            ]
+        };
+        let (mut g, _) = finish(&p);
+        g.x0 = start.0;
+        g.y0 = start.1;
+        ColumnFit {
+            params: g,
+            stderr: nan7,
+            residual_rms: f64::NAN,
+            evaluations: evals,
+            n_pixels: vs.len(),
+            status,
+            rotation_defined: false,
+        }
+    };
+    let mut r = opts.radius_px;
+    let mut evals = 0;
+    let mut last = None;
+    for attempt in 0..=10 {
+        let Some((xs, ys, vs)) = gather(image, start.0, start.1, r, subtract) else {
+            return fallback(FitStatus::Border, &[], &[], &[], 0);
+        };
+        if vs.len() < 7 {
+            return fallback(FitStatus::TooFewPixels, &xs, &ys, &vs, evals);
+        }
+        let p0 = start_params(&xs, &ys, &vs, start.0, start.1);
+        let w: Vec<f64> = if opts.poisson_weights {
+            vs.iter().map(|v| 1.0 / v.max(1.0).sqrt()).collect()
+        } else {
+            vec![1.0; vs.len()]
+        };
+        let problem = Problem {
+            xs,
+            ys,
+            data: vs,
+            w,
+            p: Vector::<f64, U7, Owned<f64, U7>>::from_column_slice(&p0),
+        };
+        let (problem, report) = LevenbergMarquardt::new()
+            .with_ftol(1e-10)
+            .with_xtol(1e-10)
+            .with_patience(200)
+            .minimize(problem);
+        evals += report.number_of_evaluations;
+        let p = problem.p.as_slice().to_vec();
+        let ok_lm = report.termination.was_successful();
+        let (g, defined) = finish(&p);
+        let centre_in = (g.x0 - start.0).hypot(g.y0 - start.1) <= r;
+        let n = problem.data.len();
+        let res = problem.residuals().unwrap_or_else(|| DVector::zeros(n));
+        let ss: f64 = res.iter().map(|v| v * v).sum();
+        let stderr = covariance_stderr(&problem, ss, &p);
+        // A degenerate fit (flat window: A → 0, x₀ and σ undetermined) has a
+        // singular JᵀJ; a peak must also stand above its own uncertainty.
+        let gates = ok_lm
+            && p.iter().all(|v| v.is_finite())
+            && stderr[..6].iter().all(|v| v.is_finite())
+            && centre_in
+            && g.height > 0.0
+            && g.height > stderr[1]
+            && g.sigma_x / g.sigma_y <= 4.0;
+        if gates {
+            // Unweighted RMS residual.
+            let rms = (0..n)
+                .map(|i| {
+                    (Problem::eval(&p, problem.xs[i], problem.ys[i]).0 - problem.data[i]).powi(2)
+                })
+                .sum::<f64>()
+                / n as f64;
+            return ColumnFit {
+                params: g,
+                stderr,
+                residual_rms: rms.sqrt(),
+                evaluations: evals,
+                n_pixels: n,
+                status: if attempt == 0 {
+                    FitStatus::Converged
+                } else {
+                    FitStatus::ConvergedSmallerDisk
+                },
+                rotation_defined: defined,
+            };
+        }
+        last = Some((problem.xs, problem.ys, problem.data));
+        r *= 0.9;
+    }
+    let (xs, ys, vs) = last.unwrap_or_default();
+    fallback(FitStatus::CentroidFallback, &xs, &ys, &vs, evals)
+}
+
+/// Standard errors from s²(JᵀJ)⁻¹ with s² = Σr²/(n − 7), mapped from ln σ
+/// to σ (and taking the σ swap into account).
+fn covariance_stderr(problem: &Problem, ss: f64, p: &[f64]) -> [f64; 7] {
+    let n = problem.data.len();
+    let mut out = [f64::NAN; 7];
+    if n <= 7 {
+        return out;
+    }
+    let Some(j) = problem.jacobian() else {
+        return out;
+    };
+    let jtj: SMatrix<f64, 7, 7> = j.transpose() * &j;
+    let s2 = ss / (n - 7) as f64;
+    let (sx, sy) = (p[4].exp(), p[5].exp());
+    if (sx - sy).abs() < 1e-3 * sx.max(sy) {
+        // Round: φ is undetermined (its Jacobian column vanishes); the
+        // other six parameters come from the 6×6 block.
+        let sub: SMatrix<f64, 6, 6> = jtj.fixed_view::<6, 6>(0, 0).into_owned();
+        let Some(inv) = sub.try_inverse() else {
+            return out;
+        };
+        for (k, o) in out.iter_mut().take(6).enumerate() {
+            *o = (s2 * inv[(k, k)]).max(0.0).sqrt();
+        }
+    } else {
+        let Some(inv) = jtj.try_inverse() else {
+            return out;
+        };
+        for (k, o) in out.iter_mut().enumerate() {
+            *o = (s2 * inv[(k, k)]).max(0.0).sqrt();
+        }
+    }
+    out[4] *= p[4].exp();
+    out[5] *= p[5].exp();
+    if p[4] < p[5] {
+        out.swap(4, 5);
+    }
+    out
+}
+
+/// Fit every column (in parallel; order and values independent of the
+/// thread count). With `Neighbours::Sweep`, each later sweep subtracts the
+/// peak part of every other converged column within 3 fit radii + 4 σ.
+///
+/// # Errors
+/// Non-finite pixels; invalid radius.
+pub fn fit_columns(
+    image: ArrayView2<f64>,
+    starts: &[(f64, f64)],
+    opts: &FitParams,
+) -> Result<Vec<ColumnFit>> {
+    if !(opts.radius_px.is_finite() && opts.radius_px > 0.0) {
+        return Err(Error::param(
+            "fit radius",
+            format!("must be > 0 px, got {}", opts.radius_px),
+        ));
+    }
+    if let Some(i) = image.iter().position(|v| !v.is_finite()) {
+        let nx = image.ncols();
+        return Err(Error::NonFinite {
+            what: "column fit image".into(),
+            count: image.iter().filter(|v| !v.is_finite()).count(),
+            first: format!("(y, x) = ({}, {})", i / nx, i % nx),
+        });
+    }
+    let zero = |_: f64, _: f64| 0.0;
+    let mut fits: Vec<ColumnFit> = starts
+        .par_iter()
+        .map(|&s| fit_column(image, s, opts, &zero))
+        .collect();
+    if opts.neighbours == Neighbours::Sweep {
+        for _ in 0..opts.sweeps {
+            let prev = fits.clone();
+            let reach = 3.0 * opts.radius_px;
+            fits = starts
+                .par_iter()
+                .enumerate()
+                .map(|(i, &s)| {
+                    let near: Vec<Gaussian7> = prev
+                        .iter()
+                        .enumerate()
+                        .filter(|(j, f)| {
+                            *j != i
+                                && f.converged()
+                                && (f.params.x0 - s.0).hypot(f.params.y0 - s.1)
+                                    < reach + 4.0 * f.params.sigma_x
+                        })
+                        .map(|(_, f)| f.params)
+                        .collect();
+                    let sub = |x: f64, y: f64| near.iter().map(|g| g.peak_at(x, y)).sum::<f64>();
+                    fit_column(image, s, opts, &sub)
+                })
+                .collect();
+        }
+    }
+    Ok(fits)
+}
+
+/// The unused-import guard for `DMatrix` in docs.
+#[allow(dead_code)]
+type _Dm = DMatrix<f64>;
+
+/// Offsets of a disk (re-exported for callers that gather fit windows).
+#[must_use]
+pub fn fit_disk(r: f64) -> Vec<(i64, i64)> {
+    disk_offsets(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array2;
+
+    fn truth() -> Gaussian7 {
+        Gaussian7 {
+            baseline: 10.0,
+            height: 100.0,
+            x0: 20.3,
+            y0: 19.7,
+            sigma_x: 2.5,
+            sigma_y: 1.8,
+            rotation: 0.4,
+        }
+    }
+
+    fn render(g: &Gaussian7, n: usize) -> Array2<f64> {
+        Array2::from_shape_fn((n, n), |(y, x)| g.at(x as f64, y as f64))
+    }
+
+    fn opts(r: f64) -> FitParams {
+        FitParams {
+            radius_px: r,
+            poisson_weights: false,
+            neighbours: Neighbours::Single,
+            sweeps: 2,
+        }
+    }
+
+    #[test]
+    fn noise_free_recovers_all_seven_parameters() {
+        // Spec §6: start off by 1 px (and the estimates of B, A, σ from the
+        // data), all parameters to 1e-6 relative.
+        let g = truth();
+        let img = render(&g, 41);
+        let f = fit_column(img.view(), (21.0, 20.5), &opts(12.0), &|_, _| 0.0);
+        assert!(f.converged(), "{:?}", f.status);
+        let p = f.params;
+        let rel = |a: f64, b: f64| ((a - b) / b).abs();
+        for (got, want) in [
+            (p.baseline, g.baseline),
+            (p.height, g.height),
+            (p.x0, g.x0),
+            (p.y0, g.y0),
+            (p.sigma_x, g.sigma_x),
+            (p.sigma_y, g.sigma_y),
+            (p.rotation, g.rotation),
+        ] {
+            assert!(rel(got, want) < 1e-6, "{got} vs {want}");
+        }
+        assert!(f.residual_rms < 1e-6);
+        assert!((p.volume() - std::f64::consts::TAU * 100.0 * 2.5 * 1.8).abs() < 1e-3);
+    }
+
+    #[test]
+    fn jacobian_matches_central_differences() {
+        let g = truth();
+        let h = 1e-6;
+        for &(x, y) in &[(18.0, 21.0), (20.0, 20.0), (23.5, 17.2)] {
+            let d = model_jacobian(&g, x, y);
+            let bump = |k: usize, s: f64| {
+                let mut q = g;
+                match k {
+                    0 => q.baseline += s,
+                    1 => q.height += s,
+                    2 => q.x0 += s,
+                    3 => q.y0 += s,
+                    4 => q.sigma_x += s,
+                    5 => q.sigma_y += s,
+                    _ => q.rotation += s,
+                }
+                q.at(x, y)
+            };
+            for (k, dk) in d.iter().enumerate() {
+                let num = (bump(k, h) - bump(k, -h)) / (2.0 * h);
+                assert!((num - dk).abs() < 1e-6, "param {k}: {num} vs {dk}");
+            }
+        }
+    }
+
+    #[test]
+    fn round_gaussian_does_not_diverge() {
+        let g = Gaussian7 {
+            sigma_x: 2.0,
+            sigma_y: 2.0,
+            rotation: 0.0,
+            ..truth()
+        };
+        let f = fit_column(render(&g, 41).view(), (20.0, 20.0), &opts(10.0), &|_, _| {
+            0.0
+        });
+        assert!(f.converged());
+        assert!((f.params.sigma_x - 2.0).abs() < 1e-6 && (f.params.sigma_y - 2.0).abs() < 1e-6);
+        assert!(!f.rotation_defined);
+        assert_eq!(f.params.rotation, 0.0);
+    }
+
+    #[test]
+    fn flat_window_and_border_are_flagged_not_dropped() {
+        let flat = Array2::<f64>::from_elem((30, 30), 5.0);
+        let f = fit_column(flat.view(), (15.0, 15.0), &opts(5.0), &|_, _| 0.0);
+        assert_eq!(f.status, FitStatus::CentroidFallback);
+        assert_eq!((f.params.x0, f.params.y0), (15.0, 15.0));
+        let f = fit_column(flat.view(), (1.0, 15.0), &opts(5.0), &|_, _| 0.0);
+        assert_eq!(f.status, FitStatus::Border);
+        let f = fit_column(flat.view(), (15.0, 15.0), &opts(1.0), &|_, _| 0.0);
+        assert_eq!(f.status, FitStatus::TooFewPixels);
+    }
+
+    #[test]
+    fn sweep_removes_neighbour_bias() {
+        // Two round Gaussians 1.5σ... here 4σ apart with a small disk: the
+        // single fit is pulled by the neighbour's tail, the sweep is not.
+        let a = Gaussian7 {
+            baseline: 0.0,
+            height: 100.0,
+            x0: 20.0,
+            y0: 20.0,
+            sigma_x: 2.0,
+            sigma_y: 2.0,
+            rotation: 0.0,
+        };
+        let b = Gaussian7 {
+            height: 60.0,
+            x0: 28.0,
+            ..a
+        };
+        let img = Array2::from_shape_fn((41, 49), |(y, x)| {
+            a.at(x as f64, y as f64) + b.peak_at(x as f64, y as f64)
+        });
+        let starts = [(20.0, 20.0), (28.0, 20.0)];
+        let single = fit_columns(img.view(), &starts, &opts(4.0)).unwrap();
+        let sweep = fit_columns(
+            img.view(),
+            &starts,
+            &FitParams {
+                neighbours: Neighbours::Sweep,
+                sweeps: 3,
+                ..opts(4.0)
+            },
+        )
+        .unwrap();
+        let e_single = (single[1].params.x0 - 28.0).abs();
+        let e_sweep = (sweep[1].params.x0 - 28.0).abs();
+        assert!(e_sweep < e_single / 10.0, "{e_sweep} vs {e_single}");
+        assert!(e_sweep < 1e-3);
+    }
+}

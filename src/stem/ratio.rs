@@ -1,0 +1,237 @@
+//! Cs : Pb/Br intensity-ratio statistics (stem spec §8).
+//!
+//! Per QD: R = mean(I_Cs)/mean(I_Pb/Br) with each population's s.d.; the
+//! column-to-column spread of the ratio s_R = R·√((s_Cs/m_Cs)² + (s_Pb/m_Pb)²)
+//! (reported as the "s.d." of the image ratio), its standard error
+//! σ_R = R·√((s_Cs/(m_Cs√n_Cs))² + (s_Pb/(m_Pb√n_Pb))²), and a seeded
+//! percentile-bootstrap 95 % interval (columns of each class resampled with
+//! replacement). Per group: mean ± s.d. over QDs with n − 1 (MATLAB `std`).
+//! Comparison: Welch's t-test (Welch–Satterthwaite ν, two-sided p from the
+//! Student t distribution of `statrs`) and effect sizes (Cohen's d with the
+//! pooled s.d., Hedges' g).
+
+use rand::{rngs::StdRng, Rng, SeedableRng};
+use serde::Serialize;
+use statrs::distribution::{ContinuousCDF, StudentsT};
+
+use crate::error::{Error, Result};
+
+/// Mean and sample s.d. (n − 1); s.d. is NaN for n < 2.
+#[must_use]
+pub fn mean_sd(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    if v.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    let m = v.iter().sum::<f64>() / n;
+    if v.len() < 2 {
+        return (m, f64::NAN);
+    }
+    let ss = v.iter().map(|x| (x - m).powi(2)).sum::<f64>();
+    (m, (ss / (n - 1.0)).sqrt())
+}
+
+/// Ratio statistics of one image.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RatioStats {
+    /// R = mean(Cs)/mean(Pb/Br).
+    pub ratio: f64,
+    /// Column-to-column s.d. of the ratio.
+    pub sd: f64,
+    /// Standard error of R.
+    pub se: f64,
+    /// Bootstrap 95 % interval [low, high].
+    pub ci95: [f64; 2],
+    /// Number of Cs columns.
+    pub n_cs: usize,
+    /// Number of Pb/Br columns.
+    pub n_pbbr: usize,
+    /// Mean and s.d. of the Cs intensities.
+    pub cs_mean_sd: [f64; 2],
+    /// Mean and s.d. of the Pb/Br intensities.
+    pub pbbr_mean_sd: [f64; 2],
+}
+
+/// Ratio statistics from the Cs and Pb/Br column intensities.
+///
+/// # Errors
+/// A class without columns, a non-positive Pb/Br mean, or non-finite values.
+pub fn image_ratio(what: &str, cs: &[f64], pbbr: &[f64], seed: u64) -> Result<RatioStats> {
+    if cs.is_empty() || pbbr.is_empty() {
+        return Err(Error::Empty {
+            what: what.to_string(),
+            reason: format!(
+                "no {} columns to form a Cs : Pb/Br ratio",
+                if cs.is_empty() { "Cs" } else { "Pb/Br" }
+            ),
+        });
+    }
+    if cs.iter().chain(pbbr).any(|v| !v.is_finite()) {
+        return Err(Error::Numerical {
+            what: what.to_string(),
+            reason: "non-finite column intensity".into(),
+        });
+    }
+    let (mc, sc) = mean_sd(cs);
+    let (mp, sp) = mean_sd(pbbr);
+    if mp <= 0.0 {
+        return Err(Error::Numerical {
+            what: what.to_string(),
+            reason: format!("mean Pb/Br intensity is {mp} (≤ 0): no meaningful ratio"),
+        });
+    }
+    let r = mc / mp;
+    let rel = |s: f64, m: f64, n: usize| {
+        if n < 2 {
+            0.0
+        } else {
+            s / m / (n as f64).sqrt()
+        }
+    };
+    let relsd = |s: f64, m: f64, n: usize| if n < 2 { 0.0 } else { s / m };
+    let sd = r.abs() * (relsd(sc, mc, cs.len()).powi(2) + relsd(sp, mp, pbbr.len()).powi(2)).sqrt();
+    let se = r.abs() * (rel(sc, mc, cs.len()).powi(2) + rel(sp, mp, pbbr.len()).powi(2)).sqrt();
+    // Percentile bootstrap, 2000 resamples.
+    let mut rng = StdRng::seed_from_u64(seed);
+    let nb = 2000;
+    let mut boot = Vec::with_capacity(nb);
+    for _ in 0..nb {
+        let a: f64 = (0..cs.len())
+            .map(|_| cs[rng.gen_range(0..cs.len())])
+            .sum::<f64>()
+            / cs.len() as f64;
+        let b: f64 = (0..pbbr.len())
+            .map(|_| pbbr[rng.gen_range(0..pbbr.len())])
+            .sum::<f64>()
+            / pbbr.len() as f64;
+        if b > 0.0 {
+            boot.push(a / b);
+        }
+    }
+    boot.sort_by(f64::total_cmp);
+    let q = |p: f64| {
+        if boot.is_empty() {
+            return f64::NAN;
+        }
+        let pos = p * (boot.len() - 1) as f64;
+        let i = pos.floor() as usize;
+        let j = (i + 1).min(boot.len() - 1);
+        boot[i] + (boot[j] - boot[i]) * (pos - i as f64)
+    };
+    Ok(RatioStats {
+        ratio: r,
+        sd,
+        se,
+        ci95: [q(0.025), q(0.975)],
+        n_cs: cs.len(),
+        n_pbbr: pbbr.len(),
+        cs_mean_sd: [mc, sc],
+        pbbr_mean_sd: [mp, sp],
+    })
+}
+
+/// Welch's unequal-variance t-test of two groups.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Welch {
+    /// t = (m₂ − m₁)/√(s₁²/n₁ + s₂²/n₂).
+    pub t: f64,
+    /// Welch–Satterthwaite degrees of freedom.
+    pub df: f64,
+    /// Two-sided p-value.
+    pub p: f64,
+    /// Cohen's d with the pooled s.d. (m₂ − m₁)/s_pooled.
+    pub cohen_d: f64,
+    /// Hedges' g (small-sample corrected d).
+    pub hedges_g: f64,
+}
+
+/// Welch's t-test from summary statistics (mean, s.d., n) of each group.
+///
+/// # Errors
+/// n < 2 in a group, or both variances zero.
+pub fn welch_from_summary(
+    m1: f64,
+    s1: f64,
+    n1: usize,
+    m2: f64,
+    s2: f64,
+    n2: usize,
+) -> Result<Welch> {
+    if n1 < 2 || n2 < 2 {
+        return Err(Error::param(
+            "Welch's t-test",
+            format!("each group needs at least 2 QDs (got {n1} and {n2}): no s.d., no test"),
+        ));
+    }
+    let (v1, v2) = (s1 * s1 / n1 as f64, s2 * s2 / n2 as f64);
+    if v1 + v2 <= 0.0 || (v1 + v2).is_nan() {
+        return Err(Error::Numerical {
+            what: "Welch's t-test".into(),
+            reason: "both groups have zero variance".into(),
+        });
+    }
+    let t = (m2 - m1) / (v1 + v2).sqrt();
+    let df = (v1 + v2).powi(2) / (v1 * v1 / (n1 - 1) as f64 + v2 * v2 / (n2 - 1) as f64);
+    let dist = StudentsT::new(0.0, 1.0, df).map_err(|e| Error::Numerical {
+        what: "Welch's t-test".into(),
+        reason: e.to_string(),
+    })?;
+    let p = 2.0 * (1.0 - dist.cdf(t.abs()));
+    let sp =
+        (((n1 - 1) as f64 * s1 * s1 + (n2 - 1) as f64 * s2 * s2) / (n1 + n2 - 2) as f64).sqrt();
+    let d = (m2 - m1) / sp;
+    let g = d * (1.0 - 3.0 / (4.0 * (n1 + n2) as f64 - 9.0));
+    Ok(Welch {
+        t,
+        df,
+        p,
+        cohen_d: d,
+        hedges_g: g,
+    })
+}
+
+/// Welch's t-test on two samples.
+///
+/// # Errors
+/// As [`welch_from_summary`].
+pub fn welch(a: &[f64], b: &[f64]) -> Result<Welch> {
+    let (m1, s1) = mean_sd(a);
+    let (m2, s2) = mean_sd(b);
+    welch_from_summary(m1, s1, a.len(), m2, s2, b.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn study_summaries_welch() {
+        // Spec §8: 0.33 ± 0.02 vs 0.37 ± 0.01, n = 4 each.
+        let w = welch_from_summary(0.33, 0.02, 4, 0.37, 0.01, 4).unwrap();
+        assert!((w.t - 3.578).abs() < 1e-3, "{}", w.t);
+        assert!((w.df - 4.412).abs() < 1e-3, "{}", w.df);
+        assert!((w.p - 0.0197).abs() < 1e-3, "{}", w.p);
+    }
+
+    #[test]
+    fn matlab_std() {
+        let (m, s) = mean_sd(&[0.31, 0.33, 0.35, 0.33]);
+        assert!((m - 0.33).abs() < 1e-12);
+        assert!((s - 0.016330).abs() < 1e-6);
+        assert!(mean_sd(&[0.3]).1.is_nan());
+        assert!(welch(&[0.3], &[0.3, 0.4]).is_err());
+    }
+
+    #[test]
+    fn ratio_and_bootstrap() {
+        let cs = [0.33, 0.35, 0.37, 0.35];
+        let pb = [1.0, 0.98, 1.02, 1.0];
+        let r = image_ratio("t", &cs, &pb, 1).unwrap();
+        assert!((r.ratio - 0.35).abs() < 1e-12);
+        assert!(r.ci95[0] < 0.35 && r.ci95[1] > 0.35 && r.ci95[1] - r.ci95[0] < 0.05);
+        assert!(r.sd > r.se);
+        assert_eq!(image_ratio("t", &cs, &pb, 1).unwrap(), r, "seeded");
+        let e = image_ratio("qd7", &[], &pb, 1).unwrap_err();
+        assert!(e.to_string().starts_with("qd7: no Cs columns"), "{e}");
+    }
+}
