@@ -28,7 +28,7 @@ mod tiff;
 pub use atomic::{atomic_write, write_text};
 pub use mrc::{read_mrc, write_mrc_f32};
 pub use npy::{read_npy, write_npy_2d, write_npy_3d};
-pub use png::{write_png_panels, write_png_preview};
+pub use png::{to_gray_u8, write_png_panels, write_png_preview, write_rgb};
 pub use tiff::{read_tiff, write_tiff_f32, write_tiff_stack_f32};
 
 /// A file format qdscope reads.

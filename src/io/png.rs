@@ -72,14 +72,45 @@ pub fn write_png_panels(
     write_gray(path, &bytes, total_w, h)
 }
 
+/// Percentile-stretched 8-bit grey values of `a` (row-major), for overlays.
+#[must_use]
+pub fn to_gray_u8(a: ArrayView2<f32>, low_percentile: f64, high_percentile: f64) -> Vec<u8> {
+    to_u8(a, low_percentile, high_percentile)
+}
+
+/// Write an 8-bit RGB buffer (`w·h·3` bytes, row-major) as a PNG (atomic).
+///
+/// # Errors
+/// A buffer of the wrong length; I/O errors.
+pub fn write_rgb(path: &Path, px: &[u8], w: usize, h: usize) -> Result<()> {
+    if px.len() != w * h * 3 {
+        return Err(Error::shape(
+            format!("{}: RGB buffer", path.display()),
+            format!("{} bytes", w * h * 3),
+            format!("{}", px.len()),
+        ));
+    }
+    write_png_raw(path, px, w, h, ::png::ColorType::Rgb)
+}
+
 fn write_gray(path: &Path, px: &[u8], w: usize, h: usize) -> Result<()> {
+    write_png_raw(path, px, w, h, ::png::ColorType::Grayscale)
+}
+
+fn write_png_raw(
+    path: &Path,
+    px: &[u8],
+    w: usize,
+    h: usize,
+    color: ::png::ColorType,
+) -> Result<()> {
     let (wu, hu) = (
         u32::try_from(w).map_err(|_| Error::param("preview", "image too wide"))?,
         u32::try_from(h).map_err(|_| Error::param("preview", "image too tall"))?,
     );
     atomic_write(path, |out| {
         let mut enc = ::png::Encoder::new(out, wu, hu);
-        enc.set_color(::png::ColorType::Grayscale);
+        enc.set_color(color);
         enc.set_depth(::png::BitDepth::Eight);
         let mut wr = enc
             .write_header()

@@ -1,6 +1,8 @@
 //! Output tables and progress display: CSV with units in the header, JSON
 //! summaries, all written atomically through [`crate::io::atomic_write`].
 
+pub mod plot;
+
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::stem::background::gaussian::gaussian_filter;
+use crate::stem::background::{dilate, Decomposition, Footprint};
 
 /// How the centroid weights are offset before clipping at zero.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -337,7 +338,9 @@ pub fn centroid(
 
 /// Particle mask: the image smoothed with σ = `sigma_px`, thresholded at
 /// `threshold` (absolute) or by Otsu's method, largest connected component,
-/// holes filled. Returns the mask and the threshold used.
+/// holes filled, then dilated by a disk of radius `grow_px` (the smoothing
+/// pulls the rim columns below the threshold). Returns the mask and the
+/// threshold used.
 ///
 /// # Errors
 /// Invalid σ; an image without any contrast.
@@ -345,6 +348,7 @@ pub fn qd_mask(
     image: ArrayView2<f64>,
     sigma_px: f64,
     threshold: Option<f64>,
+    grow_px: f64,
 ) -> Result<(Array2<bool>, f64)> {
     let f = image.mapv(|v| v as f32);
     let smooth = gaussian_filter(f.view(), sigma_px, 3.0)?.mapv(f64::from);
@@ -356,8 +360,14 @@ pub fn qd_mask(
         })?,
     };
     let above = smooth.mapv(|v| v > t);
-    let largest = largest_component(&above);
-    Ok((fill_holes(&largest), t))
+    let filled = fill_holes(&largest_component(&above));
+    let r = grow_px.max(0.0).round() as usize;
+    if r == 0 {
+        return Ok((filled, t));
+    }
+    let fp = Footprint::disk(r, Decomposition::Exact)?;
+    let grown = dilate(filled.mapv(|b| if b { 1.0f32 } else { 0.0 }).view(), &fp);
+    Ok((grown.mapv(|v| v > 0.5), t))
 }
 
 /// Otsu threshold (256 bins) of finite values; `None` when flat.
@@ -555,7 +565,9 @@ mod tests {
         img[[20, 20]] = 0.0; // a hole
         let t = otsu(img.iter().copied()).unwrap();
         assert!(t > 0.0 && t < 10.0);
-        let (m, _) = qd_mask(img.view(), 0.5, None).unwrap();
+        let (m, _) = qd_mask(img.view(), 0.5, None, 0.0).unwrap();
+        let (g, _) = qd_mask(img.view(), 0.5, None, 3.0).unwrap();
+        assert!(g[[8, 20]] && !m[[8, 20]] && !g[[2, 2]]);
         assert!(m[[20, 20]] && m[[15, 15]] && !m[[2, 2]]);
         assert!(otsu([1.0, 1.0].into_iter()).is_none());
     }

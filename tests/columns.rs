@@ -1,0 +1,151 @@
+//! Column analysis on generated data with known truth (stem spec §5–9,
+//! issue "columns": accuracy section).
+
+use qdscope::stem::columns::{analyse, ColumnsParams};
+use qdscope::stem::pipeline::{prepare, PrepareParams};
+use qdscope::stem::ratio::welch;
+use qdscope::stem::sublattice::Sublattice;
+use qdscope::stem::synth::{self, ColumnKind, SynthParams};
+use qdscope::{Calibration, Image};
+
+fn noise_free(p: &SynthParams) -> Image {
+    let (scene, _) = synth::render_scene(p).unwrap();
+    Image::new(
+        scene.mapv(|v| v as f32),
+        Calibration::from_pixel_size(p.pixel_size_angstrom).unwrap(),
+    )
+}
+
+#[test]
+fn noise_free_map_ratio_is_exact() {
+    // Spec §6: p = 0.1 Å/px, a = 5.87 Å, σ = 0.35 Å, heights Cs 0.35,
+    // Pb/Br 1, Br 0.15, noise-free, interior columns: 0.3500 ± 1e-4.
+    let p = SynthParams {
+        rows: 560,
+        cols: 560,
+        frames: 1,
+        pixel_size_angstrom: 0.1,
+        n_cells: 8,
+        rotation_deg: 0.0,
+        column_sigma_angstrom: 0.35,
+        peak_counts: 100.0,
+        ratio_cs_pbbr: 0.35,
+        ratio_br_pbbr: 0.15,
+        pedestal: 0.0,
+        support_level: 0.0,
+        support_variation: 0.0,
+        poisson: false,
+        read_noise_counts: 0.0,
+        ..SynthParams::default()
+    };
+    let img = noise_free(&p);
+    let r = analyse("map", &img, &ColumnsParams::default()).unwrap();
+    println!("{:?} {:?}", r.ratio_volume, r.ratio_height);
+    assert!(
+        (r.ratio_volume.ratio - 0.35).abs() < 1e-4,
+        "{:?}",
+        r.ratio_volume
+    );
+    assert!(
+        (r.ratio_height.ratio - 0.35).abs() < 1e-4,
+        "{:?}",
+        r.ratio_height
+    );
+    // 9×9 Cs and 8×8 Pb/Br columns found, interior ones in the ratio.
+    assert_eq!(r.of(Sublattice::Cs).count(), 81);
+    assert_eq!(r.of(Sublattice::PbBr).count(), 64);
+    // Interior: Cs with all four Pb/Br neighbours (7×7), every Pb/Br.
+    assert_eq!(r.ratio_volume.n_cs, 49);
+    assert_eq!(r.ratio_volume.n_pbbr, 64);
+    assert_eq!(r.n_failed(), 0);
+    // Peak pairs on exact positions: the lattice constant.
+    let pooled = r.spacing.iter().find(|s| s.sublattice == "pooled").unwrap();
+    assert!(
+        (pooled.spacing_angstrom[0] - 5.87).abs() < 5.87 * 1e-3,
+        "{pooled:?}"
+    );
+}
+
+/// The demo's noise level on a smaller field: returns (measured volume
+/// ratio, height ratio, position RMS error px, label errors interior, n).
+fn chain(ratio: f64, seed: u64) -> (f64, f64, f64, usize, usize) {
+    // The demo's stack: 10 frames of 512², 16-cell QD, Poisson + read noise.
+    let sp = SynthParams {
+        ratio_cs_pbbr: ratio,
+        seed,
+        ..SynthParams::default()
+    };
+    let (stack, truth) = synth::generate(&sp).unwrap();
+    let prep = prepare(stack, &PrepareParams::default(), None).unwrap();
+    let r = analyse("chain", &prep.prepared, &ColumnsParams::default()).unwrap();
+    // Match fitted interior columns to the truth after removing the
+    // registration gauge (a common translation): median offset first.
+    let fitted: Vec<_> = r.columns.iter().filter(|c| c.in_ratio).collect();
+    let nearest = |x: f64, y: f64| {
+        truth
+            .columns
+            .iter()
+            .filter(|t| t.kind != ColumnKind::Br)
+            .min_by(|a, b| {
+                let da = (a.x_px - x).hypot(a.y_px - y);
+                let db = (b.x_px - x).hypot(b.y_px - y);
+                da.total_cmp(&db)
+            })
+            .unwrap()
+    };
+    let mut dx: Vec<f64> = Vec::new();
+    let mut dy: Vec<f64> = Vec::new();
+    for c in &fitted {
+        let t = nearest(c.fit.params.x0, c.fit.params.y0);
+        dx.push(c.fit.params.x0 - t.x_px);
+        dy.push(c.fit.params.y0 - t.y_px);
+    }
+    let med = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (ox, oy) = (med(&mut dx.clone()), med(&mut dy.clone()));
+    let mut se = 0.0;
+    let mut wrong = 0;
+    for c in &fitted {
+        let (x, y) = (c.fit.params.x0 - ox, c.fit.params.y0 - oy);
+        let t = nearest(x, y);
+        se += (t.x_px - x).powi(2) + (t.y_px - y).powi(2);
+        let want = if t.kind == ColumnKind::Cs {
+            Sublattice::Cs
+        } else {
+            Sublattice::PbBr
+        };
+        wrong += usize::from(c.sublattice != want);
+    }
+    let n = fitted.len();
+    (
+        r.ratio_volume.ratio,
+        r.ratio_height.ratio,
+        (se / n as f64).sqrt(),
+        wrong,
+        n,
+    )
+}
+
+#[test]
+fn whole_chain_recovers_ratio_positions_labels_and_separates_groups() {
+    let mut core = Vec::new();
+    let mut shell = Vec::new();
+    for i in 0..6u64 {
+        for (truth, out) in [(0.33, &mut core), (0.37, &mut shell)] {
+            let (rv, rh, pos_rms, wrong, n) = chain(truth, 100 + i);
+            println!("truth {truth}: volume {rv:.4} height {rh:.4} pos RMS {pos_rms:.3} px, {wrong}/{n} labels wrong");
+            assert!(
+                (rv - truth).abs() < 0.01,
+                "truth {truth}: volume ratio {rv}"
+            );
+            assert!(pos_rms < 0.1, "position RMS {pos_rms} px");
+            assert_eq!(wrong, 0);
+            out.push(rv);
+        }
+    }
+    let w = welch(&core, &shell).unwrap();
+    println!("{w:?}");
+    assert!(w.p < 0.01, "{w:?}");
+}
