@@ -8,6 +8,9 @@ use clap::{Parser, Subcommand};
 
 use crate::error::Result;
 
+pub mod analyze;
+pub mod columns;
+pub mod compare;
 pub mod demo;
 pub mod prepare;
 
@@ -27,7 +30,13 @@ pub struct Cli {
 pub enum Command {
     /// Register and average a stack, remove the background (opening + Gaussian).
     Prepare(Box<prepare::Args>),
-    /// Generate a synthetic CsPbBr3 QD stack with ground truth and run every stage on it.
+    /// Find atomic columns, fit 7-parameter Gaussians, assign sublattices, Cs:Pb/Br ratio and lattice spacing.
+    Columns(Box<columns::Args>),
+    /// Prepare + columns for every input; one summary.csv row per input.
+    Analyze(Box<analyze::Args>),
+    /// Compare groups of QDs (e.g. core vs core/shell): mean ± s.d., Welch's t-test.
+    Compare(compare::Args),
+    /// Generate synthetic core and core/shell QD stacks and run the whole analysis on them.
     Demo(demo::Args),
 }
 
@@ -35,6 +44,9 @@ pub enum Command {
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Prepare(a) => prepare::run(&a, cli.quiet),
+        Command::Columns(a) => columns::run(&a, cli.quiet),
+        Command::Analyze(a) => analyze::run(&a, cli.quiet),
+        Command::Compare(a) => compare::run(&a, cli.quiet),
         Command::Demo(a) => demo::run(&a, cli.quiet),
     }
 }

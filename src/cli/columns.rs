@@ -1,0 +1,605 @@
+//! `qdscope columns IMAGE -o DIR`: atomic columns, 7-parameter Gaussian
+//! fits, sublattices, Cs : Pb/Br ratios and peak-pair spacings of one
+//! prepared image.
+//!
+//! Writes `columns.csv`
+//! (`id,sublattice,x_px,y_px,x_angstrom,y_angstrom,height,volume,sigma_x_angstrom,sigma_y_angstrom,rotation_rad,baseline,residual,converged,flag`;
+//! height, baseline and residual in image units, volume = 2π·A·σx·σy in
+//! image units × Å²), `fits.csv` (uncertainties, evaluations, pixels,
+//! status per column), `lattice.csv` (local peak-pair vectors and strain
+//! per column: the local spacing map as a table), `summary.json`,
+//! `overlay.png` (columns by sublattice, scale bar in nm), `spacing.png`
+//! (pair-distance histograms) and `spacing_map.png` (local spacing per
+//! column).
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::image::{Calibration, Image};
+use crate::io;
+use crate::report::{self, fmt_f64, plot};
+use crate::stem::columns::{self, ColumnsParams, ColumnsResult, Spacing};
+use crate::stem::gaussian::Neighbours;
+use crate::stem::lattice;
+use crate::stem::sublattice::Sublattice;
+
+/// Header of `columns.csv` (a contract: scripts read it).
+pub const COLUMNS_HEADER: [&str; 15] = [
+    "id",
+    "sublattice",
+    "x_px",
+    "y_px",
+    "x_angstrom",
+    "y_angstrom",
+    "height",
+    "volume",
+    "sigma_x_angstrom",
+    "sigma_y_angstrom",
+    "rotation_rad",
+    "baseline",
+    "residual",
+    "converged",
+    "flag",
+];
+
+/// Column-analysis options shared by `columns` and `analyze`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ColumnOpts {
+    /// Cubic lattice constant a in Å (default 5.87; sets the default lengths).
+    #[arg(long, value_name = "ANGSTROM")]
+    pub lattice_angstrom: Option<f64>,
+    /// Minimum separation of two columns in Å (default 0.5622·a = 3.3 Å).
+    #[arg(long, value_name = "ANGSTROM")]
+    pub min_separation_angstrom: Option<f64>,
+    /// Peak threshold as a fraction of (max − min) inside the mask (default 0.1).
+    #[arg(long, value_name = "FRACTION")]
+    pub threshold_rel: Option<f64>,
+    /// Absolute peak threshold in image units (overrides --threshold-rel).
+    #[arg(long, value_name = "VALUE")]
+    pub threshold_abs: Option<f64>,
+    /// Gaussian fit disk radius in Å (default 0.5·a/2 = 1.47 Å).
+    #[arg(long, value_name = "ANGSTROM")]
+    pub fit_radius_angstrom: Option<f64>,
+    /// Neighbour handling in the fits: single (the study's) or sweep (subtract neighbours, refit).
+    #[arg(long, value_enum)]
+    pub neighbours: Option<Neighbours>,
+    /// Weight fit residuals by 1/√I (Poisson).
+    #[arg(long)]
+    pub poisson_weights: bool,
+    /// Do not restrict columns to the particle mask.
+    #[arg(long)]
+    pub no_mask: bool,
+    /// Particle-mask threshold in image units (default: Otsu).
+    #[arg(long, value_name = "VALUE")]
+    pub mask_threshold: Option<f64>,
+    /// Also fit the pure-Br columns at the predicted sites.
+    #[arg(long)]
+    pub fit_br: bool,
+    /// Count edge columns in the ratio.
+    #[arg(long)]
+    pub include_edge: bool,
+    /// Reference lattice constant in Å for the peak-pair strain (default: the fitted lattice).
+    #[arg(long, value_name = "ANGSTROM")]
+    pub reference_lattice_angstrom: Option<f64>,
+}
+
+impl ColumnOpts {
+    /// Apply the flags on top of `p`.
+    pub fn apply(&self, p: &mut ColumnsParams) {
+        if let Some(v) = self.lattice_angstrom {
+            p.lattice_angstrom = v;
+        }
+        if self.min_separation_angstrom.is_some() {
+            p.min_separation_angstrom = self.min_separation_angstrom;
+        }
+        if let Some(v) = self.threshold_rel {
+            p.threshold_rel = v;
+        }
+        if self.threshold_abs.is_some() {
+            p.threshold_abs = self.threshold_abs;
+        }
+        if self.fit_radius_angstrom.is_some() {
+            p.fit_radius_angstrom = self.fit_radius_angstrom;
+        }
+        if let Some(v) = self.neighbours {
+            p.neighbours = v;
+        }
+        if self.poisson_weights {
+            p.poisson_weights = true;
+        }
+        if self.no_mask {
+            p.mask = false;
+        }
+        if self.mask_threshold.is_some() {
+            p.mask_threshold = self.mask_threshold;
+        }
+        if self.fit_br {
+            p.fit_br = true;
+        }
+        if self.include_edge {
+            p.include_edge = true;
+        }
+        if self.reference_lattice_angstrom.is_some() {
+            p.reference_lattice_angstrom = self.reference_lattice_angstrom;
+        }
+    }
+}
+
+/// Arguments of `qdscope columns`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Prepared image (`prepared.npy` from `qdscope prepare`, or any readable 2-D image).
+    pub image: PathBuf,
+    /// Output directory (created if missing).
+    #[arg(short, long = "output", value_name = "DIR")]
+    pub output: PathBuf,
+    /// TOML file: a `[columns]` table with any parameter; flags override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Pixel size in Å/px, overriding the file's (or the neighbouring prepare.json's) calibration.
+    #[arg(long, value_name = "A_PER_PX")]
+    pub pixel_size_angstrom: Option<f64>,
+    #[command(flatten)]
+    pub opts: ColumnOpts,
+}
+
+/// The `[prepare]` and `[columns]` tables of a pipeline config TOML.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Parameters of `prepare`.
+    pub prepare: crate::stem::pipeline::PrepareParams,
+    /// Parameters of `columns`.
+    pub columns: ColumnsParams,
+}
+
+/// Read a pipeline config TOML (`[prepare]`, `[columns]`).
+///
+/// # Errors
+/// I/O errors; invalid TOML or unknown keys, naming the file.
+pub fn load_pipeline_config(path: &Path) -> Result<PipelineConfig> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    toml::from_str(&text).map_err(|e| {
+        Error::format(
+            path,
+            format!("invalid config: {}", e.message().replace('\n', " ")),
+        )
+    })
+}
+
+/// Where the pixel size came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PixelSource {
+    /// The image file.
+    File,
+    /// `prepare.json` next to the image.
+    PrepareJson,
+    /// `--pixel-size-angstrom` / config.
+    User,
+}
+
+/// Read the image and resolve its calibration: flag > file > `prepare.json`
+/// in the same directory.
+///
+/// # Errors
+/// Reader errors; no pixel size from any source.
+pub fn load_calibrated(path: &Path, pixel_size: Option<f64>) -> Result<(Image, PixelSource)> {
+    let mut img = io::read_image(path)?;
+    if let Some(p) = pixel_size {
+        img.calibration = Calibration::from_pixel_size(p)?;
+        return Ok((img, PixelSource::User));
+    }
+    if img.calibration.pixel_size_angstrom().is_some() {
+        return Ok((img, PixelSource::File));
+    }
+    let pj = path.with_file_name("prepare.json");
+    if pj.is_file() {
+        let text = std::fs::read_to_string(&pj).map_err(|e| Error::io(&pj, e))?;
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| Error::format(&pj, format!("invalid JSON: {e}")))?;
+        if let Some(p) = v
+            .pointer("/calibration/pixel_size_angstrom")
+            .and_then(serde_json::Value::as_f64)
+        {
+            img.calibration = Calibration::from_pixel_size(p)?;
+            return Ok((img, PixelSource::PrepareJson));
+        }
+    }
+    Err(Error::Uncalibrated {
+        what: format!(
+            "{}: column analysis (no pixel size in the file or a prepare.json beside it)",
+            path.display()
+        ),
+    })
+}
+
+fn finite(v: f64) -> Option<f64> {
+    v.is_finite().then_some(v)
+}
+
+/// `summary.json` of one image (the keys named by the issue first).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Summary {
+    /// Volume ratio R = mean V_Cs / mean V_Pb/Br (primary).
+    pub ratio_volume_mean: f64,
+    /// Column-to-column s.d. of the volume ratio (null with one column per class).
+    pub ratio_volume_sd: Option<f64>,
+    /// Height ratio.
+    pub ratio_height_mean: f64,
+    /// Column-to-column s.d. of the height ratio.
+    pub ratio_height_sd: Option<f64>,
+    /// Bootstrap 95 % interval of the volume ratio.
+    pub ci95: [Option<f64>; 2],
+    /// Cs columns found (all).
+    pub n_cs: usize,
+    /// Pb/Br columns found (all).
+    pub n_pbbr: usize,
+    /// Pure-Br columns (found or fitted with --fit-br).
+    pub n_br: usize,
+    /// Columns whose fit did not converge (kept, flagged).
+    pub n_failed: usize,
+    /// Mean nearest-neighbour spacing along the cube axes (both sublattices), Å.
+    pub lattice_spacing_angstrom: Option<f64>,
+    /// Its s.d., Å.
+    pub lattice_spacing_sd_angstrom: Option<f64>,
+    /// Bootstrap 95 % interval of the height ratio.
+    pub ci95_height: [Option<f64>; 2],
+    /// Standard error of the volume ratio.
+    pub ratio_volume_se: Option<f64>,
+    /// Cs columns in the ratio (converged, interior).
+    pub n_cs_in_ratio: usize,
+    /// Pb/Br columns in the ratio.
+    pub n_pbbr_in_ratio: usize,
+    /// Columns not on the lattice.
+    pub n_unassigned: usize,
+    /// Columns on the particle edge.
+    pub n_edge: usize,
+    /// Interior columns whose intensity disagrees with their parity label.
+    pub intensity_mismatch_fraction: Option<f64>,
+    /// Pixel size used, Å/px, and its source.
+    pub pixel_size_angstrom: f64,
+    /// Source of the pixel size.
+    pub pixel_size_source: String,
+    /// Input image.
+    pub input: String,
+    /// Explanations for any null above.
+    pub notes: Vec<String>,
+    /// Non-fatal warnings.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct Full<'a> {
+    #[serde(flatten)]
+    summary: &'a Summary,
+    qdscope_version: &'a str,
+    parameters: &'a ColumnsParams,
+    lengths_px: &'a columns::Lengths,
+    lattice_basis_px: serde_json::Value,
+    spacing: Vec<serde_json::Value>,
+    peak_search: serde_json::Value,
+    mask_threshold: Option<f64>,
+    mask_pixels: usize,
+}
+
+fn spacing_json(s: &Spacing) -> serde_json::Value {
+    let f = |v: f64| finite(v).map_or(serde_json::Value::Null, serde_json::Value::from);
+    serde_json::json!({
+        "sublattice": s.sublattice,
+        "a1_mean_angstrom": f(s.a1_angstrom[0]), "a1_sd_angstrom": f(s.a1_angstrom[1]),
+        "a2_mean_angstrom": f(s.a2_angstrom[0]), "a2_sd_angstrom": f(s.a2_angstrom[1]),
+        "spacing_mean_angstrom": f(s.spacing_angstrom[0]), "spacing_sd_angstrom": f(s.spacing_angstrom[1]),
+        "strain_xx": f(s.mean_strain[0]), "strain_yy": f(s.mean_strain[1]),
+        "strain_xy": f(s.mean_strain[2]), "rotation_rad": f(s.mean_strain[3]),
+        "n_pairs": s.n_pairs,
+    })
+}
+
+/// Build the summary of a result.
+#[must_use]
+pub fn summarise(input: &Path, r: &ColumnsResult, source: PixelSource) -> Summary {
+    let mut notes = Vec::new();
+    let count = |s: Sublattice| r.of(s).count();
+    let pooled = r.spacing.iter().find(|s| s.sublattice == "pooled");
+    let sd = |v: f64, what: &str, notes: &mut Vec<String>| {
+        let o = finite(v);
+        if o.is_none() {
+            notes.push(format!("{what} is null: fewer than 2 columns of a class"));
+        }
+        o
+    };
+    let ratio_volume_sd = sd(r.ratio_volume.sd, "ratio_volume_sd", &mut notes);
+    let ratio_height_sd = sd(r.ratio_height.sd, "ratio_height_sd", &mut notes);
+    let spacing = pooled.and_then(|s| finite(s.spacing_angstrom[0]));
+    let spacing_sd = pooled.and_then(|s| finite(s.spacing_angstrom[1]));
+    if spacing_sd.is_none() {
+        notes.push("lattice_spacing_sd_angstrom is null: fewer than 2 pair distances".into());
+    }
+    let mm = finite(r.assignment.mismatch_fraction);
+    if mm.is_none() {
+        notes.push("intensity_mismatch_fraction is null: no interior columns".into());
+    }
+    Summary {
+        ratio_volume_mean: r.ratio_volume.ratio,
+        ratio_volume_sd,
+        ratio_height_mean: r.ratio_height.ratio,
+        ratio_height_sd,
+        ci95: [finite(r.ratio_volume.ci95[0]), finite(r.ratio_volume.ci95[1])],
+        n_cs: count(Sublattice::Cs),
+        n_pbbr: count(Sublattice::PbBr),
+        n_br: count(Sublattice::Br),
+        n_failed: r.n_failed(),
+        lattice_spacing_angstrom: spacing,
+        lattice_spacing_sd_angstrom: spacing_sd,
+        ci95_height: [finite(r.ratio_height.ci95[0]), finite(r.ratio_height.ci95[1])],
+        ratio_volume_se: finite(r.ratio_volume.se),
+        n_cs_in_ratio: r.ratio_volume.n_cs,
+        n_pbbr_in_ratio: r.ratio_volume.n_pbbr,
+        n_unassigned: count(Sublattice::Unassigned),
+        n_edge: r.columns.iter().filter(|c| c.edge).count(),
+        intensity_mismatch_fraction: mm,
+        pixel_size_angstrom: r.pixel_size_angstrom,
+        pixel_size_source: match source {
+            PixelSource::File => "file",
+            PixelSource::PrepareJson => "prepare.json",
+            PixelSource::User => "user",
+        }
+        .into(),
+        input: input.display().to_string(),
+        notes,
+        warnings: r.warnings.0.clone(),
+    }
+}
+
+/// Write every output of the column analysis into `dir`.
+///
+/// # Errors
+/// I/O errors.
+pub fn write_outputs(
+    dir: &Path,
+    input: &Path,
+    image: &Image,
+    params: &ColumnsParams,
+    r: &ColumnsResult,
+    source: PixelSource,
+) -> Result<Summary> {
+    super::ensure_dir(dir)?;
+    let ps = r.pixel_size_angstrom;
+    let rows: Vec<Vec<String>> = r
+        .columns
+        .iter()
+        .map(|c| {
+            let g = &c.fit.params;
+            vec![
+                c.id.to_string(),
+                c.sublattice.name().to_string(),
+                fmt_f64(g.x0),
+                fmt_f64(g.y0),
+                fmt_f64(g.x0 * ps),
+                fmt_f64(g.y0 * ps),
+                fmt_f64(g.height),
+                fmt_f64(g.volume() * ps * ps),
+                fmt_f64(g.sigma_x * ps),
+                fmt_f64(g.sigma_y * ps),
+                fmt_f64(g.rotation),
+                fmt_f64(g.baseline),
+                fmt_f64(c.fit.residual_rms),
+                c.fit.converged().to_string(),
+                c.flags(),
+            ]
+        })
+        .collect();
+    report::write_csv(&dir.join("columns.csv"), &COLUMNS_HEADER, &rows)?;
+    let fits: Vec<Vec<String>> = r
+        .columns
+        .iter()
+        .map(|c| {
+            let e = &c.fit.stderr;
+            let st = serde_json::to_value(c.fit.status)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            vec![
+                c.id.to_string(),
+                st,
+                c.fit.evaluations.to_string(),
+                c.fit.n_pixels.to_string(),
+                c.in_ratio.to_string(),
+                c.index.map_or(String::new(), |i| i.0.to_string()),
+                c.index.map_or(String::new(), |i| i.1.to_string()),
+                fmt_f64(e[0]),
+                fmt_f64(e[1]),
+                fmt_f64(e[2]),
+                fmt_f64(e[3]),
+                fmt_f64(e[4] * ps),
+                fmt_f64(e[5] * ps),
+                fmt_f64(e[6]),
+            ]
+        })
+        .collect();
+    report::write_csv(
+        &dir.join("fits.csv"),
+        &[
+            "id",
+            "status",
+            "evaluations",
+            "n_pixels",
+            "in_ratio",
+            "h",
+            "k",
+            "stderr_baseline",
+            "stderr_height",
+            "stderr_x_px",
+            "stderr_y_px",
+            "stderr_sigma_x_angstrom",
+            "stderr_sigma_y_angstrom",
+            "stderr_rotation_rad",
+        ],
+        &fits,
+    )?;
+    let lat: Vec<Vec<String>> = r
+        .local
+        .iter()
+        .map(|(id, l)| {
+            let c = &r.columns[*id];
+            let v = |o: Option<[f64; 2]>, k: usize| o.map_or(String::new(), |v| fmt_f64(v[k] * ps));
+            let len = |o: Option<[f64; 2]>| o.map_or(String::new(), |v| fmt_f64(v[0].hypot(v[1]) * ps));
+            let s = |k: usize| l.strain.map_or(String::new(), |s| fmt_f64(s[k]));
+            vec![
+                id.to_string(),
+                c.sublattice.name().to_string(),
+                fmt_f64(c.fit.params.x0),
+                fmt_f64(c.fit.params.y0),
+                v(l.a1, 0),
+                v(l.a1, 1),
+                v(l.a2, 0),
+                v(l.a2, 1),
+                len(l.a1),
+                len(l.a2),
+                s(0),
+                s(1),
+                s(2),
+                s(3),
+            ]
+        })
+        .collect();
+    report::write_csv(
+        &dir.join("lattice.csv"),
+        &[
+            "id",
+            "sublattice",
+            "x_px",
+            "y_px",
+            "a1_x_angstrom",
+            "a1_y_angstrom",
+            "a2_x_angstrom",
+            "a2_y_angstrom",
+            "spacing_a1_angstrom",
+            "spacing_a2_angstrom",
+            "strain_xx",
+            "strain_yy",
+            "strain_xy",
+            "rotation_rad",
+        ],
+        &lat,
+    )?;
+    let summary = summarise(input, r, source);
+    let a = &r.assignment;
+    let full = Full {
+        summary: &summary,
+        qdscope_version: env!("CARGO_PKG_VERSION"),
+        parameters: params,
+        lengths_px: &r.lengths,
+        lattice_basis_px: serde_json::json!({"origin": a.origin, "e1": a.e1, "e2": a.e2,
+            "indexing_residual_rms_px": finite(a.residual_rms_px)}),
+        spacing: r.spacing.iter().map(spacing_json).collect(),
+        peak_search: serde_json::json!({"threshold": r.peak_search.threshold,
+            "candidates": r.peak_search.n_candidates, "outside_mask": r.peak_search.n_outside_mask,
+            "centroid_rejected": r.peak_search.n_centroid_rejected}),
+        mask_threshold: r.mask_threshold,
+        mask_pixels: r.mask_pixels,
+    };
+    report::write_json(&dir.join("summary.json"), &full)?;
+    // Plots.
+    let markers: Vec<(f64, f64, plot::Marker)> = r
+        .columns
+        .iter()
+        .map(|c| {
+            let m = if !c.fit.converged() {
+                plot::Marker::Failed
+            } else {
+                match c.sublattice {
+                    Sublattice::Cs => plot::Marker::Cs,
+                    Sublattice::PbBr => plot::Marker::PbBr,
+                    Sublattice::Br => plot::Marker::Br,
+                    Sublattice::Unassigned => plot::Marker::Other,
+                }
+            };
+            (c.fit.params.x0, c.fit.params.y0, m)
+        })
+        .collect();
+    plot::overlay_png(
+        &dir.join("overlay.png"),
+        image.data.view(),
+        &markers,
+        Some(ps),
+        0.6 * r.lengths.centroid_radius_px.max(2.0),
+    )?;
+    let d1: Vec<f64> = r.local.iter().filter_map(|(_, l)| l.a1).map(|v| v[0].hypot(v[1]) * ps).collect();
+    let d2: Vec<f64> = r.local.iter().filter_map(|(_, l)| l.a2).map(|v| v[0].hypot(v[1]) * ps).collect();
+    let all: Vec<f64> = d1.iter().chain(&d2).copied().collect();
+    if !all.is_empty() {
+        let lo = all.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = all.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let (lo, hi) = if hi - lo < 0.02 { (lo - 0.05, hi + 0.05) } else { (lo, hi) };
+        let (centres, c1) = lattice::histogram(&d1, lo, hi, 30);
+        let (_, c2) = lattice::histogram(&d2, lo, hi, 30);
+        let f = |c: Vec<usize>| c.into_iter().map(|v| v as f64).collect::<Vec<f64>>();
+        plot::histogram_png(
+            &dir.join("spacing.png"),
+            &format!(
+                "peak-pair spacing: {:.3} ± {:.3} Å",
+                summary.lattice_spacing_angstrom.unwrap_or(f64::NAN),
+                summary.lattice_spacing_sd_angstrom.unwrap_or(f64::NAN)
+            ),
+            "pair distance (Å)",
+            &centres,
+            &[("a1 axis".into(), f(c1)), ("a2 axis".into(), f(c2))],
+        )?;
+        let pts: Vec<(f64, f64, f64)> = r
+            .local
+            .iter()
+            .filter_map(|(id, l)| {
+                let v: Vec<f64> = [l.a1, l.a2].iter().flatten().map(|v| v[0].hypot(v[1]) * ps).collect();
+                (!v.is_empty()).then(|| {
+                    let c = &r.columns[*id];
+                    (c.fit.params.x0, c.fit.params.y0, v.iter().sum::<f64>() / v.len() as f64)
+                })
+            })
+            .collect();
+        plot::value_map_png(
+            &dir.join("spacing_map.png"),
+            "local spacing (Å), mean of a1 and a2 pairs",
+            image.data.dim(),
+            &pts,
+        )?;
+    }
+    Ok(summary)
+}
+
+pub(crate) fn run(args: &Args, quiet: bool) -> Result<()> {
+    let mut params = match &args.config {
+        Some(path) => load_pipeline_config(path)?.columns,
+        None => ColumnsParams::default(),
+    };
+    args.opts.apply(&mut params);
+    let pb = report::progress(3, "columns", quiet);
+    pb.set_message("reading");
+    let (img, source) = load_calibrated(&args.image, args.pixel_size_angstrom)?;
+    pb.inc(1);
+    pb.set_message("fitting");
+    let name = args.image.display().to_string();
+    let r = columns::analyse(&name, &img, &params)?;
+    pb.inc(1);
+    pb.set_message("writing");
+    let s = write_outputs(&args.output, &args.image, &img, &params, &r, source)?;
+    pb.finish_and_clear();
+    for w in &r.warnings.0 {
+        eprintln!("qdscope: warning: {name}: {w}");
+    }
+    println!(
+        "{name}: {} Cs, {} Pb/Br columns ({} failed fits); Cs:Pb/Br volume ratio {:.4} ± {:.4}, height ratio {:.4}; spacing {} Å",
+        s.n_cs,
+        s.n_pbbr,
+        s.n_failed,
+        s.ratio_volume_mean,
+        s.ratio_volume_sd.unwrap_or(f64::NAN),
+        s.ratio_height_mean,
+        s.lattice_spacing_angstrom
+            .map_or("n/a".to_string(), |v| format!("{v:.3}"))
+    );
+    Ok(())
+}
