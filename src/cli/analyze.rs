@@ -114,7 +114,12 @@ pub fn analyze_one(input: &Path, dir: &Path, cfg: &PipelineConfig) -> Result<Sum
 ///
 /// # Errors
 /// Duplicate stems, an unwritable output directory or summary.
-pub fn analyze_all(inputs: &[PathBuf], out: &Path, cfg: &PipelineConfig, quiet: bool) -> Result<Vec<Outcome>> {
+pub fn analyze_all(
+    inputs: &[PathBuf],
+    out: &Path,
+    cfg: &PipelineConfig,
+    quiet: bool,
+) -> Result<Vec<Outcome>> {
     let names = stems(inputs)?;
     super::ensure_dir(out)?;
     let pb = report::progress(inputs.len() as u64, "analyze", quiet);
@@ -160,7 +165,11 @@ pub fn analyze_all(inputs: &[PathBuf], out: &Path, cfg: &PipelineConfig, quiet: 
                     opt(s.lattice_spacing_sd_angstrom),
                 ]),
                 Err(e) => {
-                    row.extend(["failed".to_string(), e.replace([',', '\n'], ";"), String::new()]);
+                    row.extend([
+                        "failed".to_string(),
+                        e.replace([',', '\n'], ";"),
+                        String::new(),
+                    ]);
                     row.extend(std::iter::repeat(String::new()).take(12));
                 }
             }
@@ -195,14 +204,18 @@ pub(crate) fn run(args: &Args, quiet: bool) -> Result<()> {
                 s.ratio_volume_sd.unwrap_or(f64::NAN),
                 s.n_cs_in_ratio,
                 s.n_pbbr_in_ratio,
-                s.lattice_spacing_angstrom.map_or("n/a".into(), |v| format!("{v:.3}"))
+                s.lattice_spacing_angstrom
+                    .map_or("n/a".into(), |v| format!("{v:.3}"))
             );
         }
     }
     if failed > 0 {
         return Err(Error::Numerical {
             what: args.output.join("summary.csv").display().to_string(),
-            reason: format!("{failed} of {} inputs failed (see the status and error columns)", outcomes.len()),
+            reason: format!(
+                "{failed} of {} inputs failed (see the status and error columns)",
+                outcomes.len()
+            ),
         });
     }
     Ok(())

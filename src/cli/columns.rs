@@ -327,14 +327,20 @@ pub fn summarise(input: &Path, r: &ColumnsResult, source: PixelSource) -> Summar
         ratio_volume_sd,
         ratio_height_mean: r.ratio_height.ratio,
         ratio_height_sd,
-        ci95: [finite(r.ratio_volume.ci95[0]), finite(r.ratio_volume.ci95[1])],
+        ci95: [
+            finite(r.ratio_volume.ci95[0]),
+            finite(r.ratio_volume.ci95[1]),
+        ],
         n_cs: count(Sublattice::Cs),
         n_pbbr: count(Sublattice::PbBr),
         n_br: count(Sublattice::Br),
         n_failed: r.n_failed(),
         lattice_spacing_angstrom: spacing,
         lattice_spacing_sd_angstrom: spacing_sd,
-        ci95_height: [finite(r.ratio_height.ci95[0]), finite(r.ratio_height.ci95[1])],
+        ci95_height: [
+            finite(r.ratio_height.ci95[0]),
+            finite(r.ratio_height.ci95[1]),
+        ],
         ratio_volume_se: finite(r.ratio_volume.se),
         n_cs_in_ratio: r.ratio_volume.n_cs,
         n_pbbr_in_ratio: r.ratio_volume.n_pbbr,
@@ -446,7 +452,8 @@ pub fn write_outputs(
         .map(|(id, l)| {
             let c = &r.columns[*id];
             let v = |o: Option<[f64; 2]>, k: usize| o.map_or(String::new(), |v| fmt_f64(v[k] * ps));
-            let len = |o: Option<[f64; 2]>| o.map_or(String::new(), |v| fmt_f64(v[0].hypot(v[1]) * ps));
+            let len =
+                |o: Option<[f64; 2]>| o.map_or(String::new(), |v| fmt_f64(v[0].hypot(v[1]) * ps));
             let s = |k: usize| l.strain.map_or(String::new(), |s| fmt_f64(s[k]));
             vec![
                 id.to_string(),
@@ -528,13 +535,27 @@ pub fn write_outputs(
         Some(ps),
         0.6 * r.lengths.centroid_radius_px.max(2.0),
     )?;
-    let d1: Vec<f64> = r.local.iter().filter_map(|(_, l)| l.a1).map(|v| v[0].hypot(v[1]) * ps).collect();
-    let d2: Vec<f64> = r.local.iter().filter_map(|(_, l)| l.a2).map(|v| v[0].hypot(v[1]) * ps).collect();
+    let d1: Vec<f64> = r
+        .local
+        .iter()
+        .filter_map(|(_, l)| l.a1)
+        .map(|v| v[0].hypot(v[1]) * ps)
+        .collect();
+    let d2: Vec<f64> = r
+        .local
+        .iter()
+        .filter_map(|(_, l)| l.a2)
+        .map(|v| v[0].hypot(v[1]) * ps)
+        .collect();
     let all: Vec<f64> = d1.iter().chain(&d2).copied().collect();
     if !all.is_empty() {
         let lo = all.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = all.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let (lo, hi) = if hi - lo < 0.02 { (lo - 0.05, hi + 0.05) } else { (lo, hi) };
+        let (lo, hi) = if hi - lo < 0.02 {
+            (lo - 0.05, hi + 0.05)
+        } else {
+            (lo, hi)
+        };
         let (centres, c1) = lattice::histogram(&d1, lo, hi, 30);
         let (_, c2) = lattice::histogram(&d2, lo, hi, 30);
         let f = |c: Vec<usize>| c.into_iter().map(|v| v as f64).collect::<Vec<f64>>();
@@ -553,10 +574,18 @@ pub fn write_outputs(
             .local
             .iter()
             .filter_map(|(id, l)| {
-                let v: Vec<f64> = [l.a1, l.a2].iter().flatten().map(|v| v[0].hypot(v[1]) * ps).collect();
+                let v: Vec<f64> = [l.a1, l.a2]
+                    .iter()
+                    .flatten()
+                    .map(|v| v[0].hypot(v[1]) * ps)
+                    .collect();
                 (!v.is_empty()).then(|| {
                     let c = &r.columns[*id];
-                    (c.fit.params.x0, c.fit.params.y0, v.iter().sum::<f64>() / v.len() as f64)
+                    (
+                        c.fit.params.x0,
+                        c.fit.params.y0,
+                        v.iter().sum::<f64>() / v.len() as f64,
+                    )
                 })
             })
             .collect();

@@ -15,15 +15,63 @@ use crate::error::{Error, Result};
 use crate::report::{self, plot};
 use crate::stem::ratio::{self, Welch};
 
-/// Arguments of `qdscope compare`.
-#[derive(Debug, Clone, clap::Args)]
+/// Arguments of `qdscope compare`. `--group NAME DIR...` is parsed by hand
+/// (clap's derive cannot keep the occurrences of a multi-value flag apart).
+#[derive(Debug, Clone)]
 pub struct Args {
-    /// A group: its name followed by its result directories (repeat for each group).
-    #[arg(long = "group", num_args = 2.., value_names = ["NAME", "DIR"], action = clap::ArgAction::Append, value_parser = clap::value_parser!(String), required = true)]
+    /// Groups: name followed by its result directories.
     pub groups: Vec<Vec<String>>,
     /// Output directory (created if missing).
-    #[arg(short, long = "output", value_name = "DIR")]
     pub output: PathBuf,
+}
+
+impl clap::FromArgMatches for Args {
+    fn from_arg_matches(m: &clap::ArgMatches) -> std::result::Result<Self, clap::Error> {
+        let groups = m
+            .get_occurrences::<String>("group")
+            .map(|occ| occ.map(|g| g.cloned().collect()).collect())
+            .unwrap_or_default();
+        let output = m
+            .get_one::<PathBuf>("output")
+            .cloned()
+            .ok_or_else(|| clap::Error::new(clap::error::ErrorKind::MissingRequiredArgument))?;
+        Ok(Args { groups, output })
+    }
+    fn update_from_arg_matches(
+        &mut self,
+        m: &clap::ArgMatches,
+    ) -> std::result::Result<(), clap::Error> {
+        *self = Self::from_arg_matches(m)?;
+        Ok(())
+    }
+}
+
+impl clap::Args for Args {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        cmd.arg(
+            clap::Arg::new("group")
+                .long("group")
+                .num_args(2..)
+                .value_names(["NAME", "DIR"])
+                .action(clap::ArgAction::Append)
+                .required(true)
+                .help(
+                    "A group: its name followed by its result directories (repeat for each group)",
+                ),
+        )
+        .arg(
+            clap::Arg::new("output")
+                .short('o')
+                .long("output")
+                .value_name("DIR")
+                .value_parser(clap::value_parser!(PathBuf))
+                .required(true)
+                .help("Output directory (created if missing)"),
+        )
+    }
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
 }
 
 /// One QD of a group.
@@ -91,7 +139,10 @@ fn summaries_in(dir: &Path) -> Result<Vec<PathBuf>> {
     }
     let mut found = Vec::new();
     for e in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
-        let p = e.map_err(|e| Error::io(dir, e))?.path().join("summary.json");
+        let p = e
+            .map_err(|e| Error::io(dir, e))?
+            .path()
+            .join("summary.json");
         if p.is_file() {
             found.push(p);
         }
@@ -111,8 +162,8 @@ fn summaries_in(dir: &Path) -> Result<Vec<PathBuf>> {
 
 fn read_qd(path: &Path) -> Result<Qd> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let v: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| Error::format(path, format!("invalid JSON: {e}")))?;
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Error::format(path, format!("invalid JSON: {e}")))?;
     let get = |k: &str| {
         v.get(k)
             .and_then(serde_json::Value::as_f64)
@@ -137,11 +188,17 @@ pub fn load_groups(groups: &[(String, Vec<PathBuf>)]) -> Result<Vec<Group>> {
     let mut out = Vec::new();
     for (name, dirs) in groups {
         if names.contains(&name.as_str()) {
-            return Err(Error::param("--group", format!("group '{name}' given twice")));
+            return Err(Error::param(
+                "--group",
+                format!("group '{name}' given twice"),
+            ));
         }
         names.push(name);
         if dirs.is_empty() {
-            return Err(Error::param("--group", format!("group '{name}' has no directories")));
+            return Err(Error::param(
+                "--group",
+                format!("group '{name}' has no directories"),
+            ));
         }
         let mut qds = Vec::new();
         for d in dirs {
@@ -150,7 +207,10 @@ pub fn load_groups(groups: &[(String, Vec<PathBuf>)]) -> Result<Vec<Group>> {
                 if seen.contains(&canon) {
                     return Err(Error::param(
                         "--group",
-                        format!("{} is listed more than once (a QD can belong to one group only)", s.display()),
+                        format!(
+                            "{} is listed more than once (a QD can belong to one group only)",
+                            s.display()
+                        ),
                     ));
                 }
                 seen.push(canon);
@@ -242,7 +302,12 @@ pub(crate) fn run(args: &Args, _quiet: bool) -> Result<()> {
         Some(w) => format!("Cs:Pb/Br volume ratio per QD (Welch p = {:.2e})", w.p),
         None => "Cs:Pb/Br volume ratio per QD".to_string(),
     };
-    plot::groups_png(&args.output.join("comparison.png"), &title, "Cs : Pb/Br ratio (volume)", &pts)?;
+    plot::groups_png(
+        &args.output.join("comparison.png"),
+        &title,
+        "Cs : Pb/Br ratio (volume)",
+        &pts,
+    )?;
     for w in &warnings {
         eprintln!("qdscope: warning: {w}");
     }
@@ -252,12 +317,16 @@ pub(crate) fn run(args: &Args, _quiet: bool) -> Result<()> {
             g.name,
             g.n,
             g.ratio_volume_mean,
-            g.ratio_volume_sd.map_or("n/a".into(), |s| format!("{s:.4}"))
+            g.ratio_volume_sd
+                .map_or("n/a".into(), |s| format!("{s:.4}"))
         );
     }
     for t in &ts {
         if let Some(w) = &t.volume {
-            println!("{} vs {}: t = {:.3}, ν = {:.2}, p = {:.3e}, d = {:.2}", t.a, t.b, w.t, w.df, w.p, w.cohen_d);
+            println!(
+                "{} vs {}: t = {:.3}, ν = {:.2}, p = {:.3e}, d = {:.2}",
+                t.a, t.b, w.t, w.df, w.p, w.cohen_d
+            );
         }
     }
     Ok(())

@@ -1,16 +1,26 @@
-//! `qdscope demo -o DIR`: generate a synthetic CsPbBr3 QD stack with its
-//! ground truth (`stack.npy`, `stack.tif`, `truth.json`), run every stage
-//! that exists on it (`prepare/`), and compare with the truth (`demo.json`).
+//! `qdscope demo -o DIR`: the experimental half end to end on generated
+//! data with known truth.
+//!
+//! 1. Generates a core-like set (Cs : Pb/Br = 0.33) and a core/shell-like
+//!    set (0.37) of synthetic 10-frame CsPbBr3 \[001\] QD stacks with drift,
+//!    Poisson and read noise (`stacks/<group>-<i>.tif`, ground truth in
+//!    `stacks/<group>-<i>.truth.json`).
+//! 2. Runs `analyze` on each set (`analyze/<group>/<stack>/…`,
+//!    `analyze/<group>/summary.csv`).
+//! 3. Runs `compare` (`compare/comparison.json`, `compare/comparison.png`).
+//! 4. Writes `demo.json`: truth vs measured ratio per QD, registration error
+//!    against the generator's drift, group statistics and Welch's test.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::io;
 use crate::report;
-use crate::stem::pipeline::PrepareParams;
 use crate::stem::synth::{self, SynthParams};
+
+use super::columns::PipelineConfig;
 
 /// Arguments of `qdscope demo`.
 #[derive(Debug, Clone, clap::Args)]
@@ -18,18 +28,36 @@ pub struct Args {
     /// Output directory (created if missing).
     #[arg(short, long = "output", value_name = "DIR")]
     pub output: PathBuf,
-    /// RNG seed of the synthetic data.
+    /// RNG seed of the synthetic data (QD i of a group uses seed + i).
     #[arg(long, default_value_t = 2022)]
     pub seed: u64,
-    /// Number of frames.
+    /// Number of frames per stack.
     #[arg(long, default_value_t = 10)]
     pub frames: usize,
     /// Frame size in px (square).
     #[arg(long, default_value_t = 512, value_name = "PX")]
     pub size_px: usize,
-    /// Cs : Pb/Br column peak-height ratio of the synthetic QD.
-    #[arg(long, default_value_t = 0.35)]
-    pub ratio: f64,
+    /// QDs per group (the study had 4 core and 4 core/shell QDs).
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub qds_per_group: usize,
+    /// True Cs : Pb/Br ratio of the core-like group.
+    #[arg(long, default_value_t = 0.33)]
+    pub core_ratio: f64,
+    /// True Cs : Pb/Br ratio of the core/shell-like group.
+    #[arg(long, default_value_t = 0.37)]
+    pub coreshell_ratio: f64,
+}
+
+#[derive(Serialize)]
+struct QdReport {
+    group: String,
+    stack: String,
+    true_ratio: f64,
+    measured_ratio_volume: Option<f64>,
+    measured_ratio_height: Option<f64>,
+    error_volume: Option<f64>,
+    registration_rms_error_px: Option<f64>,
+    error: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -37,93 +65,200 @@ struct DemoSummary {
     frames: usize,
     size_px: usize,
     pixel_size_angstrom: f64,
-    true_ratio_cs_pbbr: f64,
-    shift_rms_error_px: f64,
-    shift_max_error_px: f64,
-    rejected_frames: Vec<usize>,
-    prepared_shape_y_x: [usize; 2],
-    stages: Vec<&'static str>,
+    qds: Vec<QdReport>,
+    max_abs_error_volume: Option<f64>,
+    comparison: serde_json::Value,
+}
+
+/// A generated group: name, stack files, (true ratio, drift) per stack.
+type GroupSet = (String, Vec<PathBuf>, Vec<(f64, Vec<(f64, f64)>)>);
+
+/// RMS registration error after removing the gauge (a common offset).
+fn registration_error(shifts_csv: &Path, truth: &[(f64, f64)]) -> Option<f64> {
+    let text = std::fs::read_to_string(shifts_csv).ok()?;
+    let measured: Vec<(f64, f64)> = text
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            Some((f.get(1)?.parse().ok()?, f.get(2)?.parse().ok()?))
+        })
+        .collect();
+    if measured.len() != truth.len() || truth.is_empty() {
+        return None;
+    }
+    let n = truth.len() as f64;
+    let d: Vec<(f64, f64)> = measured
+        .iter()
+        .zip(truth)
+        .map(|(m, t)| (m.0 - t.0, m.1 - t.1))
+        .collect();
+    let (my, mx) = d
+        .iter()
+        .fold((0.0, 0.0), |a, v| (a.0 + v.0 / n, a.1 + v.1 / n));
+    Some(
+        (d.iter()
+            .map(|v| (v.0 - my).powi(2) + (v.1 - mx).powi(2))
+            .sum::<f64>()
+            / n)
+            .sqrt(),
+    )
 }
 
 pub(crate) fn run(args: &Args, quiet: bool) -> Result<()> {
-    let sp = SynthParams {
-        rows: args.size_px,
-        cols: args.size_px,
-        frames: args.frames,
-        ratio_cs_pbbr: args.ratio,
-        seed: args.seed,
-        // Keep the QD inside the field of view for small frames.
-        n_cells: ((args.size_px as f64 * 0.25 / synth::LATTICE_ANGSTROM * 0.75) as usize)
-            .clamp(2, 16),
-        ..SynthParams::default()
-    };
+    if args.qds_per_group == 0 {
+        return Err(Error::param("--qds-per-group", "must be at least 1"));
+    }
     let dir = &args.output;
-    super::ensure_dir(dir)?;
-    let pb = report::progress(3, "demo", quiet);
-    pb.set_message("generating");
-    let (stack, truth) = synth::generate(&sp)?;
-    io::write_npy_3d(&dir.join("stack.npy"), stack.data.view())?;
-    io::write_tiff_stack_f32(&dir.join("stack.tif"), &stack)?;
-    report::write_json(&dir.join("truth.json"), &truth)?;
-    pb.inc(1);
-    pb.set_message("prepare");
-    // Read the TIFF back: the demo exercises the reader and its calibration.
-    let tif = dir.join("stack.tif");
-    let stack = io::read_stack(&tif)?;
-    let params = PrepareParams::default();
-    let prepared = super::prepare::prepare_in_memory(stack, &tif, &params, &dir.join("prepare"))?;
-    pb.inc(1);
-
-    // Shift error after removing the gauge (a common offset).
-    let kept: Vec<usize> = (0..sp.frames)
-        .filter(|f| !prepared.registration.rejected.contains(f))
-        .collect();
-    let diffs: Vec<(f64, f64)> = kept
+    let stacks_dir = dir.join("stacks");
+    super::ensure_dir(&stacks_dir)?;
+    let n_cells =
+        ((args.size_px as f64 * 0.25 / synth::LATTICE_ANGSTROM * 0.75) as usize).clamp(2, 16);
+    let groups = [
+        ("core", args.core_ratio),
+        ("coreshell", args.coreshell_ratio),
+    ];
+    let total = (groups.len() * args.qds_per_group) as u64;
+    let pb = report::progress(total, "generating", quiet);
+    let mut sets: Vec<GroupSet> = Vec::new();
+    for (g, ratio) in groups {
+        let mut files = Vec::new();
+        let mut truths = Vec::new();
+        for i in 0..args.qds_per_group {
+            let sp = SynthParams {
+                rows: args.size_px,
+                cols: args.size_px,
+                frames: args.frames,
+                ratio_cs_pbbr: ratio,
+                seed: args.seed + i as u64 + if g == "core" { 0 } else { 1000 },
+                n_cells,
+                ..SynthParams::default()
+            };
+            let (stack, truth) = synth::generate(&sp)?;
+            let path = stacks_dir.join(format!("{g}-{}.tif", i + 1));
+            io::write_tiff_stack_f32(&path, &stack)?;
+            report::write_json(
+                &stacks_dir.join(format!("{g}-{}.truth.json", i + 1)),
+                &truth,
+            )?;
+            files.push(path);
+            truths.push((ratio, truth.shifts_px.clone()));
+            pb.inc(1);
+        }
+        sets.push((g.to_string(), files, truths));
+    }
+    pb.finish_and_clear();
+    let cfg = PipelineConfig::default();
+    let mut qds = Vec::new();
+    let mut group_dirs = Vec::new();
+    for (g, files, truths) in &sets {
+        let out = dir.join("analyze").join(g);
+        let outcomes = super::analyze::analyze_all(files, &out, &cfg, quiet)?;
+        group_dirs.push((g.clone(), vec![out.clone()]));
+        for (o, (ratio, shifts)) in outcomes.iter().zip(truths) {
+            let (rv, rh, err) = match &o.result {
+                Ok(s) => (Some(s.ratio_volume_mean), Some(s.ratio_height_mean), None),
+                Err(e) => (None, None, Some(e.clone())),
+            };
+            qds.push(QdReport {
+                group: g.clone(),
+                stack: o.input.display().to_string(),
+                true_ratio: *ratio,
+                measured_ratio_volume: rv,
+                measured_ratio_height: rh,
+                error_volume: rv.map(|v| v - ratio),
+                registration_rms_error_px: registration_error(&o.dir.join("shifts.csv"), shifts),
+                error: err,
+            });
+        }
+    }
+    // Compare the groups (only QDs that were analysed).
+    let gs = super::compare::load_groups(&group_dirs);
+    let comparison = match &gs {
+        Ok(gs) => {
+            let (ts, warnings) = super::compare::tests(gs);
+            let cmp_dir = dir.join("compare");
+            super::ensure_dir(&cmp_dir)?;
+            let value = serde_json::json!({"groups": gs, "tests": ts, "warnings": warnings});
+            report::write_json(&cmp_dir.join("comparison.json"), &value)?;
+            let pts: Vec<(String, Vec<f64>, f64, f64)> = gs
+                .iter()
+                .map(|g| {
+                    (
+                        format!("{} (n={})", g.name, g.n),
+                        g.qds.iter().map(|q| q.ratio_volume).collect(),
+                        g.ratio_volume_mean,
+                        g.ratio_volume_sd.unwrap_or(f64::NAN),
+                    )
+                })
+                .collect();
+            report::plot::groups_png(
+                &cmp_dir.join("comparison.png"),
+                "demo: Cs:Pb/Br volume ratio per QD",
+                "Cs : Pb/Br ratio (volume)",
+                &pts,
+            )?;
+            value
+        }
+        Err(e) => serde_json::json!({"error": e.to_string()}),
+    };
+    let max_err = qds
         .iter()
-        .map(|&f| {
-            let m = &prepared.registration.shifts[f];
-            let t = truth.shifts_px[f];
-            (m.dy - t.0, m.dx - t.1)
-        })
-        .collect();
-    let n = diffs.len().max(1) as f64;
-    let (my, mx) = diffs
-        .iter()
-        .fold((0.0, 0.0), |a, d| (a.0 + d.0 / n, a.1 + d.1 / n));
-    let errs: Vec<f64> = diffs
-        .iter()
-        .map(|d| ((d.0 - my).powi(2) + (d.1 - mx).powi(2)).sqrt())
-        .collect();
-    let rms = (errs.iter().map(|e| e * e).sum::<f64>() / n).sqrt();
-    let max = errs.iter().fold(0.0f64, |m, e| m.max(*e));
-    let (oy, ox) = prepared.prepared.shape();
+        .filter_map(|q| q.error_volume)
+        .map(f64::abs)
+        .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
     let summary = DemoSummary {
-        frames: sp.frames,
-        size_px: sp.rows,
-        pixel_size_angstrom: sp.pixel_size_angstrom,
-        true_ratio_cs_pbbr: sp.ratio_cs_pbbr,
-        shift_rms_error_px: rms,
-        shift_max_error_px: max,
-        rejected_frames: prepared.registration.rejected.clone(),
-        prepared_shape_y_x: [oy, ox],
-        stages: vec![
-            "synthesise",
-            "register+average",
-            "background",
-            "denoise",
-            "deconvolve",
-        ],
+        frames: args.frames,
+        size_px: args.size_px,
+        pixel_size_angstrom: SynthParams::default().pixel_size_angstrom,
+        qds,
+        max_abs_error_volume: max_err,
+        comparison,
     };
     report::write_json(&dir.join("demo.json"), &summary)?;
-    pb.finish_and_clear();
-    println!(
-        "demo: {} frames of {}x{} px → prepare/prepared.npy; registration RMS error {:.3} px (max {:.3}); outputs in {}",
-        sp.frames,
-        sp.rows,
-        sp.cols,
-        rms,
-        max,
-        dir.display()
-    );
+    for q in &summary.qds {
+        match (q.measured_ratio_volume, &q.error) {
+            (Some(v), _) => println!(
+                "{:>9} {}: true {:.3}, measured {:.4} (volume), {:.4} (height); registration RMS error {} px",
+                q.group,
+                Path::new(&q.stack).file_name().map_or(String::new(), |f| f.to_string_lossy().into()),
+                q.true_ratio,
+                v,
+                q.measured_ratio_height.unwrap_or(f64::NAN),
+                q.registration_rms_error_px.map_or("n/a".into(), |e| format!("{e:.3}"))
+            ),
+            (None, Some(e)) => println!("{:>9} {}: failed: {e}", q.group, q.stack),
+            _ => {}
+        }
+    }
+    if let Ok(gs) = &gs {
+        for g in gs {
+            println!(
+                "{}: {:.4} ± {} over {} QDs",
+                g.name,
+                g.ratio_volume_mean,
+                g.ratio_volume_sd
+                    .map_or("n/a".into(), |s| format!("{s:.4}")),
+                g.n
+            );
+        }
+        if let Some(w) = super::compare::tests(gs)
+            .0
+            .first()
+            .and_then(|t| t.volume.clone())
+        {
+            println!(
+                "Welch's t-test: t = {:.3}, ν = {:.2}, p = {:.2e}",
+                w.t, w.df, w.p
+            );
+        }
+    }
+    println!("outputs in {}", dir.display());
+    if summary.qds.iter().any(|q| q.error.is_some()) {
+        return Err(Error::Numerical {
+            what: "demo".into(),
+            reason: "some synthetic stacks failed (see demo.json)".into(),
+        });
+    }
     Ok(())
 }

@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::image::Stack;
 use crate::io;
 use crate::report::{self, fmt_f64};
 use crate::stem::background::Decomposition;
@@ -317,17 +316,4 @@ pub fn write_outputs(
         .collect();
     io::write_png_panels(&dir.join("stages.png"), &crops, 0.5, 99.5)?;
     Ok(())
-}
-
-/// Used by `demo` to run prepare on a stack already in memory.
-pub(crate) fn prepare_in_memory(
-    stack: Stack,
-    input: &Path,
-    params: &PrepareParams,
-    out: &Path,
-) -> Result<Prepared> {
-    let shape = stack.data.dim();
-    let p = pipeline::prepare(stack, params, None).map_err(|e| e.context(input.display()))?;
-    write_outputs(out, input, shape, params, &p)?;
-    Ok(p)
 }

@@ -399,11 +399,19 @@ fn gradient(t: f64) -> RGBColor {
         (94.0, 201.0, 98.0),
         (253.0, 231.0, 37.0),
     ];
-    let t = if t.is_finite() { t.clamp(0.0, 1.0) } else { 0.0 } * 4.0;
+    let t = if t.is_finite() {
+        t.clamp(0.0, 1.0)
+    } else {
+        0.0
+    } * 4.0;
     let i = (t.floor() as usize).min(3);
     let f = t - i as f64;
     let l = |a: f64, b: f64| (a + (b - a) * f).round() as u8;
-    RGBColor(l(S[i].0, S[i + 1].0), l(S[i].1, S[i + 1].1), l(S[i].2, S[i + 1].2))
+    RGBColor(
+        l(S[i].0, S[i + 1].0),
+        l(S[i].1, S[i + 1].1),
+        l(S[i].2, S[i + 1].2),
+    )
 }
 
 /// Values at image positions (x, y px; y down) as coloured dots, with the
@@ -411,12 +419,19 @@ fn gradient(t: f64) -> RGBColor {
 ///
 /// # Errors
 /// I/O errors.
-pub fn value_map_png(path: &Path, title: &str, shape_yx: (usize, usize), pts: &[(f64, f64, f64)]) -> Result<()> {
+pub fn value_map_png(
+    path: &Path,
+    title: &str,
+    shape_yx: (usize, usize),
+    pts: &[(f64, f64, f64)],
+) -> Result<()> {
     let (lo, hi) = pts
         .iter()
         .map(|p| p.2)
         .filter(|v| v.is_finite())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |a, v| (a.0.min(v), a.1.max(v)));
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |a, v| {
+            (a.0.min(v), a.1.max(v))
+        });
     let span = if hi > lo { hi - lo } else { 1.0 };
     let (ny, nx) = (shape_yx.0 as f64, shape_yx.1 as f64);
     let caption = format!("{title}: {lo:.3} (purple) … {hi:.3} (yellow)");
