@@ -18,6 +18,7 @@ use qdscope::stem::background::{estimate, opening, BackgroundParams, Decompositi
 use qdscope::stem::synth::{generate, SynthParams};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    qdscope::keep_freed_memory();
     let out = PathBuf::from(
         std::env::args()
             .nth(1)

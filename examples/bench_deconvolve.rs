@@ -31,6 +31,7 @@ fn best<T>(reps: usize, mut f: impl FnMut() -> T) -> (f64, T) {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    qdscope::keep_freed_memory();
     let out = PathBuf::from(
         std::env::args()
             .nth(1)

@@ -12,6 +12,7 @@ use qdscope::stem::register::{register_stack, RegisterParams};
 use qdscope::stem::synth::{generate, SynthParams};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    qdscope::keep_freed_memory();
     let p = SynthParams {
         rows: 1024,
         cols: 1024,

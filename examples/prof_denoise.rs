@@ -4,6 +4,7 @@ use qdscope::stem::synth::{render_scene, SynthParams};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() {
+    qdscope::keep_freed_memory();
     let p = SynthParams {
         rows: 1024,
         cols: 1024,

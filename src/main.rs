@@ -11,6 +11,7 @@ use clap::Parser;
 use qdscope::cli::{self, Cli};
 
 fn main() -> ExitCode {
+    qdscope::keep_freed_memory();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -289,3 +289,19 @@ fn transposed_layout_transforms() {
         .iter()
         .all(|v| v.abs() < 1e-12));
 }
+
+#[test]
+fn fast_lengths() {
+    use qdscope::fft::convolve::fast_len;
+    use qdscope::fft::fast_len_at_most;
+    assert_eq!(fast_len_at_most(1019), 1000);
+    assert_eq!(fast_len_at_most(1024), 1024);
+    assert_eq!(fast_len_at_most(1), 1);
+    assert_eq!(fast_len_at_most(0), 1);
+    assert_eq!(fast_len(1019), 1024);
+    for n in 1..300 {
+        let m = fast_len_at_most(n);
+        assert!(m <= n && fast_len(m) == m);
+        assert!((m + 1..=n).all(|k| fast_len(k) != k));
+    }
+}

@@ -221,6 +221,8 @@ struct PrepareReport<'a> {
     output_shape_y_x: [usize; 2],
     outputs: &'a [&'a str],
     warnings: &'a crate::Warnings,
+    crop_offset_yx: [usize; 2],
+    stage_seconds: std::collections::BTreeMap<&'a str, f64>,
 }
 
 /// Names of the files `prepare` always writes.
@@ -303,6 +305,8 @@ pub fn write_outputs(
         output_shape_y_x: [oy, ox],
         outputs: &OUTPUTS,
         warnings: &p.warnings,
+        crop_offset_yx: [p.crop_offset_yx.0, p.crop_offset_yx.1],
+        stage_seconds: p.stage_seconds.iter().copied().collect(),
     };
     report::write_json(&dir.join("prepare.json"), &rep)?;
     io::write_png_preview(&dir.join("prepared.png"), p.prepared.data.view(), 0.5, 99.5)?;

@@ -348,3 +348,22 @@ pub fn fast_len(n: usize) -> usize {
         m += 1;
     }
 }
+
+/// Largest length ≤ `n` whose only prime factors are 2, 3 and 5 (an FFT
+/// size rustfft handles without Bluestein's algorithm); 1 for n ≤ 1.
+#[must_use]
+pub fn fast_len_at_most(n: usize) -> usize {
+    let mut m = n.max(1);
+    loop {
+        let mut r = m;
+        for p in [2, 3, 5] {
+            while r % p == 0 {
+                r /= p;
+            }
+        }
+        if r == 1 {
+            return m;
+        }
+        m -= 1;
+    }
+}

@@ -29,8 +29,8 @@ pub mod spectrum;
 pub mod transform;
 
 pub use convolve::{
-    convolve2_circular, convolve2_same, correlate2_circular, otf2psf, otf2psf_half, otf2psf_t,
-    psf2otf, psf2otf_half, psf2otf_t, Convolver1d,
+    convolve2_circular, convolve2_same, correlate2_circular, fast_len_at_most, otf2psf,
+    otf2psf_half, otf2psf_t, psf2otf, psf2otf_half, psf2otf_t, Convolver1d,
 };
 pub use num_complex::Complex;
 pub use plans::{FftFloat, Plans};

@@ -11,6 +11,7 @@ use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result, Warnings};
+use crate::fft;
 use crate::image::{Calibration, Image, Stack};
 use crate::optics::{psf_for_sampling_with, Microscope};
 use crate::stem::background::{self, BackgroundParams, Decomposition};
@@ -79,6 +80,12 @@ pub struct PrepareParams {
     /// Half-width of the initial PSF support in px (default: the spec's
     /// max(2, round(3r₀/p)), 3 Airy first-zero radii).
     pub psf_half_width_px: Option<usize>,
+    /// Centre-crop the averaged image to the largest size ≤ its own whose
+    /// prime factors are 2, 3 and 5 (default on): every later FFT (Du
+    /// filter, deconvolution) then avoids Bluestein's algorithm, 1.5–3×
+    /// faster on a 1019² common field of view, at the cost of a few edge
+    /// pixels. `crop_offset_yx` in `prepare.json` maps coordinates back.
+    pub fast_fft_crop: bool,
 }
 
 impl Default for PrepareParams {
@@ -93,6 +100,7 @@ impl Default for PrepareParams {
             deconvolve: DeconvolveParams::default(),
             microscope: Microscope::default(),
             psf_half_width_px: None,
+            fast_fft_crop: true,
         }
     }
 }
@@ -138,6 +146,12 @@ pub struct Prepared {
     pub calibration_source: CalibrationSource,
     /// Non-fatal findings of every stage.
     pub warnings: Warnings,
+    /// Offset (y, x) px of the prepared image in the averaged field of view
+    /// (non-zero when `fast_fft_crop` removed edge pixels).
+    pub crop_offset_yx: (usize, usize),
+    /// Wall time of each stage, s (`register+average`, `background`,
+    /// `denoise`, `deconvolve`).
+    pub stage_seconds: Vec<(&'static str, f64)>,
 }
 
 /// Run every stage of `prepare` on `stack`; `psf` overrides the PSF
@@ -179,6 +193,12 @@ pub fn prepare(
         None
     };
     let mut warnings = Warnings::default();
+    let mut stage_seconds = Vec::new();
+    let mut clock = std::time::Instant::now();
+    let mut lap = |name: &'static str, times: &mut Vec<(&'static str, f64)>| {
+        times.push((name, clock.elapsed().as_secs_f64()));
+        clock = std::time::Instant::now();
+    };
 
     let (averaged, registration, registered) = if stack.n_frames() == 1 {
         let img = Image::new(stack.frame(0).to_owned(), cal);
@@ -190,6 +210,12 @@ pub fn prepare(
         (avg, reg, true)
     };
     warnings.extend(registration.warnings.clone());
+    let (averaged, crop_offset_yx) = if params.fast_fft_crop {
+        fast_crop(averaged)
+    } else {
+        (averaged, (0, 0))
+    };
+    lap("register+average", &mut stage_seconds);
 
     let (ay, ax) = averaged.shape();
     if radius_px >= ay.min(ax) {
@@ -208,11 +234,13 @@ pub fn prepare(
     };
     let bg = background::estimate(averaged.data.view(), &bp)?;
     let subtracted = &averaged.data - &bg;
+    lap("background", &mut stage_seconds);
     let mut current = subtracted.clone();
     let denoised = if params.denoise_enabled {
         let d = denoise::denoise(current.view(), &params.denoise)?;
         warnings.extend(d.warnings);
         current = d.image.clone();
+        lap("denoise", &mut stage_seconds);
         Some(d.image)
     } else {
         None
@@ -223,6 +251,7 @@ pub fn prepare(
             let d = deconvolve::deconvolve(current.view(), p0.view(), &params.deconvolve)?;
             warnings.extend(d.warnings);
             current = d.image.clone();
+            lap("deconvolve", &mut stage_seconds);
             (Some(d.image), Some((p0, d.psf)))
         }
         None => (None, None),
@@ -242,7 +271,24 @@ pub fn prepare(
         calibration: cal,
         calibration_source: source,
         warnings,
+        crop_offset_yx,
+        stage_seconds,
     })
+}
+
+/// Centre crop to the largest 2·3·5-smooth size on each axis.
+fn fast_crop(img: Image) -> (Image, (usize, usize)) {
+    let (ny, nx) = img.shape();
+    let (fy, fx) = (fft::fast_len_at_most(ny), fft::fast_len_at_most(nx));
+    if (fy, fx) == (ny, nx) {
+        return (img, (0, 0));
+    }
+    let (oy, ox) = ((ny - fy) / 2, (nx - fx) / 2);
+    let data = img
+        .data
+        .slice(ndarray::s![oy..oy + fy, ox..ox + fx])
+        .to_owned();
+    (Image::new(data, img.calibration), (oy, ox))
 }
 
 fn resolve_radius(r: Radius, cal: Calibration, (ny, nx): (usize, usize)) -> Result<usize> {
