@@ -14,8 +14,8 @@
 //! | [`image`] | calibrated `Image` / `Stack` | stem spec §0 |
 //! | [`io`] | readers/writers (TIFF, NPY, MRC, PNG previews), atomic writes | — |
 //! | [`optics`] | electron optics: λ, σ, χ, probe, radial Airy/Hankel form, deconvolution PSF | simulation spec §2, §5; stem spec §4 |
-//! | [`stem`] | experimental half: `register` (§1), `background` (§2), `denoise` (Du 2015, §3), `deconvolve` (blind RL, §4), `synth` (synthetic stacks), `pipeline` (`prepare`) | stem spec §1–4 |
-//! | [`report`] | CSV/JSON outputs with units in headers | — |
+//! | [`stem`] | experimental half: `register` (§1), `background` (§2), `denoise` (Du 2015, §3), `deconvolve` (blind RL, §4), `pipeline` (`prepare`), `peaks` (centre-of-mass columns, particle mask, §5), `gaussian` (7-parameter LM fits, §6), `sublattice` (lattice parity, §7), `ratio` (Cs : Pb/Br statistics, Welch, §8), `lattice` (peak pairs, §9), `columns` (the column chain behind `qdscope columns`), `synth` (synthetic stacks with ground truth) | stem spec §1–9 |
+//! | [`report`] | CSV/JSON outputs with units in headers; `plot`: PNG plots (plotters, embedded font) | — |
 //! | [`cli`] | one file per subcommand: args → library call → report | — |
 //!
 //! Units inside the crate: Å, fs, eV (meV where named), rad (mrad where
