@@ -27,6 +27,7 @@ pub mod fft;
 pub mod image;
 pub mod io;
 pub mod optics;
+pub mod phonon;
 pub mod report;
 pub mod stem;
 pub mod units;
