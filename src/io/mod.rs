@@ -20,10 +20,12 @@ use crate::error::{Error, Result};
 use crate::image::{Image, Stack};
 
 mod atomic;
+pub mod cp2k;
 mod mrc;
 mod npy;
 mod png;
 mod tiff;
+pub mod xyz;
 
 pub use atomic::{atomic_write, write_text};
 pub use mrc::{read_mrc, write_mrc_f32};

@@ -1,0 +1,421 @@
+//! CP2K text outputs: the `.ener` file, per-step HOMO/LUMO energies from the
+//! MO print (`PROJECT-mo.MOLog`), and plain two-column gap series
+//! (structure-and-cp2k spec §3–4). Units are converted once, here:
+//! Hartree → eV/meV, the a.u. eigenvalue column is the one used.
+//!
+//! HOMO/LUMO are taken **by orbital index** (N_el/2 and N_el/2 + 1, N_el
+//! from the block's `MO| Sum:` occupation, or given), never by occupation:
+//! with smearing or near crossings occupations mislead. UKS blocks
+//! (`ALPHA`/`BETA`): HOMO = max over spins, LUMO = min over spins.
+//! Intermediate-SCF blocks (`… AFTER SCF STEP n`) are skipped.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::units::HARTREE_EV;
+
+/// A gap series on a uniform time grid.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GapSeries {
+    /// Gap E_LUMO − E_HOMO per step, meV.
+    pub gap_mev: Vec<f64>,
+    /// Time step, fs.
+    pub dt_fs: f64,
+    /// Where it came from (`molog`, `two-column`).
+    pub source: &'static str,
+    /// HOMO index used (MOLog only).
+    pub homo_index: Option<usize>,
+}
+
+fn open(path: &Path) -> Result<BufReader<std::fs::File>> {
+    Ok(BufReader::new(
+        std::fs::File::open(path).map_err(|e| Error::io(path, e))?,
+    ))
+}
+
+fn at(path: &Path, line: usize, msg: impl std::fmt::Display) -> Error {
+    Error::format(path, format!("line {line}: {msg}"))
+}
+
+/// One row of a CP2K `.ener` file.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EnerRow {
+    /// MD step.
+    pub step: i64,
+    /// Time, fs.
+    pub time_fs: f64,
+    /// Kinetic energy, eV.
+    pub kinetic_ev: f64,
+    /// Temperature, K.
+    pub temperature_k: f64,
+    /// Potential energy, eV.
+    pub potential_ev: f64,
+    /// Conserved quantity, eV.
+    pub conserved_ev: f64,
+}
+
+/// Read a CP2K `PROJECT-1.ener` (energies converted Ha → eV). Duplicate
+/// steps (restarts) keep the first occurrence.
+///
+/// # Errors
+/// I/O errors; rows with fewer than 6 numbers or non-finite values (file
+/// and line named); an empty file.
+pub fn read_ener(path: &Path) -> Result<Vec<EnerRow>> {
+    let mut rows: Vec<EnerRow> = Vec::new();
+    for (i, line) in open(path)?.lines().enumerate() {
+        let line = line.map_err(|e| Error::io(path, e))?;
+        let t = line.trim();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        let v: Vec<f64> = t
+            .split_whitespace()
+            .map(str::parse::<f64>)
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|_| at(path, i + 1, "not a row of numbers"))?;
+        if v.len() < 6 {
+            return Err(at(
+                path,
+                i + 1,
+                format!("expected ≥ 6 columns, found {}", v.len()),
+            ));
+        }
+        if v.iter().any(|x| !x.is_finite()) {
+            return Err(at(path, i + 1, "non-finite value"));
+        }
+        let step = v[0] as i64;
+        if rows.iter().rev().take(4).any(|r| r.step == step) {
+            continue;
+        }
+        rows.push(EnerRow {
+            step,
+            time_fs: v[1],
+            kinetic_ev: v[2] * HARTREE_EV,
+            temperature_k: v[3],
+            potential_ev: v[4] * HARTREE_EV,
+            conserved_ev: v[5] * HARTREE_EV,
+        });
+    }
+    if rows.is_empty() {
+        return Err(Error::format(path, "no data rows"));
+    }
+    Ok(rows)
+}
+
+#[derive(Default)]
+struct Block {
+    spin: usize,                  // 0 restricted/alpha, 1 beta
+    rows: Vec<(usize, f64, f64)>, // index, energy Ha, occupation
+    sum: Option<f64>,
+}
+
+/// HOMO/LUMO energies (eV) per MD step from a MOLog (or several per-step
+/// MOLog files, given in order). `homo` overrides the HOMO index.
+///
+/// # Errors
+/// I/O errors; malformed rows; a block without the HOMO or LUMO index.
+pub fn read_molog(paths: &[&Path], homo: Option<usize>) -> Result<(Vec<(f64, f64)>, usize)> {
+    let mut blocks: Vec<(Vec<Block>, &Path, usize)> = Vec::new();
+    for &path in paths {
+        let mut current: Option<Block> = None;
+        let mut group: Vec<Block> = Vec::new();
+        let mut start_line = 0;
+        let mut skipping = false;
+        let flush = |group: &mut Vec<Block>, cur: &mut Option<Block>| {
+            if let Some(b) = cur.take() {
+                if !b.rows.is_empty() {
+                    group.push(b);
+                }
+            }
+        };
+        for (i, line) in open(path)?.lines().enumerate() {
+            let line = line.map_err(|e| Error::io(path, e))?;
+            let t = line.trim();
+            if !t.starts_with("MO|") {
+                continue;
+            }
+            let body = t[3..].trim();
+            let upper = body.to_ascii_uppercase();
+            if upper.contains("EIGENVALUES")
+                || upper.contains("ENERGIES") && upper.contains("OCCUPATION")
+            {
+                if upper.contains("AFTER SCF STEP") {
+                    flush(&mut group, &mut current);
+                    skipping = true;
+                    continue;
+                }
+                let spin = usize::from(upper.starts_with("BETA"));
+                flush(&mut group, &mut current);
+                // A new restricted or ALPHA block starts a new MD step.
+                if spin == 0 && !group.is_empty() {
+                    blocks.push((std::mem::take(&mut group), path, start_line));
+                }
+                if spin == 0 {
+                    start_line = i + 1;
+                }
+                skipping = false;
+                current = Some(Block {
+                    spin,
+                    ..Block::default()
+                });
+                continue;
+            }
+            if skipping {
+                continue;
+            }
+            let Some(b) = current.as_mut() else { continue };
+            if upper.starts_with("SUM:") {
+                b.sum = body[4..]
+                    .split_whitespace()
+                    .next()
+                    .and_then(|s| s.parse().ok());
+                continue;
+            }
+            let f: Vec<&str> = body.split_whitespace().collect();
+            if f.len() >= 4 {
+                if let (Ok(idx), Ok(ha), Ok(occ)) = (
+                    f[0].parse::<usize>(),
+                    f[1].parse::<f64>(),
+                    f[3].parse::<f64>(),
+                ) {
+                    if !ha.is_finite() {
+                        return Err(at(path, i + 1, "non-finite eigenvalue"));
+                    }
+                    b.rows.push((idx, ha, occ));
+                }
+            }
+        }
+        flush(&mut group, &mut current);
+        if !group.is_empty() {
+            blocks.push((group, path, start_line));
+        }
+    }
+    if blocks.is_empty() {
+        return Err(Error::format(
+            paths.first().copied().unwrap_or(Path::new("MOLog")),
+            "no `MO| EIGENVALUES` blocks found (is this a CP2K MOLog?)",
+        ));
+    }
+    let mut out = Vec::with_capacity(blocks.len());
+    let mut homo_used = 0;
+    for (group, path, line) in &blocks {
+        let (mut h, mut l) = (f64::NEG_INFINITY, f64::INFINITY);
+        for b in group {
+            let spins = if group.len() > 1 { 1.0 } else { 2.0 };
+            let hi = match homo {
+                Some(h) => h,
+                None => {
+                    let s = b.sum.ok_or_else(|| {
+                        at(
+                            path,
+                            *line,
+                            "block without `MO| Sum:` line; give --homo-index",
+                        )
+                    })?;
+                    (s / spins).round() as usize
+                }
+            };
+            homo_used = hi;
+            let e = |idx: usize| b.rows.iter().find(|r| r.0 == idx).map(|r| r.1 * HARTREE_EV);
+            let (eh, el) = (e(hi), e(hi + 1));
+            match (eh, el) {
+                (Some(a), Some(c)) => {
+                    h = h.max(a);
+                    l = l.min(c);
+                }
+                _ => {
+                    return Err(at(
+                        path,
+                        *line,
+                        format!("block does not list MO {hi} (HOMO) and {} (LUMO)", hi + 1),
+                    ))
+                }
+            }
+            let _ = b.spin;
+        }
+        out.push((h, l));
+    }
+    Ok((out, homo_used))
+}
+
+/// Read a gap series: a CP2K MOLog (needs `dt_fs`, the MD step between
+/// printed blocks) or a plain two-column file `time_fs gap_eV` (`#`
+/// comments; Δt from the times, which must be uniform).
+///
+/// # Errors
+/// Unreadable files, malformed lines (file and line named), a non-uniform
+/// time step, missing Δt for a MOLog.
+pub fn read_gap_series(path: &Path, dt_fs: Option<f64>, homo: Option<usize>) -> Result<GapSeries> {
+    let head = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let text = String::from_utf8_lossy(&head);
+    if text.contains("MO|") {
+        let dt = dt_fs.ok_or_else(|| {
+            Error::param(
+                "--dt-fs",
+                format!(
+                    "{}: a MOLog has no times; give the MD time step between printed blocks",
+                    path.display()
+                ),
+            )
+        })?;
+        let (hl, h) = read_molog(&[path], homo)?;
+        return Ok(GapSeries {
+            gap_mev: hl.iter().map(|(a, b)| (b - a) * 1e3).collect(),
+            dt_fs: dt,
+            source: "molog",
+            homo_index: Some(h),
+        });
+    }
+    let (mut t, mut g) = (Vec::new(), Vec::new());
+    for (i, line) in text.lines().enumerate() {
+        let s = line.trim();
+        if s.is_empty() || s.starts_with('#') {
+            continue;
+        }
+        let f: Vec<&str> = s
+            .split(|c: char| c.is_whitespace() || c == ',')
+            .filter(|x| !x.is_empty())
+            .collect();
+        if f.len() < 2 {
+            return Err(at(
+                path,
+                i + 1,
+                "expected two columns: time (fs) and gap (eV)",
+            ));
+        }
+        let (a, b) = (
+            f[0].parse::<f64>()
+                .map_err(|_| at(path, i + 1, format!("'{}' is not a number", f[0])))?,
+            f[1].parse::<f64>()
+                .map_err(|_| at(path, i + 1, format!("'{}' is not a number", f[1])))?,
+        );
+        if !a.is_finite() || !b.is_finite() {
+            return Err(at(path, i + 1, "non-finite value"));
+        }
+        t.push((a, i + 1));
+        g.push(b * 1e3);
+    }
+    if t.len() < 2 {
+        return Err(Error::format(
+            path,
+            format!("needs at least 2 samples, found {}", t.len()),
+        ));
+    }
+    let dt = t[1].0 - t[0].0;
+    if !(dt > 0.0) {
+        return Err(at(path, t[1].1, "time does not increase"));
+    }
+    if let Some(w) = t
+        .windows(2)
+        .find(|w| ((w[1].0 - w[0].0) - dt).abs() > 1e-6 * dt.max(1.0))
+    {
+        return Err(at(
+            path,
+            w[1].1,
+            format!(
+                "non-uniform time step: {} fs after {} fs steps",
+                w[1].0 - w[0].0,
+                dt
+            ),
+        ));
+    }
+    if let Some(d) = dt_fs {
+        if (d - dt).abs() > 1e-6 * dt {
+            return Err(Error::param(
+                "--dt-fs",
+                format!("{} fs disagrees with the file's time step {dt} fs", d),
+            ));
+        }
+    }
+    Ok(GapSeries {
+        gap_mev: g,
+        dt_fs: dt,
+        source: "two-column",
+        homo_index: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn molog_block(title: &str, rows: &[(usize, f64, f64)], sum: f64) -> String {
+        let mut s = format!(" MO| {title}\n MO| Index      Eigenvalue [a.u.]        Eigenvalue [eV]             Occupation\n");
+        for (i, ha, occ) in rows {
+            s += &format!(" MO|{i:7}{ha:22.8}{:22.8}{occ:22.8}\n", ha * HARTREE_EV);
+        }
+        s += &format!(" MO| Sum:{sum:>44.8}\n MO| E(Fermi):          -0.1  -2.7\n\n");
+        s
+    }
+
+    #[test]
+    fn molog_blocks_by_index_skip_intermediate_scf() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x-mo.MOLog");
+        let mut text = molog_block(
+            "EIGENVALUES AND OCCUPATION NUMBERS AFTER SCF STEP 0",
+            &[(1, -0.5, 2.0), (2, 0.0, 0.0)],
+            2.0,
+        );
+        for k in 0..3 {
+            let d = 0.001 * k as f64;
+            // HOMO = 152 by Sum = 304; smearing-like fractional occupations.
+            text += &molog_block(
+                "EIGENVALUES AND OCCUPATION NUMBERS",
+                &[
+                    (151, -0.30, 2.0),
+                    (152, -0.25 + d, 1.7),
+                    (153, -0.21, 0.3),
+                    (154, -0.18, 0.0),
+                ],
+                304.0,
+            );
+        }
+        std::fs::write(&p, text).unwrap();
+        let (hl, h) = read_molog(&[&p], None).unwrap();
+        assert_eq!(h, 152);
+        assert_eq!(hl.len(), 3);
+        let g = (hl[0].1 - hl[0].0) * 1e3;
+        assert!((g - 0.04 * HARTREE_EV * 1e3).abs() < 1e-6, "{g}");
+        let s = read_gap_series(&p, Some(5.0), None).unwrap();
+        assert_eq!(s.gap_mev.len(), 3);
+        assert!(read_gap_series(&p, None, None).is_err());
+    }
+
+    #[test]
+    fn two_column_and_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("gap.dat");
+        std::fs::write(&p, "# t gap\n0 2.40\n10 2.41\n20 2.39\n30 2.40\n").unwrap();
+        let s = read_gap_series(&p, None, None).unwrap();
+        assert_eq!(s.dt_fs, 10.0);
+        assert!((s.gap_mev[1] - 2410.0).abs() < 1e-9);
+        std::fs::write(&p, "0 2.40\n10 2.41\n25 2.39\n").unwrap();
+        let e = read_gap_series(&p, None, None).unwrap_err().to_string();
+        assert!(e.contains("line 3") && e.contains("non-uniform"), "{e}");
+        std::fs::write(&p, "0 2.40\n10 nan\n").unwrap();
+        assert!(read_gap_series(&p, None, None)
+            .unwrap_err()
+            .to_string()
+            .contains("line 2"));
+        std::fs::write(&p, "0 2.40\n10 x\n").unwrap();
+        assert!(read_gap_series(&p, None, None).is_err());
+    }
+
+    #[test]
+    fn ener_converts_and_drops_duplicates() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x-1.ener");
+        std::fs::write(
+            &p,
+            "#     Step Nr.          Time[fs]        Kin.[a.u.]          Temp[K]            Pot.[a.u.]        Cons Qty[a.u.]        UsedTime[mins]\n         0            0.000000         0.010000000       300.000000000      -1.000000000      -0.990000000         0.000000000\n         1            5.000000         0.011000000       310.000000000      -1.001000000      -0.990000000         1.000000000\n         1            5.000000         0.011000000       310.000000000      -1.001000000      -0.990000000         1.000000000\n",
+        )
+        .unwrap();
+        let r = read_ener(&p).unwrap();
+        assert_eq!(r.len(), 2);
+        assert!((r[0].kinetic_ev - 0.01 * 27.211386246).abs() < 1e-12);
+        std::fs::write(&p, "0 0.0 1.0\n").unwrap();
+        assert!(read_ener(&p).unwrap_err().to_string().contains("line 1"));
+    }
+}

@@ -1,0 +1,314 @@
+//! Streaming XYZ reader: CP2K XMOL files (`-pos-1.xyz`, `-vel-1.xyz`; the
+//! comment ` i = <step>, time = <fs>, E = <Ha>`) and extended XYZ
+//! (`Lattice="…"`, `Properties=species:S:1:pos:R:3…`, `Step=`, `Time=`),
+//! frame by frame so memory does not grow with the trajectory.
+//!
+//! The reader returns the file's numbers; unit conversion (CP2K velocities
+//! in bohr/a.u.t → Å/fs) is the caller's choice through [`VelocityUnit`].
+//! Errors name the file and the line: a truncated last frame, a frame with
+//! another atom count, non-numeric or non-finite coordinates.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::units::AU_VELOCITY_ANGSTROM_PER_FS;
+
+/// One frame of an XYZ file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Frame {
+    /// MD step, if the comment gives it.
+    pub step: Option<i64>,
+    /// Time in fs, if the comment gives it.
+    pub time_fs: Option<f64>,
+    /// Element symbols.
+    pub species: Vec<String>,
+    /// The three numbers of each atom (positions Å, or velocities in the
+    /// file's unit).
+    pub xyz: Vec<[f64; 3]>,
+    /// Cell rows a, b, c (Å), from an extended-XYZ `Lattice`.
+    pub lattice: Option<[[f64; 3]; 3]>,
+    /// Line of the frame's atom count (1-based).
+    pub line: usize,
+}
+
+/// Unit of the numbers in a velocity file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum VelocityUnit {
+    /// bohr per atomic time unit (CP2K's default velocity print).
+    BohrPerAut,
+    /// Å/fs.
+    AngstromPerFs,
+}
+
+impl VelocityUnit {
+    /// Factor to Å/fs.
+    #[must_use]
+    pub fn to_angstrom_per_fs(self) -> f64 {
+        match self {
+            VelocityUnit::BohrPerAut => AU_VELOCITY_ANGSTROM_PER_FS,
+            VelocityUnit::AngstromPerFs => 1.0,
+        }
+    }
+}
+
+/// Frame-by-frame reader.
+pub struct XyzReader {
+    path: PathBuf,
+    lines: std::io::Lines<BufReader<std::fs::File>>,
+    line: usize,
+    n_atoms: Option<usize>,
+}
+
+impl XyzReader {
+    /// Open `path`.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn open(path: &Path) -> Result<Self> {
+        let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        Ok(XyzReader {
+            path: path.to_path_buf(),
+            lines: BufReader::with_capacity(1 << 20, f).lines(),
+            line: 0,
+            n_atoms: None,
+        })
+    }
+
+    fn err(&self, line: usize, msg: impl std::fmt::Display) -> Error {
+        Error::format(&self.path, format!("line {line}: {msg}"))
+    }
+
+    fn next_line(&mut self) -> Option<Result<String>> {
+        self.line += 1;
+        self.lines
+            .next()
+            .map(|r| r.map_err(|e| Error::io(&self.path, e)))
+    }
+
+    fn read_frame(&mut self, count_line: String) -> Result<Frame> {
+        let start = self.line;
+        let n: usize = count_line.trim().parse().map_err(|_| {
+            self.err(
+                start,
+                format!("expected an atom count, found '{}'", count_line.trim()),
+            )
+        })?;
+        if let Some(n0) = self.n_atoms {
+            if n != n0 {
+                return Err(self.err(
+                    start,
+                    format!("frame has {n} atoms, the first frame had {n0}"),
+                ));
+            }
+        }
+        self.n_atoms = Some(n);
+        let comment = match self.next_line() {
+            Some(l) => l?,
+            None => return Err(self.err(self.line, "truncated frame: missing comment line")),
+        };
+        let meta = parse_comment(&comment);
+        let mut species = Vec::with_capacity(n);
+        let mut xyz = Vec::with_capacity(n);
+        for _ in 0..n {
+            let l = match self.next_line() {
+                Some(l) => l?,
+                None => {
+                    return Err(self.err(
+                        self.line,
+                        format!(
+                            "truncated frame starting at line {start}: {} of {n} atoms",
+                            xyz.len()
+                        ),
+                    ))
+                }
+            };
+            let mut f = l.split_whitespace();
+            let el = f
+                .next()
+                .ok_or_else(|| self.err(self.line, "empty atom line"))?;
+            let mut v = [0.0; 3];
+            for (k, vk) in v.iter_mut().enumerate() {
+                let tok = f
+                    .nth(if k == 0 { meta.skip } else { 0 })
+                    .ok_or_else(|| self.err(self.line, "fewer than 3 numbers"))?;
+                *vk = tok
+                    .parse::<f64>()
+                    .map_err(|_| self.err(self.line, format!("'{tok}' is not a number")))?;
+                if !vk.is_finite() {
+                    return Err(self.err(self.line, "non-finite coordinate"));
+                }
+            }
+            species.push(el.to_string());
+            xyz.push(v);
+        }
+        Ok(Frame {
+            step: meta.step,
+            time_fs: meta.time_fs,
+            species,
+            xyz,
+            lattice: meta.lattice,
+            line: start,
+        })
+    }
+}
+
+impl Iterator for XyzReader {
+    type Item = Result<Frame>;
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let l = match self.next_line()? {
+                Ok(l) => l,
+                Err(e) => return Some(Err(e)),
+            };
+            if l.trim().is_empty() {
+                continue; // trailing blank lines
+            }
+            return Some(self.read_frame(l));
+        }
+    }
+}
+
+struct Meta {
+    step: Option<i64>,
+    time_fs: Option<f64>,
+    lattice: Option<[[f64; 3]; 3]>,
+    /// Extra columns between the species and the three numbers wanted.
+    skip: usize,
+}
+
+fn parse_comment(c: &str) -> Meta {
+    let mut m = Meta {
+        step: None,
+        time_fs: None,
+        lattice: None,
+        skip: 0,
+    };
+    // CP2K XMOL: " i =        5, time =       25.000, E = ..."
+    for part in c.split(',') {
+        let p = part.trim();
+        if let Some(v) = p.strip_prefix("i =").or_else(|| p.strip_prefix("i=")) {
+            m.step = v.trim().parse().ok();
+        } else if let Some(v) = p.strip_prefix("time =").or_else(|| p.strip_prefix("time=")) {
+            m.time_fs = v.trim().parse().ok();
+        }
+    }
+    // Extended XYZ key=value pairs (values may be quoted).
+    let mut rest = c.trim();
+    while let Some(eq) = rest.find('=') {
+        let key = rest[..eq]
+            .split_whitespace()
+            .last()
+            .unwrap_or("")
+            .to_string();
+        let after = &rest[eq + 1..];
+        let (val, next) = if let Some(q) = after.strip_prefix('"') {
+            let end = q.find('"').unwrap_or(q.len());
+            (&q[..end], &q[(end + 1).min(q.len())..])
+        } else {
+            let end = after.find(char::is_whitespace).unwrap_or(after.len());
+            (&after[..end], &after[end..])
+        };
+        match key.to_ascii_lowercase().as_str() {
+            "step" => m.step = val.trim_end_matches(',').parse().ok().or(m.step),
+            "time" => m.time_fs = val.trim_end_matches(',').parse().ok().or(m.time_fs),
+            "lattice" => {
+                let v: Vec<f64> = val
+                    .split_whitespace()
+                    .filter_map(|s| s.parse().ok())
+                    .collect();
+                if v.len() == 9 {
+                    m.lattice = Some([[v[0], v[1], v[2]], [v[3], v[4], v[5]], [v[6], v[7], v[8]]]);
+                }
+            }
+            "properties" => {
+                // species:S:1:pos:R:3 …: columns before the first R:3 block
+                // after the species.
+                let f: Vec<&str> = val.split(':').collect();
+                let mut col = 0usize;
+                let mut found = None;
+                for t in f.chunks(3) {
+                    if t.len() < 3 {
+                        break;
+                    }
+                    let nc: usize = t[2].parse().unwrap_or(1);
+                    if t[1] == "R" && nc == 3 && col > 0 {
+                        found = Some(col);
+                        break;
+                    }
+                    col += nc;
+                }
+                if let Some(c0) = found {
+                    m.skip = c0 - 1;
+                }
+            }
+            _ => {}
+        }
+        rest = next;
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cp2k_xmol_frames_and_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x-pos-1.xyz");
+        let frame = |i: i64| {
+            format!(
+                "       2\n i =        {i}, time =       {:.3}, E =      -1.0\n  Cs    0.0 0.0 {}\n  Br    1.0 2.0 3.0\n",
+                i as f64 * 5.0,
+                i as f64 * 0.1
+            )
+        };
+        std::fs::write(&p, format!("{}{}", frame(0), frame(1))).unwrap();
+        let fr: Vec<Frame> = XyzReader::open(&p).unwrap().collect::<Result<_>>().unwrap();
+        assert_eq!(fr.len(), 2);
+        assert_eq!((fr[1].step, fr[1].time_fs), (Some(1), Some(5.0)));
+        assert_eq!(fr[1].species, vec!["Cs", "Br"]);
+        assert!((fr[1].xyz[0][2] - 0.1).abs() < 1e-12);
+        // Truncated last frame.
+        std::fs::write(&p, format!("{}       2\n i = 1\n  Cs 0 0 0\n", frame(0))).unwrap();
+        let e = XyzReader::open(&p)
+            .unwrap()
+            .collect::<Result<Vec<_>>>()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("truncated") && e.contains("line"), "{e}");
+        // Different atom count.
+        std::fs::write(&p, format!("{}       1\n i = 1\n  Cs 0 0 0\n", frame(0))).unwrap();
+        let e = XyzReader::open(&p)
+            .unwrap()
+            .collect::<Result<Vec<_>>>()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("line 5") && e.contains("first frame had 2"),
+            "{e}"
+        );
+        std::fs::write(&p, "1\nc\nCs 0 nan 0\n").unwrap();
+        assert!(XyzReader::open(&p).unwrap().next().unwrap().is_err());
+    }
+
+    #[test]
+    fn extended_xyz_with_lattice_and_properties() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("v.extxyz");
+        std::fs::write(
+            &p,
+            "2\nLattice=\"30 0 0 0 30 0 0 0 30\" Properties=species:S:1:id:I:1:velo:R:3 Step=7 Time=35.0 pbc=\"F F F\"\nPb 1 0.5 0.25 0.125\nBr 2 1 2 3\n",
+        )
+        .unwrap();
+        let f = XyzReader::open(&p).unwrap().next().unwrap().unwrap();
+        assert_eq!((f.step, f.time_fs), (Some(7), Some(35.0)));
+        assert_eq!(f.xyz[0], [0.5, 0.25, 0.125]);
+        assert_eq!(f.lattice.unwrap()[1][1], 30.0);
+        assert!((VelocityUnit::BohrPerAut.to_angstrom_per_fs() - 21.876913).abs() < 1e-5);
+    }
+}
