@@ -1,12 +1,21 @@
-//! Simulated-trajectory half: electron–phonon coupling and linewidths from
-//! MD gap series (spectral spec; the study's SI eqs. 2–8).
+//! Simulated-trajectory half: phonons, electron–phonon coupling and
+//! linewidths from MD trajectories and gap series (spectral spec; the
+//! study's SI eqs. 1–9).
 //!
 //! | module | what | equations |
 //! |---|---|---|
+//! | [`rigid`] | Kabsch superposition, velocity projection, masses | spec §2 |
+//! | [`trajectory`] | streamed positions/velocities joined by step, ICP reference, rigid removal | spec §2, §11 |
+//! | [`dos`] | VDOS (velocities or positions), per element, Welch segments, Q(x) | eq. 1 |
 //! | [`coupling`] | Huang–Rhys spectrum, band couplings, Λ, Γ(T) | eqs. 2–6 |
 //! | [`dephasing`] | gap ACF, cumulant g(t), D(t), Gaussian-fit and exact linewidths | eqs. 7–8 |
 //! | [`histogram`] | gap histograms with moment and fitted FWHM | spec §7 |
+//! | [`rmsf`] | RMSF per atom, element and layer | eq. 9 |
 
 pub mod coupling;
 pub mod dephasing;
+pub mod dos;
 pub mod histogram;
+pub mod rigid;
+pub mod rmsf;
+pub mod trajectory;
