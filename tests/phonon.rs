@@ -13,13 +13,12 @@ use qdscope::units::{AMU_A2_PER_FS2_EV, AU_VELOCITY_ANGSTROM_PER_FS, H_EV_FS, KB
 use rand::{rngs::StdRng, SeedableRng};
 use rand_distr::{Distribution, Normal};
 
+/// Frames of (positions, velocities).
+type Frame = (Vec<[f64; 3]>, Vec<[f64; 3]>);
+type Frames = [Frame];
+
 /// Write CP2K-style `-pos-1.xyz` (Å) and `-vel-1.xyz` (bohr/a.u.t).
-fn write_traj(
-    dir: &Path,
-    species: &[&str],
-    frames: &[(Vec<[f64; 3]>, Vec<[f64; 3]>)],
-    dt: f64,
-) -> (PathBuf, PathBuf) {
+fn write_traj(dir: &Path, species: &[&str], frames: &Frames, dt: f64) -> (PathBuf, PathBuf) {
     let (mut p, mut v) = (String::new(), String::new());
     for (i, (pos, vel)) in frames.iter().enumerate() {
         let head = format!(
@@ -49,7 +48,7 @@ fn write_traj(
 
 /// Independent 3-D oscillators at T = 300 K, mode index `k` on the N = 1000,
 /// Δt = 10 fs grid, phase φ.
-fn oscillators(species: &[&str], k: f64, phi: f64) -> Vec<(Vec<[f64; 3]>, Vec<[f64; 3]>)> {
+fn oscillators(species: &[&str], k: f64, phi: f64) -> Vec<Frame> {
     let (n, dt) = (1000usize, 10.0);
     let w = std::f64::consts::TAU * k / (n as f64 * dt);
     let kt = KB_EV_PER_K * 300.0;
@@ -213,7 +212,7 @@ fn rmsf_recovers_isotropic_displacement_and_layers() {
     let species: Vec<&str> = (0..sites.len())
         .map(|i| if i % 2 == 0 { "Cs" } else { "Br" })
         .collect();
-    let frames: Vec<(Vec<[f64; 3]>, Vec<[f64; 3]>)> = (0..2000)
+    let frames: Vec<Frame> = (0..2000)
         .map(|_| {
             let pos = sites
                 .iter()

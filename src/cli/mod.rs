@@ -12,6 +12,7 @@ pub mod analyze;
 pub mod columns;
 pub mod compare;
 pub mod demo;
+pub mod phonon;
 pub mod prepare;
 
 /// qdscope — CsPbBr3 quantum-dot ADF-STEM analysis, multislice simulation and MD phonon analysis.
@@ -36,6 +37,9 @@ pub enum Command {
     Analyze(Box<analyze::Args>),
     /// Compare groups of QDs (e.g. core vs core/shell): mean ± s.d., Welch's t-test.
     Compare(compare::Args),
+    /// Phonon half: DOS, Huang–Rhys coupling, dephasing, gap histograms, RMSF.
+    #[command(subcommand)]
+    Phonon(phonon::Command),
     /// Generate synthetic core and core/shell QD stacks and run the whole analysis on them.
     Demo(demo::Args),
 }
@@ -47,6 +51,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Columns(a) => columns::run(&a, cli.quiet),
         Command::Analyze(a) => analyze::run(&a, cli.quiet),
         Command::Compare(a) => compare::run(&a, cli.quiet),
+        Command::Phonon(c) => phonon::run(&c, cli.quiet),
         Command::Demo(a) => demo::run(&a, cli.quiet),
     }
 }

@@ -303,7 +303,7 @@ pub fn read_gap_series(path: &Path, dt_fs: Option<f64>, homo: Option<usize>) -> 
         ));
     }
     let dt = t[1].0 - t[0].0;
-    if !(dt > 0.0) {
+    if dt.is_nan() || dt <= 0.0 {
         return Err(at(path, t[1].1, "time does not increase"));
     }
     if let Some(w) = t

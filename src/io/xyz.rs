@@ -132,9 +132,12 @@ impl XyzReader {
                 .ok_or_else(|| self.err(self.line, "empty atom line"))?;
             let mut v = [0.0; 3];
             for (k, vk) in v.iter_mut().enumerate() {
-                let tok = f
-                    .nth(if k == 0 { meta.skip } else { 0 })
-                    .ok_or_else(|| self.err(self.line, "fewer than 3 numbers"))?;
+                let tok = f.nth(if k == 0 { meta.skip } else { 0 }).ok_or_else(|| {
+                    self.err(
+                        self.line,
+                        "truncated or malformed atom line: fewer than 3 numbers",
+                    )
+                })?;
                 *vk = tok
                     .parse::<f64>()
                     .map_err(|_| self.err(self.line, format!("'{tok}' is not a number")))?;

@@ -184,8 +184,8 @@ pub fn vdos(src: &Source, rigid: Option<RigidMode>, p: &DosParams) -> Result<(Do
         }
         t_last = Some(s.t_fs);
         for (i, v) in series.iter().enumerate() {
-            for k in 0..3 {
-                acc.buf[i * 3 + k][acc.len] = v[k];
+            for (k, c) in v.iter().enumerate() {
+                acc.buf[i * 3 + k][acc.len] = *c;
             }
         }
         acc.len += 1;

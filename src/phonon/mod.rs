@@ -11,6 +11,7 @@
 //! | [`dephasing`] | gap ACF, cumulant g(t), D(t), Gaussian-fit and exact linewidths | eqs. 7–8 |
 //! | [`histogram`] | gap histograms with moment and fitted FWHM | spec §7 |
 //! | [`rmsf`] | RMSF per atom, element and layer | eq. 9 |
+//! | [`synth`] | synthetic trajectories and gap series with known answers (demo, tests) | eq. 4 |
 
 pub mod coupling;
 pub mod dephasing;
@@ -18,4 +19,5 @@ pub mod dos;
 pub mod histogram;
 pub mod rigid;
 pub mod rmsf;
+pub mod synth;
 pub mod trajectory;

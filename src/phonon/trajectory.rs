@@ -98,7 +98,7 @@ fn for_each_raw(
     let mut kept = 0usize;
     let mut idx = 0usize;
     let mut dup = 0usize;
-    while let Some(f) = pos.next() {
+    for f in pos.by_ref() {
         let f = f?;
         idx += 1;
         if let (Some(s), Some(l)) = (f.step, last_step) {
@@ -173,18 +173,16 @@ fn for_each_raw(
             let step = t - tp;
             match dt {
                 None => dt = Some(step),
-                Some(d) if src.dt_fs.is_none() || kept > 1 => {
-                    if (step - d).abs() > 1e-6 * d.max(1e-12) {
-                        return Err(Error::format(
-                            &src.positions,
-                            format!(
-                                "line {}: non-uniform time step: {step} fs after {d} fs",
-                                f.line
-                            ),
-                        ));
-                    }
+                Some(d) if (step - d).abs() > 1e-6 * d.max(1e-12) => {
+                    return Err(Error::format(
+                        &src.positions,
+                        format!(
+                            "line {}: non-uniform time step: {step} fs after {d} fs",
+                            f.line
+                        ),
+                    ));
                 }
-                _ => {}
+                Some(_) => {}
             }
         }
         t_prev = Some(t);
