@@ -236,7 +236,7 @@ fn dos_and_rmsf_on_a_cluster() {
         .assert()
         .success();
     let csv = fs::read_to_string(out.join("dos.csv")).unwrap();
-    assert!(csv.starts_with("energy_mev,frequency_thz,wavenumber_cm1,total_modes_per_bin,total_modes_per_mev,eq1_total_modes_per_mev,Br_modes_per_bin,Cs_modes_per_bin,Pb_modes_per_bin\n"), "{}", &csv[..200]);
+    assert!(csv.starts_with("energy_mev,frequency_thz,wavenumber_cm1,total_modes_per_bin,total_modes_per_mev,eq1_total_modes_per_mev,unweighted_a2_per_fs2_per_bin,Br_modes_per_bin,Cs_modes_per_bin,Pb_modes_per_bin\n"), "{}", &csv[..200]);
     let j: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(out.join("dos.json")).unwrap()).unwrap();
     assert_eq!(j["expected_modes"], 75.0);

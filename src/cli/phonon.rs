@@ -182,7 +182,7 @@ pub struct TrajInput {
 }
 
 impl TrajInput {
-    fn source(&self) -> Result<Source> {
+    fn source(&self, quiet: bool) -> Result<Source> {
         if !(self.skip_fs.is_finite() && self.skip_fs >= 0.0) {
             return Err(Error::param("--skip-fs", "must be ≥ 0"));
         }
@@ -197,6 +197,7 @@ impl TrajInput {
             velocity_unit: self.vel_unit,
             dt_fs: self.dt_fs,
             skip_fs: self.skip_fs,
+            progress: Some(report::spinner("frames", quiet)),
         })
     }
 }
@@ -700,13 +701,11 @@ fn run_histogram(a: &HistogramArgs) -> Result<()> {
 
 fn run_dos(a: &DosArgs, quiet: bool) -> Result<()> {
     check_temperature(a.temperature_k)?;
-    let src = a.input.source()?;
+    let src = a.input.source(quiet)?;
     let window = a.window.unwrap_or(match a.route {
         Route::Velocities => Window::Rect,
         Route::Positions => Window::Hann,
     });
-    let pb = report::progress(1, "dos", quiet);
-    pb.set_message("reading");
     let p = DosParams {
         segment_frames: a.segment_frames,
         window,
@@ -714,7 +713,9 @@ fn run_dos(a: &DosArgs, quiet: bool) -> Result<()> {
         temperature_k: a.temperature_k,
     };
     let (d, info) = dos::vdos(&src, a.input.rigid, &p)?;
-    pb.finish_and_clear();
+    if let Some(pb) = &src.progress {
+        pb.finish_and_clear();
+    }
     super::ensure_dir(&a.output)?;
     let elements: Vec<&String> = d.by_element.keys().collect();
     let mut header: Vec<String> = vec![
@@ -724,6 +725,7 @@ fn run_dos(a: &DosArgs, quiet: bool) -> Result<()> {
         "total_modes_per_bin".into(),
         "total_modes_per_mev".into(),
         "eq1_total_modes_per_mev".into(),
+        "unweighted_a2_per_fs2_per_bin".into(),
     ];
     header.extend(elements.iter().map(|e| format!("{e}_modes_per_bin")));
     let rows: Vec<Vec<String>> = (0..d.total.len())
@@ -735,6 +737,7 @@ fn run_dos(a: &DosArgs, quiet: bool) -> Result<()> {
                 fmt_f64(d.total[k]),
                 fmt_f64(d.total[k] / d.bin_mev),
                 fmt_f64(d.total[k] / d.bin_mev * d.q[k]),
+                fmt_f64(d.unweighted[k]),
             ];
             r.extend(elements.iter().map(|e| fmt_f64(d.by_element[*e][k])));
             r
@@ -814,10 +817,11 @@ fn run_dos(a: &DosArgs, quiet: bool) -> Result<()> {
 }
 
 fn run_rmsf(a: &RmsfArgs, quiet: bool) -> Result<()> {
-    let src = a.input.source()?;
-    let pb = report::progress(1, "rmsf", quiet);
+    let src = a.input.source(quiet)?;
     let (r, info) = rmsf::rmsf(&src, a.input.rigid, a.lattice_angstrom)?;
-    pb.finish_and_clear();
+    if let Some(pb) = &src.progress {
+        pb.finish_and_clear();
+    }
     super::ensure_dir(&a.output)?;
     let rows: Vec<Vec<String>> = (0..r.per_atom.len())
         .map(|i| {

@@ -175,6 +175,40 @@ impl Iterator for XyzReader {
     }
 }
 
+/// An [`XyzReader`] parsing on its own thread, a few frames ahead (a
+/// bounded channel keeps memory constant): reading positions and velocities
+/// this way parses both files in parallel.
+pub struct Prefetch {
+    rx: std::sync::mpsc::Receiver<Result<Frame>>,
+}
+
+impl Prefetch {
+    /// Open `path` and start parsing.
+    ///
+    /// # Errors
+    /// I/O errors opening the file.
+    pub fn open(path: &Path) -> Result<Self> {
+        let reader = XyzReader::open(path)?;
+        let (tx, rx) = std::sync::mpsc::sync_channel(8);
+        std::thread::spawn(move || {
+            for f in reader {
+                let stop = f.is_err();
+                if tx.send(f).is_err() || stop {
+                    break;
+                }
+            }
+        });
+        Ok(Prefetch { rx })
+    }
+}
+
+impl Iterator for Prefetch {
+    type Item = Result<Frame>;
+    fn next(&mut self) -> Option<Self::Item> {
+        self.rx.recv().ok()
+    }
+}
+
 struct Meta {
     step: Option<i64>,
     time_fs: Option<f64>,

@@ -59,6 +59,9 @@ pub struct Dos {
     pub total: Vec<f64>,
     /// Per element, modes per bin.
     pub by_element: BTreeMap<String, Vec<f64>>,
+    /// Not mass-weighted: Σ_i Σ_α P_k{v_iα} per bin, (Å/fs)² (velocities)
+    /// or Σ ω_k² P_k{r_iα}, (rad/fs)²·Å² (positions).
+    pub unweighted: Vec<f64>,
     /// Q(x_k) at the normalisation temperature.
     pub q: Vec<f64>,
     /// Segments averaged.
@@ -85,8 +88,9 @@ pub fn quantum_factor(e_mev: f64, temperature_k: f64) -> f64 {
 struct Acc {
     species: Vec<String>,
     masses: Vec<f64>,
-    buf: Vec<Vec<f64>>,  // atom*3 + α
-    sums: Vec<Vec<f64>>, // per atom
+    buf: Vec<Vec<f64>>,   // atom*3 + α
+    sums: Vec<Vec<f64>>,  // per atom
+    unweighted: Vec<f64>, // Σ_i Σ_α P_k (Å²/fs² or Å² per bin)
     len: usize,
     segs: usize,
     seg_len: usize,
@@ -99,10 +103,11 @@ fn flush(acc: &mut Acc, p: &DosParams, dt: f64) -> Result<()> {
     let omega: Vec<f64> = (0..=l / 2)
         .map(|k| std::f64::consts::TAU * k as f64 / (l as f64 * dt))
         .collect();
-    let per_atom: Vec<Result<Vec<f64>>> = (0..n_atoms)
+    let per_atom: Vec<Result<(Vec<f64>, Vec<f64>)>> = (0..n_atoms)
         .into_par_iter()
         .map(|i| {
             let mut g = vec![0.0; l / 2 + 1];
+            let mut u = vec![0.0; l / 2 + 1];
             for a in 0..3 {
                 let s = &acc.buf[i * 3 + a][..l];
                 let pk = power_per_bin(s, p.window, Detrend::None)?;
@@ -112,16 +117,24 @@ fn flush(acc: &mut Acc, p: &DosParams, dt: f64) -> Result<()> {
                         Route::Positions => omega[k] * omega[k],
                     };
                     g[k] += acc.masses[i] * v * w * AMU_A2_PER_FS2_EV / kt_ev;
+                    u[k] += v * w;
                 }
             }
-            Ok(g)
+            Ok((g, u))
         })
         .collect();
     if acc.sums.is_empty() {
         acc.sums = vec![vec![0.0; l / 2 + 1]; n_atoms];
     }
-    for (s, g) in acc.sums.iter_mut().zip(per_atom) {
-        for (a, b) in s.iter_mut().zip(g?) {
+    if acc.unweighted.is_empty() {
+        acc.unweighted = vec![0.0; l / 2 + 1];
+    }
+    for (s, r) in acc.sums.iter_mut().zip(per_atom) {
+        let (g, u) = r?;
+        for (a, b) in s.iter_mut().zip(g) {
+            *a += b;
+        }
+        for (a, b) in acc.unweighted.iter_mut().zip(u) {
             *a += b;
         }
     }
@@ -165,6 +178,7 @@ pub fn vdos(src: &Source, rigid: Option<RigidMode>, p: &DosParams) -> Result<(Do
         species: first.species,
         masses,
         sums: Vec::new(),
+        unweighted: Vec::new(),
         len: 0,
         segs: 0,
         seg_len: 0,
@@ -238,6 +252,7 @@ pub fn vdos(src: &Source, rigid: Option<RigidMode>, p: &DosParams) -> Result<(Do
             bin_mev: bin,
             total,
             by_element,
+            unweighted: acc.unweighted.iter().map(|v| v / acc.segs as f64).collect(),
             q,
             n_segments: acc.segs,
             segment_frames: seg_len,

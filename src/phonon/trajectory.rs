@@ -12,7 +12,7 @@ use nalgebra::{Matrix3, Vector3};
 use serde::Serialize;
 
 use crate::error::{Error, Result, Warnings};
-use crate::io::xyz::{Frame, VelocityUnit, XyzReader};
+use crate::io::xyz::{Frame, Prefetch, VelocityUnit, XyzReader};
 use crate::phonon::rigid::{self, mass_amu};
 
 /// How rigid-body motion is removed.
@@ -40,6 +40,8 @@ pub struct Source {
     pub dt_fs: Option<f64>,
     /// Equilibration to drop from the start, fs.
     pub skip_fs: f64,
+    /// Progress display, advanced once per frame read (every pass).
+    pub progress: Option<indicatif::ProgressBar>,
 }
 
 /// A frame as the consumers see it.
@@ -86,9 +88,9 @@ fn for_each_raw(
     src: &Source,
     mut each: impl FnMut(&Frame, Option<&Frame>, f64) -> Result<()>,
 ) -> Result<(Vec<String>, usize, f64, Warnings)> {
-    let mut pos = XyzReader::open(&src.positions)?;
+    let mut pos = Prefetch::open(&src.positions)?;
     let mut vel = match &src.velocities {
-        Some(p) => Some(XyzReader::open(p)?),
+        Some(p) => Some(Prefetch::open(p)?),
         None => None,
     };
     let mut warnings = Warnings::default();
@@ -101,6 +103,9 @@ fn for_each_raw(
     for f in pos.by_ref() {
         let f = f?;
         idx += 1;
+        if let Some(pb) = &src.progress {
+            pb.inc(1);
+        }
         if let (Some(s), Some(l)) = (f.step, last_step) {
             if s <= l {
                 dup += 1;
@@ -251,6 +256,9 @@ fn reference(src: &Source, masses: &[f64]) -> Result<(Vec<Vector3<f64>>, usize, 
     let c0 = rigid::centre(&r0, masses);
     let mut reference: Vec<Vector3<f64>> = r0.iter().map(|p| Vector3::from(*p) - c0).collect();
     for it in 1..=50 {
+        if let Some(pb) = &src.progress {
+            pb.set_message(format!("ICP pass {it}"));
+        }
         let mut sum = vec![Vector3::zeros(); reference.len()];
         let mut n = 0usize;
         for_each_raw(src, |f, _, _| {
@@ -318,6 +326,9 @@ pub fn stream(
         None if !frozen.is_empty() => RigidMode::None,
         None => RigidMode::Project,
     };
+    if let Some(pb) = &src.progress {
+        pb.set_message("final pass");
+    }
     let conv = src.velocity_unit.to_angstrom_per_fs();
     let mut t0 = None;
     let (species, n_frames, dt, mut warnings) = for_each_raw(src, |f, v, t| {

@@ -72,3 +72,19 @@ pub fn progress(len: u64, message: &str, quiet: bool) -> ProgressBar {
     pb.set_message(message.to_string());
     pb
 }
+
+/// A spinner counting items (frames read …) when the total is unknown;
+/// hidden like [`progress`].
+#[must_use]
+pub fn spinner(unit: &str, quiet: bool) -> ProgressBar {
+    let pb = ProgressBar::new_spinner();
+    if quiet || !std::io::stderr().is_terminal() {
+        pb.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    if let Ok(style) = ProgressStyle::with_template(&format!(
+        "{{spinner}} {{pos}} {unit} [{{elapsed_precise}}] {{msg}}"
+    )) {
+        pb.set_style(style);
+    }
+    pb
+}
