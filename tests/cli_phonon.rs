@@ -244,6 +244,54 @@ fn dos_and_rmsf_on_a_cluster() {
         (j["sum_modes"].as_f64().unwrap() / 75.0 - 1.0).abs() < 0.05,
         "{j}"
     );
+    // Measured normalisation temperature from a .ener file (mean 340 K:
+    // Σg scales by 300/340, and the > 10 % mismatch is reported).
+    let ener = tmp.path().join("qd-1.ener");
+    let mut text = String::from("# Step Time Kin Temp Pot Cons Used\n");
+    for i in 0..300 {
+        text += &format!("{i} {} 0.01 340.0 -1.0 -0.99 0.0\n", i as f64 * 5.0);
+    }
+    fs::write(&ener, text).unwrap();
+    let out2 = tmp.path().join("dos2");
+    let a = qdscope()
+        .args([
+            "phonon",
+            "dos",
+            s(&pos),
+            "--velocities",
+            s(&vel),
+            "-o",
+            s(&out2),
+            "--temperature-k",
+            "300",
+            "--ener",
+            s(&ener),
+            "--t-norm",
+            "measured",
+        ])
+        .assert()
+        .success();
+    assert!(String::from_utf8_lossy(&a.get_output().stderr).contains("more than 10 %"));
+    let j2: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out2.join("dos.json")).unwrap()).unwrap();
+    let ratio = j2["sum_modes"].as_f64().unwrap() / j["sum_modes"].as_f64().unwrap();
+    assert!((ratio - 300.0 / 340.0).abs() < 1e-9, "{ratio}");
+    fail(
+        &[
+            "phonon",
+            "dos",
+            s(&pos),
+            "--velocities",
+            s(&vel),
+            "-o",
+            s(&tmp.path().join("z")),
+            "--temperature-k",
+            "300",
+            "--t-norm",
+            "measured",
+        ],
+        "--ener",
+    );
     let r = tmp.path().join("rmsf");
     qdscope()
         .args(["phonon", "rmsf", s(&pos), "-o", s(&r)])

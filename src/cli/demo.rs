@@ -315,6 +315,7 @@ fn run_phonon_demo(dir: &Path, seed: u64, quiet: bool) -> Result<serde_json::Val
             window: crate::fft::Window::Rect,
             detrend: crate::fft::Detrend::None,
             per_free_atoms: None,
+            ener: None,
         }),
         quiet,
     )?;
@@ -390,6 +391,8 @@ fn run_phonon_demo(dir: &Path, seed: u64, quiet: bool) -> Result<serde_json::Val
             route: crate::phonon::dos::Route::Velocities,
             segment_frames: 2048,
             window: None,
+            ener: None,
+            t_norm: ph::TNorm::Target,
         }),
         quiet,
     )?;

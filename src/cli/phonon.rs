@@ -55,6 +55,12 @@ pub struct GapInput {
 impl GapInput {
     fn load(&self) -> Result<GapSeries> {
         let mut g = cp2k::read_gap_series(&self.gap, self.dt_fs, self.homo_index)?;
+        if let Some(n) = g.near_crossings.filter(|n| *n > 0) {
+            eprintln!(
+                "qdscope: warning: {}: {n} step(s) with the HOMO−1/HOMO or LUMO/LUMO+1 pair within 5 meV (near crossing): the index-defined gap may switch states",
+                self.gap.display()
+            );
+        }
         if !(self.skip_fs.is_finite() && self.skip_fs >= 0.0) {
             return Err(Error::param("--skip-fs", "must be ≥ 0"));
         }
@@ -106,6 +112,41 @@ pub struct CouplingArgs {
     /// Divide band couplings by this number of free atoms (frozen-core runs: S per free atom).
     #[arg(long, value_name = "N")]
     pub per_free_atoms: Option<usize>,
+    /// CP2K `.ener` file of the run: warns when its mean temperature differs from --temperature-k by > 10 %.
+    #[arg(long, value_name = "FILE")]
+    pub ener: Option<PathBuf>,
+}
+
+/// Mean temperature (K) of a CP2K `.ener` file after `skip_fs`.
+///
+/// # Errors
+/// Reader errors; no rows after the skip.
+pub fn mean_temperature(ener: &Path, skip_fs: f64) -> Result<f64> {
+    let rows = cp2k::read_ener(ener)?;
+    let t0 = rows[0].time_fs;
+    let kept: Vec<f64> = rows
+        .iter()
+        .filter(|r| r.time_fs - t0 >= skip_fs - 1e-9)
+        .map(|r| r.temperature_k)
+        .collect();
+    if kept.is_empty() {
+        return Err(Error::Empty {
+            what: ener.display().to_string(),
+            reason: "no rows after the skipped equilibration".into(),
+        });
+    }
+    Ok(kept.iter().sum::<f64>() / kept.len() as f64)
+}
+
+fn check_measured_t(ener: &Path, skip_fs: f64, target: f64) -> Result<f64> {
+    let t = mean_temperature(ener, skip_fs)?;
+    if (t - target).abs() > 0.1 * target {
+        eprintln!(
+            "qdscope: warning: {}: mean temperature {t:.1} K differs from the thermostat target {target} K by more than 10 %",
+            ener.display()
+        );
+    }
+    Ok(t)
 }
 
 /// Arguments of `phonon dephasing`.
@@ -222,6 +263,21 @@ pub struct DosArgs {
     /// Window (default rect for velocities, hann for positions).
     #[arg(long, value_enum)]
     pub window: Option<Window>,
+    /// CP2K `.ener` file of the run (needed for --t-norm measured; also checks the mean T).
+    #[arg(long, value_name = "FILE")]
+    pub ener: Option<PathBuf>,
+    /// Normalisation temperature: the thermostat target (--temperature-k) or the measured mean of --ener.
+    #[arg(long, value_enum, default_value_t = TNorm::Target)]
+    pub t_norm: TNorm,
+}
+
+/// Which temperature normalises the VDOS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TNorm {
+    /// The thermostat target.
+    Target,
+    /// The mean of the `.ener` temperature column.
+    Measured,
 }
 
 /// Arguments of `phonon rmsf`.
@@ -271,6 +327,7 @@ struct SeriesMeta {
     detrend: Detrend,
     temperature_k: f64,
     homo_index: Option<usize>,
+    near_crossing_steps: Option<usize>,
 }
 
 fn meta(input: &Path, g: &GapSeries, hr: &HuangRhys) -> SeriesMeta {
@@ -286,6 +343,7 @@ fn meta(input: &Path, g: &GapSeries, hr: &HuangRhys) -> SeriesMeta {
         detrend: hr.options.detrend,
         temperature_k: hr.temperature_k,
         homo_index: g.homo_index,
+        near_crossing_steps: g.near_crossings,
     }
 }
 
@@ -455,6 +513,9 @@ pub fn coupling_outputs(
 
 fn run_coupling(a: &CouplingArgs) -> Result<()> {
     let bands = coupling::parse_bands(&a.bands_mev)?;
+    if let Some(e) = &a.ener {
+        check_measured_t(e, a.input.skip_fs, a.temperature_k)?;
+    }
     let g = a.input.load()?;
     let hr = coupling_outputs(
         &a.output,
@@ -706,11 +767,25 @@ fn run_dos(a: &DosArgs, quiet: bool) -> Result<()> {
         Route::Velocities => Window::Rect,
         Route::Positions => Window::Hann,
     });
+    let measured = match &a.ener {
+        Some(e) => Some(check_measured_t(e, a.input.skip_fs, a.temperature_k)?),
+        None => None,
+    };
+    let t_norm = match (a.t_norm, measured) {
+        (TNorm::Target, _) => a.temperature_k,
+        (TNorm::Measured, Some(t)) => t,
+        (TNorm::Measured, None) => {
+            return Err(Error::param(
+                "--t-norm",
+                "measured needs the run's .ener file (--ener FILE)",
+            ))
+        }
+    };
     let p = DosParams {
         segment_frames: a.segment_frames,
         window,
         route: a.route,
-        temperature_k: a.temperature_k,
+        temperature_k: t_norm,
     };
     let (d, info) = dos::vdos(&src, a.input.rigid, &p)?;
     if let Some(pb) = &src.progress {
@@ -749,6 +824,7 @@ fn run_dos(a: &DosArgs, quiet: bool) -> Result<()> {
         "positions": src.positions.display().to_string(),
         "velocities": src.velocities.as_ref().map(|p| p.display().to_string()),
         "route": a.route, "window": window, "temperature_k": a.temperature_k,
+        "t_norm_k": t_norm, "measured_mean_temperature_k": measured,
         "n_atoms": info.n_atoms, "n_frames": info.n_frames, "dt_fs": info.dt_fs,
         "segment_frames": d.segment_frames, "n_segments": d.n_segments, "bin_mev": d.bin_mev,
         "nyquist_mev": d.energy_mev.last(), "rigid": info.rigid, "icp_iterations": info.icp_iterations,

@@ -26,6 +26,21 @@ pub struct GapSeries {
     pub source: &'static str,
     /// HOMO index used (MOLog only).
     pub homo_index: Option<usize>,
+    /// Steps with a near crossing (|E_HOMO − E_HOMO−1| or |E_LUMO+1 − E_LUMO|
+    /// < 5 meV); None when the neighbouring levels were not printed.
+    pub near_crossings: Option<usize>,
+}
+
+/// HOMO/LUMO per MD step from a MOLog.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MoSeries {
+    /// (E_HOMO, E_LUMO) per step, eV.
+    pub homo_lumo: Vec<(f64, f64)>,
+    /// HOMO index used.
+    pub homo_index: usize,
+    /// Steps with a near crossing (< 5 meV to the next level), if the
+    /// neighbouring levels were printed.
+    pub near_crossings: Option<usize>,
 }
 
 fn open(path: &Path) -> Result<BufReader<std::fs::File>> {
@@ -115,7 +130,7 @@ struct Block {
 ///
 /// # Errors
 /// I/O errors; malformed rows; a block without the HOMO or LUMO index.
-pub fn read_molog(paths: &[&Path], homo: Option<usize>) -> Result<(Vec<(f64, f64)>, usize)> {
+pub fn read_molog(paths: &[&Path], homo: Option<usize>) -> Result<MoSeries> {
     let mut blocks: Vec<(Vec<Block>, &Path, usize)> = Vec::new();
     for &path in paths {
         let mut current: Option<Block> = None;
@@ -199,8 +214,10 @@ pub fn read_molog(paths: &[&Path], homo: Option<usize>) -> Result<(Vec<(f64, f64
     }
     let mut out = Vec::with_capacity(blocks.len());
     let mut homo_used = 0;
+    let (mut crossings, mut checked) = (0usize, true);
     for (group, path, line) in &blocks {
         let (mut h, mut l) = (f64::NEG_INFINITY, f64::INFINITY);
+        let mut near = false;
         for b in group {
             let spins = if group.len() > 1 { 1.0 } else { 2.0 };
             let hi = match homo {
@@ -219,6 +236,12 @@ pub fn read_molog(paths: &[&Path], homo: Option<usize>) -> Result<(Vec<(f64, f64
             homo_used = hi;
             let e = |idx: usize| b.rows.iter().find(|r| r.0 == idx).map(|r| r.1 * HARTREE_EV);
             let (eh, el) = (e(hi), e(hi + 1));
+            match (hi.checked_sub(1).and_then(e), e(hi + 2), eh, el) {
+                (Some(h1), Some(l1), Some(a), Some(c)) => {
+                    near |= (a - h1).abs() < 5e-3 || (l1 - c).abs() < 5e-3;
+                }
+                _ => checked = false,
+            }
             match (eh, el) {
                 (Some(a), Some(c)) => {
                     h = h.max(a);
@@ -235,8 +258,13 @@ pub fn read_molog(paths: &[&Path], homo: Option<usize>) -> Result<(Vec<(f64, f64
             let _ = b.spin;
         }
         out.push((h, l));
+        crossings += usize::from(near);
     }
-    Ok((out, homo_used))
+    Ok(MoSeries {
+        homo_lumo: out,
+        homo_index: homo_used,
+        near_crossings: checked.then_some(crossings),
+    })
 }
 
 /// Read a gap series: a CP2K MOLog (needs `dt_fs`, the MD step between
@@ -259,12 +287,13 @@ pub fn read_gap_series(path: &Path, dt_fs: Option<f64>, homo: Option<usize>) -> 
                 ),
             )
         })?;
-        let (hl, h) = read_molog(&[path], homo)?;
+        let mo = read_molog(&[path], homo)?;
         return Ok(GapSeries {
-            gap_mev: hl.iter().map(|(a, b)| (b - a) * 1e3).collect(),
+            gap_mev: mo.homo_lumo.iter().map(|(a, b)| (b - a) * 1e3).collect(),
             dt_fs: dt,
             source: "molog",
-            homo_index: Some(h),
+            homo_index: Some(mo.homo_index),
+            near_crossings: mo.near_crossings,
         });
     }
     let (mut t, mut g) = (Vec::new(), Vec::new());
@@ -333,6 +362,7 @@ pub fn read_gap_series(path: &Path, dt_fs: Option<f64>, homo: Option<usize>) -> 
         dt_fs: dt,
         source: "two-column",
         homo_index: None,
+        near_crossings: None,
     })
 }
 
@@ -373,13 +403,29 @@ mod tests {
             );
         }
         std::fs::write(&p, text).unwrap();
-        let (hl, h) = read_molog(&[&p], None).unwrap();
+        let mo = read_molog(&[&p], None).unwrap();
+        let (hl, h) = (&mo.homo_lumo, mo.homo_index);
         assert_eq!(h, 152);
         assert_eq!(hl.len(), 3);
+        assert_eq!(mo.near_crossings, Some(0));
         let g = (hl[0].1 - hl[0].0) * 1e3;
         assert!((g - 0.04 * HARTREE_EV * 1e3).abs() < 1e-6, "{g}");
         let s = read_gap_series(&p, Some(5.0), None).unwrap();
         assert_eq!(s.gap_mev.len(), 3);
+        // A step where LUMO+1 comes within 5 meV of the LUMO is counted.
+        let mut text = std::fs::read_to_string(&p).unwrap();
+        text += &molog_block(
+            "EIGENVALUES AND OCCUPATION NUMBERS",
+            &[
+                (151, -0.30, 2.0),
+                (152, -0.25, 2.0),
+                (153, -0.21, 0.0),
+                (154, -0.2099, 0.0),
+            ],
+            304.0,
+        );
+        std::fs::write(&p, text).unwrap();
+        assert_eq!(read_molog(&[&p], None).unwrap().near_crossings, Some(1));
         assert!(read_gap_series(&p, None, None).is_err());
     }
 
