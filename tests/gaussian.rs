@@ -2,7 +2,9 @@
 //! bound (stem spec §6).
 use nalgebra::{DMatrix, DVector};
 use ndarray::Array2;
-use qdscope::stem::gaussian::{fit_column, model_jacobian, FitParams, Gaussian7, Neighbours};
+use qdscope::stem::gaussian::{
+    fit_column, fit_columns, model_jacobian, FitParams, FitStatus, Gaussian7, Neighbours,
+};
 use rand::{rngs::StdRng, SeedableRng};
 use rand_distr::{Distribution, Poisson};
 
@@ -114,4 +116,150 @@ fn result_is_independent_of_thread_count() {
             .install(|| fit_columns(img.view(), &starts, &opts).unwrap())
     };
     assert_eq!(run(1), run(3));
+}
+
+// Noise-free cases (stem spec §6).
+
+fn truth100() -> Gaussian7 {
+    Gaussian7 {
+        baseline: 10.0,
+        height: 100.0,
+        x0: 20.3,
+        y0: 19.7,
+        sigma_x: 2.5,
+        sigma_y: 1.8,
+        rotation: 0.4,
+    }
+}
+
+fn render(g: &Gaussian7, n: usize) -> Array2<f64> {
+    Array2::from_shape_fn((n, n), |(y, x)| g.at(x as f64, y as f64))
+}
+
+fn opts(r: f64) -> FitParams {
+    FitParams {
+        radius_px: r,
+        poisson_weights: false,
+        neighbours: Neighbours::Single,
+        sweeps: 2,
+    }
+}
+
+#[test]
+fn noise_free_recovers_all_seven_parameters() {
+    // Spec §6: start off by 1 px (and the estimates of B, A, σ from the
+    // data), all parameters to 1e-6 relative.
+    let g = truth100();
+    let img = render(&g, 41);
+    let f = fit_column(img.view(), (21.0, 20.5), &opts(12.0), &|_, _| 0.0);
+    assert!(f.converged(), "{:?}", f.status);
+    let p = f.params;
+    let rel = |a: f64, b: f64| ((a - b) / b).abs();
+    for (got, want) in [
+        (p.baseline, g.baseline),
+        (p.height, g.height),
+        (p.x0, g.x0),
+        (p.y0, g.y0),
+        (p.sigma_x, g.sigma_x),
+        (p.sigma_y, g.sigma_y),
+        (p.rotation, g.rotation),
+    ] {
+        assert!(rel(got, want) < 1e-6, "{got} vs {want}");
+    }
+    assert!(f.residual_rms < 1e-6);
+    assert!((p.volume() - std::f64::consts::TAU * 100.0 * 2.5 * 1.8).abs() < 1e-3);
+}
+
+#[test]
+fn jacobian_matches_central_differences() {
+    let g = truth100();
+    let h = 1e-6;
+    for &(x, y) in &[(18.0, 21.0), (20.0, 20.0), (23.5, 17.2)] {
+        let d = model_jacobian(&g, x, y);
+        let bump = |k: usize, s: f64| {
+            let mut q = g;
+            match k {
+                0 => q.baseline += s,
+                1 => q.height += s,
+                2 => q.x0 += s,
+                3 => q.y0 += s,
+                4 => q.sigma_x += s,
+                5 => q.sigma_y += s,
+                _ => q.rotation += s,
+            }
+            q.at(x, y)
+        };
+        for (k, dk) in d.iter().enumerate() {
+            let num = (bump(k, h) - bump(k, -h)) / (2.0 * h);
+            assert!((num - dk).abs() < 1e-6, "param {k}: {num} vs {dk}");
+        }
+    }
+}
+
+#[test]
+fn round_gaussian_does_not_diverge() {
+    let g = Gaussian7 {
+        sigma_x: 2.0,
+        sigma_y: 2.0,
+        rotation: 0.0,
+        ..truth100()
+    };
+    let f = fit_column(render(&g, 41).view(), (20.0, 20.0), &opts(10.0), &|_, _| {
+        0.0
+    });
+    assert!(f.converged());
+    assert!((f.params.sigma_x - 2.0).abs() < 1e-6 && (f.params.sigma_y - 2.0).abs() < 1e-6);
+    assert!(!f.rotation_defined);
+    assert_eq!(f.params.rotation, 0.0);
+}
+
+#[test]
+fn flat_window_and_border_are_flagged_not_dropped() {
+    let flat = Array2::<f64>::from_elem((30, 30), 5.0);
+    let f = fit_column(flat.view(), (15.0, 15.0), &opts(5.0), &|_, _| 0.0);
+    assert_eq!(f.status, FitStatus::CentroidFallback);
+    assert_eq!((f.params.x0, f.params.y0), (15.0, 15.0));
+    let f = fit_column(flat.view(), (1.0, 15.0), &opts(5.0), &|_, _| 0.0);
+    assert_eq!(f.status, FitStatus::Border);
+    let f = fit_column(flat.view(), (15.0, 15.0), &opts(1.0), &|_, _| 0.0);
+    assert_eq!(f.status, FitStatus::TooFewPixels);
+}
+
+#[test]
+fn sweep_removes_neighbour_bias() {
+    // Two round Gaussians 1.5σ... here 4σ apart with a small disk: the
+    // single fit is pulled by the neighbour's tail, the sweep is not.
+    let a = Gaussian7 {
+        baseline: 0.0,
+        height: 100.0,
+        x0: 20.0,
+        y0: 20.0,
+        sigma_x: 2.0,
+        sigma_y: 2.0,
+        rotation: 0.0,
+    };
+    let b = Gaussian7 {
+        height: 60.0,
+        x0: 28.0,
+        ..a
+    };
+    let img = Array2::from_shape_fn((41, 49), |(y, x)| {
+        a.at(x as f64, y as f64) + b.peak_at(x as f64, y as f64)
+    });
+    let starts = [(20.0, 20.0), (28.0, 20.0)];
+    let single = fit_columns(img.view(), &starts, &opts(4.0)).unwrap();
+    let sweep = fit_columns(
+        img.view(),
+        &starts,
+        &FitParams {
+            neighbours: Neighbours::Sweep,
+            sweeps: 3,
+            ..opts(4.0)
+        },
+    )
+    .unwrap();
+    let e_single = (single[1].params.x0 - 28.0).abs();
+    let e_sweep = (sweep[1].params.x0 - 28.0).abs();
+    assert!(e_sweep < e_single / 10.0, "{e_sweep} vs {e_single}");
+    assert!(e_sweep < 1e-3);
 }

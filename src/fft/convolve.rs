@@ -331,39 +331,29 @@ impl<T: FftFloat> Convolver1d<T> {
     }
 }
 
+/// True when `m`'s only prime factors are 2, 3 and 5.
+fn is_235_smooth(m: usize) -> bool {
+    let mut r = m;
+    for p in [2, 3, 5] {
+        while r % p == 0 {
+            r /= p;
+        }
+    }
+    r == 1
+}
+
 /// Smallest length ≥ `n` whose prime factors are 2, 3 and 5 (fast for rustfft).
 #[must_use]
 pub fn fast_len(n: usize) -> usize {
-    let mut m = n.max(1);
-    loop {
-        let mut r = m;
-        for p in [2, 3, 5] {
-            while r % p == 0 {
-                r /= p;
-            }
-        }
-        if r == 1 {
-            return m;
-        }
-        m += 1;
-    }
+    (n.max(1)..).find(|&m| is_235_smooth(m)).unwrap_or(n)
 }
 
 /// Largest length ≤ `n` whose only prime factors are 2, 3 and 5 (an FFT
 /// size rustfft handles without Bluestein's algorithm); 1 for n ≤ 1.
 #[must_use]
 pub fn fast_len_at_most(n: usize) -> usize {
-    let mut m = n.max(1);
-    loop {
-        let mut r = m;
-        for p in [2, 3, 5] {
-            while r % p == 0 {
-                r /= p;
-            }
-        }
-        if r == 1 {
-            return m;
-        }
-        m -= 1;
-    }
+    (1..=n.max(1))
+        .rev()
+        .find(|&m| is_235_smooth(m))
+        .unwrap_or(1)
 }

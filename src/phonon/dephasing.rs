@@ -375,25 +375,15 @@ fn brent(f: &dyn Fn(f64) -> f64, mut a: f64, mut b: f64, tol: f64) -> Result<f64
 mod tests {
     use super::*;
     use crate::phonon::coupling::{huang_rhys, SpectrumOptions};
-    use crate::units::{kt_mev, H_EV_FS};
 
-    fn modes(list: &[(f64, f64, f64)]) -> Vec<f64> {
-        let (n, dt, kt) = (1000usize, 10.0, kt_mev(10.0));
-        let h = H_EV_FS * 1e3;
-        (0..n)
-            .map(|i| {
-                let t = i as f64 * dt;
-                2400.0
-                    + list
-                        .iter()
-                        .map(|&(k, s, phi)| {
-                            let e = h * k / (n as f64 * dt);
-                            let a = (4.0 * s * e * kt).sqrt();
-                            a * (std::f64::consts::TAU * k * t / (n as f64 * dt) + phi).cos()
-                        })
-                        .sum::<f64>()
-            })
-            .collect()
+    /// The T1–T5 grid: N = 1000, Δt = 10 fs, T = 10 K, E₀ = 2400 meV.
+    pub(crate) fn modes(list: &[(f64, f64, f64)]) -> Vec<f64> {
+        let g = crate::phonon::synth::Grid {
+            frames: 1000,
+            dt_fs: 10.0,
+            temperature_k: 10.0,
+        };
+        crate::phonon::synth::gap_modes(&g, 2400.0, list)
     }
 
     #[test]

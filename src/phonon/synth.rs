@@ -33,32 +33,37 @@ pub fn mode_energy_mev(g: &Grid, k: f64) -> f64 {
     H_EV_FS * 1e3 * k / (g.frames as f64 * g.dt_fs)
 }
 
-/// A gap series (meV) E₀ + Σ √(4 S ħω k_BT) cos(ωt + φ) for modes (k, S)
-/// with seeded phases.
+/// A gap series (meV) E₀ + Σ √(4 S ħω k_BT) cos(ωt + φ) (SI eq. 4) for
+/// modes (k, S, φ), k the (possibly fractional) bin index on the grid.
 #[must_use]
-pub fn gap_series(g: &Grid, e0_mev: f64, modes: &[(f64, f64)], seed: u64) -> Vec<f64> {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let phases: Vec<f64> = modes
-        .iter()
-        .map(|_| rng.gen_range(0.0..std::f64::consts::TAU))
-        .collect();
+pub fn gap_modes(g: &Grid, e0_mev: f64, modes: &[(f64, f64, f64)]) -> Vec<f64> {
     let kt = kt_mev(g.temperature_k);
+    let t_tot = g.frames as f64 * g.dt_fs;
     (0..g.frames)
         .map(|i| {
             let t = i as f64 * g.dt_fs;
             e0_mev
                 + modes
                     .iter()
-                    .zip(&phases)
-                    .map(|(&(k, s), ph)| {
+                    .map(|&(k, s, ph)| {
                         let e = mode_energy_mev(g, k);
                         (4.0 * s * e * kt).sqrt()
-                            * (std::f64::consts::TAU * k * t / (g.frames as f64 * g.dt_fs) + ph)
-                                .cos()
+                            * (std::f64::consts::TAU * k * t / t_tot + ph).cos()
                     })
                     .sum::<f64>()
         })
         .collect()
+}
+
+/// [`gap_modes`] for modes (k, S) with seeded random phases.
+#[must_use]
+pub fn gap_series(g: &Grid, e0_mev: f64, modes: &[(f64, f64)], seed: u64) -> Vec<f64> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let with_phases: Vec<(f64, f64, f64)> = modes
+        .iter()
+        .map(|&(k, s)| (k, s, rng.gen_range(0.0..std::f64::consts::TAU)))
+        .collect();
+    gap_modes(g, e0_mev, &with_phases)
 }
 
 /// Write a gap series as `time_fs gap_eV`.

@@ -1,85 +1,19 @@
-//! `qdscope phonon dos|coupling|dephasing|histogram|rmsf`: the phonon half
-//! on CP2K (or other XYZ) trajectories and gap series. Every subcommand
-//! writes CSV tables (units in the headers), a JSON summary with the
-//! spectral-spec §1 metadata, and a PNG plot; nothing is written unless
-//! the analysis succeeded.
+//! Gap-series commands: `coupling` (eqs. 2–6), `dephasing` (eqs. 7–8),
+//! `histogram` (spec §7).
 
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::{check_measured_t, check_temperature, GapInput};
 use crate::error::{Error, Result};
 use crate::fft::{Detrend, Window};
-use crate::io::cp2k::{self, GapSeries};
-use crate::io::xyz::VelocityUnit;
+use crate::io::cp2k::GapSeries;
 use crate::phonon::coupling::{self, Band, HuangRhys, SpectrumOptions};
 use crate::phonon::dephasing::{self, FitThreshold};
-use crate::phonon::dos::{self, DosParams, Route};
 use crate::phonon::histogram;
-use crate::phonon::rmsf;
-use crate::phonon::trajectory::{RigidMode, Source};
 use crate::report::{self, fmt_f64, plot};
 use crate::units::{kt_mev, MEV_TO_CM1, MEV_TO_THZ};
-
-/// Subcommands of `qdscope phonon`.
-#[derive(Debug, Clone, clap::Subcommand)]
-pub enum Command {
-    /// Phonon DOS (eq. 1) from velocities (or positions), total and per element.
-    Dos(DosArgs),
-    /// Huang–Rhys spectrum (eqs. 2–5), band couplings (eq. 6), Λ and Γ(T) from a gap series.
-    Coupling(CouplingArgs),
-    /// Gap ACF, line-shape function, dephasing D(t) and linewidths (eqs. 7–8).
-    Dephasing(DephasingArgs),
-    /// Gap histograms of several runs (full, frozen shell, frozen core) with Gaussian fits.
-    Histogram(HistogramArgs),
-    /// RMSF (eq. 9) per atom, element and layer after rigid-body removal.
-    Rmsf(RmsfArgs),
-}
-
-/// A gap series input.
-#[derive(Debug, Clone, clap::Args)]
-pub struct GapInput {
-    /// Gap series: a CP2K MOLog (`PROJECT-mo.MOLog`) or two columns `time_fs gap_eV`.
-    pub gap: PathBuf,
-    /// Time step in fs (required for a MOLog: the MD step between printed blocks).
-    #[arg(long, value_name = "FS")]
-    pub dt_fs: Option<f64>,
-    /// HOMO index (default N_el/2 from the MOLog's occupation sum).
-    #[arg(long, value_name = "N")]
-    pub homo_index: Option<usize>,
-    /// Equilibration to drop from the start, fs.
-    #[arg(long, value_name = "FS", default_value_t = 0.0)]
-    pub skip_fs: f64,
-}
-
-impl GapInput {
-    fn load(&self) -> Result<GapSeries> {
-        let mut g = cp2k::read_gap_series(&self.gap, self.dt_fs, self.homo_index)?;
-        if let Some(n) = g.near_crossings.filter(|n| *n > 0) {
-            eprintln!(
-                "qdscope: warning: {}: {n} step(s) with the HOMO−1/HOMO or LUMO/LUMO+1 pair within 5 meV (near crossing): the index-defined gap may switch states",
-                self.gap.display()
-            );
-        }
-        if !(self.skip_fs.is_finite() && self.skip_fs >= 0.0) {
-            return Err(Error::param("--skip-fs", "must be ≥ 0"));
-        }
-        let skip = (self.skip_fs / g.dt_fs).round() as usize;
-        if skip >= g.gap_mev.len() {
-            return Err(Error::param(
-                "--skip-fs",
-                format!(
-                    "{} fs drops the whole series ({} samples of {} fs)",
-                    self.skip_fs,
-                    g.gap_mev.len(),
-                    g.dt_fs
-                ),
-            ));
-        }
-        g.gap_mev.drain(..skip);
-        Ok(g)
-    }
-}
 
 /// Arguments of `phonon coupling`.
 #[derive(Debug, Clone, clap::Args)]
@@ -115,38 +49,6 @@ pub struct CouplingArgs {
     /// CP2K `.ener` file of the run: warns when its mean temperature differs from --temperature-k by > 10 %.
     #[arg(long, value_name = "FILE")]
     pub ener: Option<PathBuf>,
-}
-
-/// Mean temperature (K) of a CP2K `.ener` file after `skip_fs`.
-///
-/// # Errors
-/// Reader errors; no rows after the skip.
-pub fn mean_temperature(ener: &Path, skip_fs: f64) -> Result<f64> {
-    let rows = cp2k::read_ener(ener)?;
-    let t0 = rows[0].time_fs;
-    let kept: Vec<f64> = rows
-        .iter()
-        .filter(|r| r.time_fs - t0 >= skip_fs - 1e-9)
-        .map(|r| r.temperature_k)
-        .collect();
-    if kept.is_empty() {
-        return Err(Error::Empty {
-            what: ener.display().to_string(),
-            reason: "no rows after the skipped equilibration".into(),
-        });
-    }
-    Ok(kept.iter().sum::<f64>() / kept.len() as f64)
-}
-
-fn check_measured_t(ener: &Path, skip_fs: f64, target: f64) -> Result<f64> {
-    let t = mean_temperature(ener, skip_fs)?;
-    if (t - target).abs() > 0.1 * target {
-        eprintln!(
-            "qdscope: warning: {}: mean temperature {t:.1} K differs from the thermostat target {target} K by more than 10 %",
-            ener.display()
-        );
-    }
-    Ok(t)
 }
 
 /// Arguments of `phonon dephasing`.
@@ -198,120 +100,6 @@ pub struct HistogramArgs {
     /// Equilibration to drop from the start of each run, fs.
     #[arg(long, value_name = "FS", default_value_t = 0.0)]
     pub skip_fs: f64,
-}
-
-/// A trajectory input.
-#[derive(Debug, Clone, clap::Args)]
-pub struct TrajInput {
-    /// Positions (XYZ / extended XYZ, Å), e.g. CP2K `PROJECT-pos-1.xyz`.
-    pub positions: PathBuf,
-    /// Velocities (XYZ), e.g. CP2K `PROJECT-vel-1.xyz`.
-    #[arg(long, value_name = "FILE")]
-    pub velocities: Option<PathBuf>,
-    /// Unit of the velocity file (CP2K default: bohr/a.u.t).
-    #[arg(long, value_enum, default_value_t = VelocityUnit::BohrPerAut)]
-    pub vel_unit: VelocityUnit,
-    /// Time step, fs (when the files carry no times).
-    #[arg(long, value_name = "FS")]
-    pub dt_fs: Option<f64>,
-    /// Equilibration to drop, fs.
-    #[arg(long, value_name = "FS", default_value_t = 0.0)]
-    pub skip_fs: f64,
-    /// Rigid-body removal (default: project; none when atoms are frozen).
-    #[arg(long, value_enum)]
-    pub rigid: Option<RigidMode>,
-}
-
-impl TrajInput {
-    fn source(&self, quiet: bool) -> Result<Source> {
-        if !(self.skip_fs.is_finite() && self.skip_fs >= 0.0) {
-            return Err(Error::param("--skip-fs", "must be ≥ 0"));
-        }
-        if let Some(d) = self.dt_fs {
-            if !(d.is_finite() && d > 0.0) {
-                return Err(Error::param("--dt-fs", format!("must be > 0, got {d}")));
-            }
-        }
-        Ok(Source {
-            positions: self.positions.clone(),
-            velocities: self.velocities.clone(),
-            velocity_unit: self.vel_unit,
-            dt_fs: self.dt_fs,
-            skip_fs: self.skip_fs,
-            progress: Some(report::spinner("frames", quiet)),
-        })
-    }
-}
-
-/// Arguments of `phonon dos`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct DosArgs {
-    #[command(flatten)]
-    pub input: TrajInput,
-    /// Output directory.
-    #[arg(short, long = "output", value_name = "DIR")]
-    pub output: PathBuf,
-    /// Thermostat temperature, K (normalisation and the eq.-1 factor).
-    #[arg(long, value_name = "K")]
-    pub temperature_k: f64,
-    /// Spectrum from velocities (default) or positions.
-    #[arg(long = "from", value_enum, default_value_t = Route::Velocities)]
-    pub route: Route,
-    /// Frames per Welch segment.
-    #[arg(long, value_name = "N", default_value_t = 2048)]
-    pub segment_frames: usize,
-    /// Window (default rect for velocities, hann for positions).
-    #[arg(long, value_enum)]
-    pub window: Option<Window>,
-    /// CP2K `.ener` file of the run (needed for --t-norm measured; also checks the mean T).
-    #[arg(long, value_name = "FILE")]
-    pub ener: Option<PathBuf>,
-    /// Normalisation temperature: the thermostat target (--temperature-k) or the measured mean of --ener.
-    #[arg(long, value_enum, default_value_t = TNorm::Target)]
-    pub t_norm: TNorm,
-}
-
-/// Which temperature normalises the VDOS.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum TNorm {
-    /// The thermostat target.
-    Target,
-    /// The mean of the `.ener` temperature column.
-    Measured,
-}
-
-/// Arguments of `phonon rmsf`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct RmsfArgs {
-    #[command(flatten)]
-    pub input: TrajInput,
-    /// Output directory.
-    #[arg(short, long = "output", value_name = "DIR")]
-    pub output: PathBuf,
-    /// Lattice constant for the layer depth, Å.
-    #[arg(long, value_name = "ANGSTROM", default_value_t = 5.87)]
-    pub lattice_angstrom: f64,
-}
-
-pub(crate) fn run(cmd: &Command, quiet: bool) -> Result<()> {
-    match cmd {
-        Command::Coupling(a) => run_coupling(a),
-        Command::Dephasing(a) => run_dephasing(a),
-        Command::Histogram(a) => run_histogram(a),
-        Command::Dos(a) => run_dos(a, quiet),
-        Command::Rmsf(a) => run_rmsf(a, quiet),
-    }
-}
-
-fn check_temperature(t: f64) -> Result<()> {
-    if t.is_finite() && t > 0.0 {
-        Ok(())
-    } else {
-        Err(Error::param(
-            "--temperature-k",
-            format!("must be > 0 K, got {t}"),
-        ))
-    }
 }
 
 #[derive(Serialize)]
@@ -392,7 +180,7 @@ pub fn coupling_outputs(
             detrend: Detrend::Linear,
         },
     )?;
-    super::ensure_dir(dir)?;
+    crate::cli::ensure_dir(dir)?;
     let mut cum = 0.0;
     let rows: Vec<Vec<String>> = (0..hr.s.len())
         .map(|k| {
@@ -511,7 +299,7 @@ pub fn coupling_outputs(
     Ok(hr)
 }
 
-fn run_coupling(a: &CouplingArgs) -> Result<()> {
+pub(super) fn run_coupling(a: &CouplingArgs) -> Result<()> {
     let bands = coupling::parse_bands(&a.bands_mev)?;
     if let Some(e) = &a.ener {
         check_measured_t(e, a.input.skip_fs, a.temperature_k)?;
@@ -554,7 +342,7 @@ fn run_coupling(a: &CouplingArgs) -> Result<()> {
     Ok(())
 }
 
-fn run_dephasing(a: &DephasingArgs) -> Result<()> {
+pub(super) fn run_dephasing(a: &DephasingArgs) -> Result<()> {
     check_temperature(a.temperature_k)?;
     let g = a.input.load()?;
     if g.gap_mev.len() < 8 {
@@ -579,7 +367,7 @@ fn run_dephasing(a: &DephasingArgs) -> Result<()> {
     let d = dephasing::dephasing_from_spectrum(&hr, a.dt_fine_fs, thr)?;
     let acf = dephasing::acf_biased(&g.gap_mev);
     let g_trap = dephasing::g_acf_trapezoid(&acf, g.dt_fs);
-    super::ensure_dir(&a.output)?;
+    crate::cli::ensure_dir(&a.output)?;
     let rows: Vec<Vec<String>> = (0..d.t_fs.len())
         .map(|i| {
             let t = d.t_fs[i];
@@ -679,7 +467,7 @@ fn run_dephasing(a: &DephasingArgs) -> Result<()> {
     Ok(())
 }
 
-fn run_histogram(a: &HistogramArgs) -> Result<()> {
+pub(super) fn run_histogram(a: &HistogramArgs) -> Result<()> {
     if !a.labels.is_empty() && a.labels.len() != a.gaps.len() {
         return Err(Error::param(
             "--labels",
@@ -703,7 +491,7 @@ fn run_histogram(a: &HistogramArgs) -> Result<()> {
             .map_err(|e| e.context(p.display()))?;
         hs.push((label, h));
     }
-    super::ensure_dir(&a.output)?;
+    crate::cli::ensure_dir(&a.output)?;
     let mut rows = Vec::new();
     for (l, h) in &hs {
         for (c, n) in h.centres_mev.iter().zip(&h.counts) {
@@ -756,242 +544,6 @@ fn run_histogram(a: &HistogramArgs) -> Result<()> {
             "{l}: {} samples, mean {:.1} meV, FWHM {:.2} meV (moments) / {:.2} meV (Gaussian fit)",
             h.n, h.mean_mev, h.fwhm_moment_mev, h.fwhm_fit_mev
         );
-    }
-    Ok(())
-}
-
-fn run_dos(a: &DosArgs, quiet: bool) -> Result<()> {
-    check_temperature(a.temperature_k)?;
-    let src = a.input.source(quiet)?;
-    let window = a.window.unwrap_or(match a.route {
-        Route::Velocities => Window::Rect,
-        Route::Positions => Window::Hann,
-    });
-    let measured = match &a.ener {
-        Some(e) => Some(check_measured_t(e, a.input.skip_fs, a.temperature_k)?),
-        None => None,
-    };
-    let t_norm = match (a.t_norm, measured) {
-        (TNorm::Target, _) => a.temperature_k,
-        (TNorm::Measured, Some(t)) => t,
-        (TNorm::Measured, None) => {
-            return Err(Error::param(
-                "--t-norm",
-                "measured needs the run's .ener file (--ener FILE)",
-            ))
-        }
-    };
-    let p = DosParams {
-        segment_frames: a.segment_frames,
-        window,
-        route: a.route,
-        temperature_k: t_norm,
-    };
-    let (d, info) = dos::vdos(&src, a.input.rigid, &p)?;
-    if let Some(pb) = &src.progress {
-        pb.finish_and_clear();
-    }
-    super::ensure_dir(&a.output)?;
-    let elements: Vec<&String> = d.by_element.keys().collect();
-    let mut header: Vec<String> = vec![
-        "energy_mev".into(),
-        "frequency_thz".into(),
-        "wavenumber_cm1".into(),
-        "total_modes_per_bin".into(),
-        "total_modes_per_mev".into(),
-        "eq1_total_modes_per_mev".into(),
-        "unweighted_a2_per_fs2_per_bin".into(),
-    ];
-    header.extend(elements.iter().map(|e| format!("{e}_modes_per_bin")));
-    let rows: Vec<Vec<String>> = (0..d.total.len())
-        .map(|k| {
-            let mut r = vec![
-                fmt_f64(d.energy_mev[k]),
-                fmt_f64(d.energy_mev[k] * MEV_TO_THZ),
-                fmt_f64(d.energy_mev[k] * MEV_TO_CM1),
-                fmt_f64(d.total[k]),
-                fmt_f64(d.total[k] / d.bin_mev),
-                fmt_f64(d.total[k] / d.bin_mev * d.q[k]),
-                fmt_f64(d.unweighted[k]),
-            ];
-            r.extend(elements.iter().map(|e| fmt_f64(d.by_element[*e][k])));
-            r
-        })
-        .collect();
-    let hdr: Vec<&str> = header.iter().map(String::as_str).collect();
-    report::write_csv(&a.output.join("dos.csv"), &hdr, &rows)?;
-    let summary = serde_json::json!({
-        "positions": src.positions.display().to_string(),
-        "velocities": src.velocities.as_ref().map(|p| p.display().to_string()),
-        "route": a.route, "window": window, "temperature_k": a.temperature_k,
-        "t_norm_k": t_norm, "measured_mean_temperature_k": measured,
-        "n_atoms": info.n_atoms, "n_frames": info.n_frames, "dt_fs": info.dt_fs,
-        "segment_frames": d.segment_frames, "n_segments": d.n_segments, "bin_mev": d.bin_mev,
-        "nyquist_mev": d.energy_mev.last(), "rigid": info.rigid, "icp_iterations": info.icp_iterations,
-        "frozen_atoms": info.frozen.len(), "sum_modes": d.sum_modes, "expected_modes": d.expected_modes,
-        "warnings": info.warnings,
-    });
-    report::write_json(&a.output.join("dos.json"), &summary)?;
-    // Plot up to 1.3× the energy below which 99.9 % of the modes lie.
-    let mut cum = 0.0;
-    let e999 = (0..d.total.len())
-        .find(|&k| {
-            cum += d.total[k];
-            cum >= 0.999 * d.sum_modes
-        })
-        .map_or(f64::INFINITY, |k| d.energy_mev[k]);
-    let emax = (1.3 * e999).max(20.0);
-    let kmax = d
-        .energy_mev
-        .iter()
-        .position(|e| *e > emax)
-        .unwrap_or(d.total.len());
-    let mut series = vec![plot::Series {
-        label: "total".into(),
-        points: (1..kmax)
-            .map(|k| (d.energy_mev[k], d.total[k] / d.bin_mev))
-            .collect(),
-        line: true,
-        y_err: None,
-    }];
-    for e in &elements {
-        series.push(plot::Series {
-            label: (*e).clone(),
-            points: (1..kmax)
-                .map(|k| (d.energy_mev[k], d.by_element[*e][k] / d.bin_mev))
-                .collect(),
-            line: true,
-            y_err: None,
-        });
-    }
-    plot::xy_png(
-        &a.output.join("dos.png"),
-        &format!(
-            "phonon DOS: {:.1} modes (expected {:.0})",
-            d.sum_modes, d.expected_modes
-        ),
-        "ħω (meV)",
-        "DOS (modes/meV)",
-        &series,
-    )?;
-    for w in &info.warnings.0 {
-        eprintln!("qdscope: warning: {}: {w}", src.positions.display());
-    }
-    println!(
-        "{}: {} atoms × {} frames ({} fs), {} segment(s) of {}; Σg = {:.2} modes (expected {:.0}, rigid {:?})",
-        src.positions.display(),
-        info.n_atoms,
-        info.n_frames,
-        info.dt_fs,
-        d.n_segments,
-        d.segment_frames,
-        d.sum_modes,
-        d.expected_modes,
-        info.rigid
-    );
-    Ok(())
-}
-
-fn run_rmsf(a: &RmsfArgs, quiet: bool) -> Result<()> {
-    let src = a.input.source(quiet)?;
-    let (r, info) = rmsf::rmsf(&src, a.input.rigid, a.lattice_angstrom)?;
-    if let Some(pb) = &src.progress {
-        pb.finish_and_clear();
-    }
-    super::ensure_dir(&a.output)?;
-    let rows: Vec<Vec<String>> = (0..r.per_atom.len())
-        .map(|i| {
-            vec![
-                i.to_string(),
-                info.species[i].clone(),
-                fmt_f64(r.layer[i]),
-                fmt_f64(r.mean_pos[i][0]),
-                fmt_f64(r.mean_pos[i][1]),
-                fmt_f64(r.mean_pos[i][2]),
-                fmt_f64(r.per_atom[i]),
-                info.frozen.contains(&i).to_string(),
-            ]
-        })
-        .collect();
-    report::write_csv(
-        &a.output.join("rmsf_atoms.csv"),
-        &[
-            "index",
-            "element",
-            "layer_uc",
-            "x_angstrom",
-            "y_angstrom",
-            "z_angstrom",
-            "rmsf_angstrom",
-            "frozen",
-        ],
-        &rows,
-    )?;
-    let erows: Vec<Vec<String>> = r
-        .by_element
-        .iter()
-        .map(|(e, m, s, n)| vec![e.clone(), fmt_f64(*m), fmt_f64(*s), n.to_string()])
-        .collect();
-    report::write_csv(
-        &a.output.join("rmsf_elements.csv"),
-        &["element", "rmsf_mean_angstrom", "rmsf_sd_angstrom", "count"],
-        &erows,
-    )?;
-    let lrows: Vec<Vec<String>> = r
-        .by_layer
-        .iter()
-        .map(|(e, d, m, s, n)| {
-            vec![
-                e.clone(),
-                fmt_f64(*d),
-                fmt_f64(*m),
-                fmt_f64(*s),
-                n.to_string(),
-            ]
-        })
-        .collect();
-    report::write_csv(
-        &a.output.join("rmsf_layers.csv"),
-        &[
-            "element",
-            "layer_uc",
-            "rmsf_mean_angstrom",
-            "rmsf_sd_angstrom",
-            "count",
-        ],
-        &lrows,
-    )?;
-    report::write_json(
-        &a.output.join("rmsf.json"),
-        &serde_json::json!({"positions": src.positions.display().to_string(), "n_atoms": info.n_atoms,
-            "n_frames": info.n_frames, "dt_fs": info.dt_fs, "rigid": info.rigid, "icp_iterations": info.icp_iterations,
-            "frozen_atoms": info.frozen.len(), "lattice_angstrom": a.lattice_angstrom,
-            "by_element": r.by_element.iter().map(|(e, m, s, n)| serde_json::json!({"element": e, "mean_angstrom": m,
-                "sd_angstrom": if s.is_finite() { Some(*s) } else { None }, "count": n})).collect::<Vec<_>>(),
-            "warnings": info.warnings}),
-    )?;
-    let mut by_el: std::collections::BTreeMap<&str, Vec<(f64, f64)>> = Default::default();
-    for (e, d, m, _, _) in &r.by_layer {
-        by_el.entry(e.as_str()).or_default().push((*d, *m));
-    }
-    let series: Vec<plot::Series> = by_el
-        .into_iter()
-        .map(|(e, pts)| plot::Series {
-            label: e.to_string(),
-            points: pts,
-            line: true,
-            y_err: None,
-        })
-        .collect();
-    plot::xy_png(
-        &a.output.join("rmsf.png"),
-        "RMSF per element and layer",
-        "depth below the surface (u.c.)",
-        "RMSF (Å)",
-        &series,
-    )?;
-    for (e, m, s, n) in &r.by_element {
-        println!("{e}: RMSF {m:.4} ± {s:.4} Å ({n} atoms)");
     }
     Ok(())
 }

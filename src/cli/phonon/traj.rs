@@ -1,0 +1,297 @@
+//! Trajectory commands: `dos` (eq. 1) and `rmsf` (eq. 9).
+
+use std::path::PathBuf;
+
+use super::{check_measured_t, check_temperature, TrajInput};
+use crate::error::{Error, Result};
+use crate::fft::Window;
+use crate::phonon::dos::{self, DosParams, Route};
+use crate::phonon::rmsf;
+use crate::report::{self, fmt_f64, plot};
+use crate::units::{MEV_TO_CM1, MEV_TO_THZ};
+
+/// Arguments of `phonon dos`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DosArgs {
+    #[command(flatten)]
+    pub input: TrajInput,
+    /// Output directory.
+    #[arg(short, long = "output", value_name = "DIR")]
+    pub output: PathBuf,
+    /// Thermostat temperature, K (normalisation and the eq.-1 factor).
+    #[arg(long, value_name = "K")]
+    pub temperature_k: f64,
+    /// Spectrum from velocities (default) or positions.
+    #[arg(long = "from", value_enum, default_value_t = Route::Velocities)]
+    pub route: Route,
+    /// Frames per Welch segment.
+    #[arg(long, value_name = "N", default_value_t = 2048)]
+    pub segment_frames: usize,
+    /// Window (default rect for velocities, hann for positions).
+    #[arg(long, value_enum)]
+    pub window: Option<Window>,
+    /// CP2K `.ener` file of the run (needed for --t-norm measured; also checks the mean T).
+    #[arg(long, value_name = "FILE")]
+    pub ener: Option<PathBuf>,
+    /// Normalisation temperature: the thermostat target (--temperature-k) or the measured mean of --ener.
+    #[arg(long, value_enum, default_value_t = TNorm::Target)]
+    pub t_norm: TNorm,
+}
+
+/// Which temperature normalises the VDOS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TNorm {
+    /// The thermostat target.
+    Target,
+    /// The mean of the `.ener` temperature column.
+    Measured,
+}
+
+/// Arguments of `phonon rmsf`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RmsfArgs {
+    #[command(flatten)]
+    pub input: TrajInput,
+    /// Output directory.
+    #[arg(short, long = "output", value_name = "DIR")]
+    pub output: PathBuf,
+    /// Lattice constant for the layer depth, Å.
+    #[arg(long, value_name = "ANGSTROM", default_value_t = 5.87)]
+    pub lattice_angstrom: f64,
+}
+
+pub(super) fn run_dos(a: &DosArgs, quiet: bool) -> Result<()> {
+    check_temperature(a.temperature_k)?;
+    let src = a.input.source(quiet)?;
+    let window = a.window.unwrap_or(match a.route {
+        Route::Velocities => Window::Rect,
+        Route::Positions => Window::Hann,
+    });
+    let measured = match &a.ener {
+        Some(e) => Some(check_measured_t(e, a.input.skip_fs, a.temperature_k)?),
+        None => None,
+    };
+    let t_norm = match (a.t_norm, measured) {
+        (TNorm::Target, _) => a.temperature_k,
+        (TNorm::Measured, Some(t)) => t,
+        (TNorm::Measured, None) => {
+            return Err(Error::param(
+                "--t-norm",
+                "measured needs the run's .ener file (--ener FILE)",
+            ))
+        }
+    };
+    let p = DosParams {
+        segment_frames: a.segment_frames,
+        window,
+        route: a.route,
+        temperature_k: t_norm,
+    };
+    let (d, info) = dos::vdos(&src, a.input.rigid, &p)?;
+    if let Some(pb) = &src.progress {
+        pb.finish_and_clear();
+    }
+    crate::cli::ensure_dir(&a.output)?;
+    let elements: Vec<&String> = d.by_element.keys().collect();
+    let mut header: Vec<String> = vec![
+        "energy_mev".into(),
+        "frequency_thz".into(),
+        "wavenumber_cm1".into(),
+        "total_modes_per_bin".into(),
+        "total_modes_per_mev".into(),
+        "eq1_total_modes_per_mev".into(),
+        "unweighted_a2_per_fs2_per_bin".into(),
+    ];
+    header.extend(elements.iter().map(|e| format!("{e}_modes_per_bin")));
+    let rows: Vec<Vec<String>> = (0..d.total.len())
+        .map(|k| {
+            let mut r = vec![
+                fmt_f64(d.energy_mev[k]),
+                fmt_f64(d.energy_mev[k] * MEV_TO_THZ),
+                fmt_f64(d.energy_mev[k] * MEV_TO_CM1),
+                fmt_f64(d.total[k]),
+                fmt_f64(d.total[k] / d.bin_mev),
+                fmt_f64(d.total[k] / d.bin_mev * d.q[k]),
+                fmt_f64(d.unweighted[k]),
+            ];
+            r.extend(elements.iter().map(|e| fmt_f64(d.by_element[*e][k])));
+            r
+        })
+        .collect();
+    let hdr: Vec<&str> = header.iter().map(String::as_str).collect();
+    report::write_csv(&a.output.join("dos.csv"), &hdr, &rows)?;
+    let summary = serde_json::json!({
+        "positions": src.positions.display().to_string(),
+        "velocities": src.velocities.as_ref().map(|p| p.display().to_string()),
+        "route": a.route, "window": window, "temperature_k": a.temperature_k,
+        "t_norm_k": t_norm, "measured_mean_temperature_k": measured,
+        "n_atoms": info.n_atoms, "n_frames": info.n_frames, "dt_fs": info.dt_fs,
+        "segment_frames": d.segment_frames, "n_segments": d.n_segments, "bin_mev": d.bin_mev,
+        "nyquist_mev": d.energy_mev.last(), "rigid": info.rigid, "icp_iterations": info.icp_iterations,
+        "frozen_atoms": info.frozen.len(), "sum_modes": d.sum_modes, "expected_modes": d.expected_modes,
+        "warnings": info.warnings,
+    });
+    report::write_json(&a.output.join("dos.json"), &summary)?;
+    // Plot up to 1.3× the energy below which 99.9 % of the modes lie.
+    let mut cum = 0.0;
+    let e999 = (0..d.total.len())
+        .find(|&k| {
+            cum += d.total[k];
+            cum >= 0.999 * d.sum_modes
+        })
+        .map_or(f64::INFINITY, |k| d.energy_mev[k]);
+    let emax = (1.3 * e999).max(20.0);
+    let kmax = d
+        .energy_mev
+        .iter()
+        .position(|e| *e > emax)
+        .unwrap_or(d.total.len());
+    let mut series = vec![plot::Series {
+        label: "total".into(),
+        points: (1..kmax)
+            .map(|k| (d.energy_mev[k], d.total[k] / d.bin_mev))
+            .collect(),
+        line: true,
+        y_err: None,
+    }];
+    for e in &elements {
+        series.push(plot::Series {
+            label: (*e).clone(),
+            points: (1..kmax)
+                .map(|k| (d.energy_mev[k], d.by_element[*e][k] / d.bin_mev))
+                .collect(),
+            line: true,
+            y_err: None,
+        });
+    }
+    plot::xy_png(
+        &a.output.join("dos.png"),
+        &format!(
+            "phonon DOS: {:.1} modes (expected {:.0})",
+            d.sum_modes, d.expected_modes
+        ),
+        "ħω (meV)",
+        "DOS (modes/meV)",
+        &series,
+    )?;
+    for w in &info.warnings.0 {
+        eprintln!("qdscope: warning: {}: {w}", src.positions.display());
+    }
+    println!(
+        "{}: {} atoms × {} frames ({} fs), {} segment(s) of {}; Σg = {:.2} modes (expected {:.0}, rigid {:?})",
+        src.positions.display(),
+        info.n_atoms,
+        info.n_frames,
+        info.dt_fs,
+        d.n_segments,
+        d.segment_frames,
+        d.sum_modes,
+        d.expected_modes,
+        info.rigid
+    );
+    Ok(())
+}
+
+pub(super) fn run_rmsf(a: &RmsfArgs, quiet: bool) -> Result<()> {
+    let src = a.input.source(quiet)?;
+    let (r, info) = rmsf::rmsf(&src, a.input.rigid, a.lattice_angstrom)?;
+    if let Some(pb) = &src.progress {
+        pb.finish_and_clear();
+    }
+    crate::cli::ensure_dir(&a.output)?;
+    let rows: Vec<Vec<String>> = (0..r.per_atom.len())
+        .map(|i| {
+            vec![
+                i.to_string(),
+                info.species[i].clone(),
+                fmt_f64(r.layer[i]),
+                fmt_f64(r.mean_pos[i][0]),
+                fmt_f64(r.mean_pos[i][1]),
+                fmt_f64(r.mean_pos[i][2]),
+                fmt_f64(r.per_atom[i]),
+                info.frozen.contains(&i).to_string(),
+            ]
+        })
+        .collect();
+    report::write_csv(
+        &a.output.join("rmsf_atoms.csv"),
+        &[
+            "index",
+            "element",
+            "layer_uc",
+            "x_angstrom",
+            "y_angstrom",
+            "z_angstrom",
+            "rmsf_angstrom",
+            "frozen",
+        ],
+        &rows,
+    )?;
+    let erows: Vec<Vec<String>> = r
+        .by_element
+        .iter()
+        .map(|(e, m, s, n)| vec![e.clone(), fmt_f64(*m), fmt_f64(*s), n.to_string()])
+        .collect();
+    report::write_csv(
+        &a.output.join("rmsf_elements.csv"),
+        &["element", "rmsf_mean_angstrom", "rmsf_sd_angstrom", "count"],
+        &erows,
+    )?;
+    let lrows: Vec<Vec<String>> = r
+        .by_layer
+        .iter()
+        .map(|(e, d, m, s, n)| {
+            vec![
+                e.clone(),
+                fmt_f64(*d),
+                fmt_f64(*m),
+                fmt_f64(*s),
+                n.to_string(),
+            ]
+        })
+        .collect();
+    report::write_csv(
+        &a.output.join("rmsf_layers.csv"),
+        &[
+            "element",
+            "layer_uc",
+            "rmsf_mean_angstrom",
+            "rmsf_sd_angstrom",
+            "count",
+        ],
+        &lrows,
+    )?;
+    report::write_json(
+        &a.output.join("rmsf.json"),
+        &serde_json::json!({"positions": src.positions.display().to_string(), "n_atoms": info.n_atoms,
+            "n_frames": info.n_frames, "dt_fs": info.dt_fs, "rigid": info.rigid, "icp_iterations": info.icp_iterations,
+            "frozen_atoms": info.frozen.len(), "lattice_angstrom": a.lattice_angstrom,
+            "by_element": r.by_element.iter().map(|(e, m, s, n)| serde_json::json!({"element": e, "mean_angstrom": m,
+                "sd_angstrom": if s.is_finite() { Some(*s) } else { None }, "count": n})).collect::<Vec<_>>(),
+            "warnings": info.warnings}),
+    )?;
+    let mut by_el: std::collections::BTreeMap<&str, Vec<(f64, f64)>> = Default::default();
+    for (e, d, m, _, _) in &r.by_layer {
+        by_el.entry(e.as_str()).or_default().push((*d, *m));
+    }
+    let series: Vec<plot::Series> = by_el
+        .into_iter()
+        .map(|(e, pts)| plot::Series {
+            label: e.to_string(),
+            points: pts,
+            line: true,
+            y_err: None,
+        })
+        .collect();
+    plot::xy_png(
+        &a.output.join("rmsf.png"),
+        "RMSF per element and layer",
+        "depth below the surface (u.c.)",
+        "RMSF (Å)",
+        &series,
+    )?;
+    for (e, m, s, n) in &r.by_element {
+        println!("{e}: RMSF {m:.4} ± {s:.4} Å ({n} atoms)");
+    }
+    Ok(())
+}
