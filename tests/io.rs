@@ -279,7 +279,7 @@ fn mrc(
             [0x44, 0x44, 0, 0]
         },
     );
-    h.extend(std::iter::repeat(0xAB).take(nsymbt));
+    h.extend(std::iter::repeat_n(0xAB, nsymbt));
     h.extend_from_slice(payload);
     h
 }

@@ -170,7 +170,7 @@ pub fn analyze_all(
                         e.replace([',', '\n'], ";"),
                         String::new(),
                     ]);
-                    row.extend(std::iter::repeat(String::new()).take(12));
+                    row.extend(std::iter::repeat_n(String::new(), 12));
                 }
             }
             row.push(format!("{:.3}", o.seconds));

@@ -318,7 +318,7 @@ impl<T: FftFloat> Convolver1d<T> {
             .zip(&self.kernel_spectrum)
             .for_each(|(a, k)| *a = *a * *k);
         ws.freq[0].im = T::zero();
-        if self.n_fft % 2 == 0 {
+        if self.n_fft.is_multiple_of(2) {
             if let Some(l) = ws.freq.last_mut() {
                 l.im = T::zero();
             }
@@ -335,7 +335,7 @@ impl<T: FftFloat> Convolver1d<T> {
 fn is_235_smooth(m: usize) -> bool {
     let mut r = m;
     for p in [2, 3, 5] {
-        while r % p == 0 {
+        while r.is_multiple_of(p) {
             r /= p;
         }
     }

@@ -95,7 +95,7 @@ pub fn power_per_bin(x: &[f64], window: Window, detrend: Detrend) -> Result<Vec<
         .map(|(k, c)| {
             if k == 0 {
                 0.0
-            } else if n % 2 == 0 && k == n / 2 {
+            } else if n.is_multiple_of(2) && k == n / 2 {
                 c.norm_sqr() / n2
             } else {
                 2.0 * c.norm_sqr() / n2

@@ -66,7 +66,7 @@ pub fn irfft<T: FftFloat>(spectrum: &[Complex<T>], n: usize) -> Vec<T> {
 /// realfft never reports (and we never ignore) an input-value error.
 fn clean_hermitian<T: FftFloat>(x: &mut [Complex<T>], n: usize) {
     x[0].im = T::zero();
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         if let Some(last) = x.last_mut() {
             last.im = T::zero();
         }

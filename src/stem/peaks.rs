@@ -159,7 +159,7 @@ pub fn find_peaks(
     } else {
         image.to_owned()
     };
-    let inside = |y: usize, x: usize| mask.as_ref().map_or(true, |m| m[[y, x]]);
+    let inside = |y: usize, x: usize| mask.as_ref().is_none_or(|m| m[[y, x]]);
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
     for ((y, x), &v) in det.indexed_iter() {
         if inside(y, x) {

@@ -39,9 +39,9 @@ fn filter_rows(a: &Array2<f32>, kernel: &[f64]) -> Result<Array2<f32>> {
             .zip(src.par_chunks(nx))
             .for_each_init(Vec::new, |pad: &mut Vec<f32>, (o, r)| {
                 pad.clear();
-                pad.extend(std::iter::repeat(r[0]).take(hw));
+                pad.extend(std::iter::repeat_n(r[0], hw));
                 pad.extend_from_slice(r);
-                pad.extend(std::iter::repeat(r[nx - 1]).take(hw));
+                pad.extend(std::iter::repeat_n(r[nx - 1], hw));
                 o.fill(0.0);
                 for (t, k) in k32.iter().enumerate() {
                     for (d, s) in o.iter_mut().zip(&pad[t..t + nx]) {
@@ -59,9 +59,9 @@ fn filter_rows(a: &Array2<f32>, kernel: &[f64]) -> Result<Array2<f32>> {
                 || (Vec::new(), conv.workspace()),
                 |(pad, ws), (o, r)| {
                     pad.clear();
-                    pad.extend(std::iter::repeat(r[0]).take(hw));
+                    pad.extend(std::iter::repeat_n(r[0], hw));
                     pad.extend_from_slice(r);
-                    pad.extend(std::iter::repeat(r[nx - 1]).take(hw));
+                    pad.extend(std::iter::repeat_n(r[nx - 1], hw));
                     conv.valid_into(pad, o, ws);
                 },
             );

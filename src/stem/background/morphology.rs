@@ -195,7 +195,7 @@ fn line_pass<E: Extremum>(
                 let (prev, cur) = pc.split_at_mut(r * nx);
                 let cur = &mut cur[..nx];
                 cur.copy_from_slice(g);
-                if (y / vy_u) % w != 0 && r >= vy_u {
+                if !(y / vy_u).is_multiple_of(w) && r >= vy_u {
                     let pr = &prev[(r - vy_u) * nx..(r - vy_u + 1) * nx];
                     pick_shifted::<E>(cur, pr, -vx);
                 }

@@ -58,7 +58,7 @@ impl Context {
         };
         let herm = (0..nxh)
             .map(|k| {
-                if k == 0 || (nx % 2 == 0 && k == nx / 2) {
+                if k == 0 || (nx.is_multiple_of(2) && k == nx / 2) {
                     1.0
                 } else {
                     2.0
