@@ -279,6 +279,17 @@ fn bad_trajectories() {
     )
     .unwrap_err();
     assert!(e.to_string().contains("--temperature-k"));
+    // A segment too large for memory.
+    let e = vdos(
+        &source(p.clone(), v.clone()),
+        Some(RigidMode::None),
+        &DosParams {
+            segment_frames: 1 << 40,
+            ..params(Route::Velocities, Window::Rect)
+        },
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("--segment-frames"), "{e}");
     // Too short.
     let (p2, v2) = write_traj(dir.path(), &["Pb"], &frames[..3], 10.0);
     assert!(vdos(

@@ -111,8 +111,9 @@ impl XyzReader {
             None => return Err(self.err(self.line, "truncated frame: missing comment line")),
         };
         let meta = parse_comment(&comment);
-        let mut species = Vec::with_capacity(n);
-        let mut xyz = Vec::with_capacity(n);
+        // A corrupt count must not reserve gigabytes before the lines fail.
+        let mut species = Vec::with_capacity(n.min(1 << 16));
+        let mut xyz = Vec::with_capacity(n.min(1 << 16));
         for _ in 0..n {
             let l = match self.next_line() {
                 Some(l) => l?,
@@ -329,6 +330,15 @@ mod tests {
             e.contains("line 5") && e.contains("first frame had 2"),
             "{e}"
         );
+        // A corrupt, enormous atom count fails on the missing lines.
+        std::fs::write(&p, "99999999999\nc\nCs 0 0 0\n").unwrap();
+        let e = XyzReader::open(&p)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("truncated"), "{e}");
         std::fs::write(&p, "1\nc\nCs 0 nan 0\n").unwrap();
         assert!(XyzReader::open(&p).unwrap().next().unwrap().is_err());
     }

@@ -173,6 +173,17 @@ pub fn vdos(src: &Source, rigid: Option<RigidMode>, p: &DosParams) -> Result<(Do
             reason: "no frames".into(),
         })??;
     let masses = trajectory::masses(&first.species, &src.positions)?;
+    let bytes = first.species.len() as f64 * 3.0 * l as f64 * 8.0;
+    if bytes > 8.0 * (1u64 << 30) as f64 {
+        return Err(Error::param(
+            "--segment-frames",
+            format!(
+                "{l} frames × {} atoms needs {:.1} GiB of segment buffers; use a shorter segment",
+                first.species.len(),
+                bytes / (1u64 << 30) as f64
+            ),
+        ));
+    }
     let mut acc = Acc {
         buf: vec![vec![0.0; l]; first.species.len() * 3],
         species: first.species,

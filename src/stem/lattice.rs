@@ -249,6 +249,8 @@ mod tests {
             StrainMode::Small
         )
         .is_err());
+        // One column: no pairs, an error, not a panic.
+        assert!(peak_pairs(&[[0.0, 0.0]], [10.0, 0.0], [0.0, 10.0], StrainMode::Small).is_err());
         assert!(peak_pairs(
             &[[0.0, 0.0], [50.0, 50.0]],
             [10.0, 0.0],

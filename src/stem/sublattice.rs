@@ -89,6 +89,9 @@ pub fn k_nearest(pos: &[[f64; 2]], k: usize) -> Vec<Vec<(usize, f64)>> {
     if pos.is_empty() {
         return Vec::new();
     }
+    if k == 0 {
+        return vec![Vec::new(); pos.len()];
+    }
     let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
     for p in pos {
         x0 = x0.min(p[0]);
