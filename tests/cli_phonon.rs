@@ -4,7 +4,7 @@ use std::fs;
 use std::path::Path;
 
 use assert_cmd::Command;
-use qdscope::phonon::synth::{gap_series, write_cluster, write_gap, Grid};
+use qdscope::phonon::synth::{gap_series, write_cluster, write_gap, Grid, SPEC_GRID};
 
 fn qdscope() -> Command {
     Command::cargo_bin("qdscope").unwrap()
@@ -27,11 +27,7 @@ fn s(p: &Path) -> &str {
 #[test]
 fn coupling_dephasing_histogram() {
     let tmp = tempfile::tempdir().unwrap();
-    let g = Grid {
-        frames: 1000,
-        dt_fs: 10.0,
-        temperature_k: 10.0,
-    };
+    let g = SPEC_GRID;
     let gap = gap_series(&g, 2400.0, &[(5.0, 20.0), (40.0, 0.5)], 1);
     let f = tmp.path().join("gap.dat");
     write_gap(&f, &g, &gap).unwrap();

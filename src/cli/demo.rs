@@ -273,13 +273,9 @@ pub(crate) fn run(args: &Args, quiet: bool) -> Result<()> {
 /// cluster for the DOS and RMSF. Returns truth vs measured.
 fn run_phonon_demo(dir: &Path, seed: u64, quiet: bool) -> Result<serde_json::Value> {
     use crate::phonon::coupling::{default_bands, huang_rhys, SpectrumOptions};
-    use crate::phonon::synth::{self as psynth, Grid};
+    use crate::phonon::synth::{self as psynth, Grid, SPEC_GRID};
     super::ensure_dir(dir)?;
-    let g10 = Grid {
-        frames: 1000,
-        dt_fs: 10.0,
-        temperature_k: 10.0,
-    };
+    let g10 = SPEC_GRID;
     let modes = [
         (5.0, 10.0),
         (12.0, 3.0),

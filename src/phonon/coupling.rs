@@ -257,16 +257,7 @@ pub fn huang_rhys(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The T1–T5 grid: N = 1000, Δt = 10 fs, T = 10 K, E₀ = 2400 meV.
-    pub(crate) fn modes(list: &[(f64, f64, f64)]) -> Vec<f64> {
-        let g = crate::phonon::synth::Grid {
-            frames: 1000,
-            dt_fs: 10.0,
-            temperature_k: 10.0,
-        };
-        crate::phonon::synth::gap_modes(&g, 2400.0, list)
-    }
+    use crate::phonon::synth::spec_modes as modes;
 
     fn rel(a: f64, b: f64) -> f64 {
         ((a - b) / b).abs()

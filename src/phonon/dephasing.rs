@@ -375,16 +375,7 @@ fn brent(f: &dyn Fn(f64) -> f64, mut a: f64, mut b: f64, tol: f64) -> Result<f64
 mod tests {
     use super::*;
     use crate::phonon::coupling::{huang_rhys, SpectrumOptions};
-
-    /// The T1–T5 grid: N = 1000, Δt = 10 fs, T = 10 K, E₀ = 2400 meV.
-    pub(crate) fn modes(list: &[(f64, f64, f64)]) -> Vec<f64> {
-        let g = crate::phonon::synth::Grid {
-            frames: 1000,
-            dt_fs: 10.0,
-            temperature_k: 10.0,
-        };
-        crate::phonon::synth::gap_modes(&g, 2400.0, list)
-    }
+    use crate::phonon::synth::spec_modes as modes;
 
     #[test]
     fn t4_line_shape_function_routes() {

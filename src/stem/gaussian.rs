@@ -18,13 +18,12 @@
 //! neighbours' current models (StatSTEM-style sweeps, spec §6).
 
 use levenberg_marquardt::{LeastSquaresProblem, LevenbergMarquardt};
-use nalgebra::{storage::Owned, DMatrix, DVector, Dyn, SMatrix, Vector, U7};
+use nalgebra::{storage::Owned, DVector, Dyn, SMatrix, Vector, U7};
 use ndarray::ArrayView2;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::stem::peaks::disk_offsets;
 
 /// Parameters of a fitted column.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -514,14 +513,4 @@ pub fn fit_columns(
         }
     }
     Ok(fits)
-}
-
-/// The unused-import guard for `DMatrix` in docs.
-#[allow(dead_code)]
-type _Dm = DMatrix<f64>;
-
-/// Offsets of a disk (re-exported for callers that gather fit windows).
-#[must_use]
-pub fn fit_disk(r: f64) -> Vec<(i64, i64)> {
-    disk_offsets(r)
 }
