@@ -14,9 +14,10 @@
 //! | [`image`] | calibrated `Image` / `Stack` | stem spec §0 |
 //! | [`io`] | readers/writers (TIFF, NPY, MRC, PNG previews; CP2K `.ener`/MOLog/gap series; streaming XYZ/extended XYZ), atomic writes | structure-and-cp2k spec §3–4 |
 //! | [`optics`] | electron optics: λ, σ, χ, probe, radial Airy/Hankel form, deconvolution PSF | simulation spec §2, §5; stem spec §4 |
-//! | [`phonon`] | simulated half: `trajectory` (streamed XYZ, rigid removal), `dos` (eq. 1), `coupling` (eqs. 2–6), `dephasing` (eqs. 7–8), `histogram`, `rmsf` (eq. 9), `synth` (data with known answers) | spectral spec §1–8 |
+//! | [`phonon`] | simulated half: `cp2k_input` (CP2K inputs for the runs), `trajectory` (streamed XYZ, rigid removal), `dos` (eq. 1), `coupling` (eqs. 2–6), `dephasing` (eqs. 7–8), `histogram`, `rmsf` (eq. 9), `synth` (data with known answers) | spectral spec §1–8 |
 //! | [`stem`] | experimental half: `register` (§1), `background` (§2), `denoise` (Du 2015, §3), `deconvolve` (blind RL, §4), `pipeline` (`prepare`), `peaks` (centre-of-mass columns, particle mask, §5), `gaussian` (7-parameter LM fits, §6), `sublattice` (lattice parity, §7), `ratio` (Cs : Pb/Br statistics, Welch, §8), `lattice` (peak pairs, §9), `columns` (the column chain behind `qdscope columns`), `synth` (synthetic stacks with ground truth) | stem spec §1–9 |
-//! | [`report`] | CSV/JSON outputs with units in headers; `plot`: PNG plots (plotters, embedded font) | — |
+//! | [`structure`] | `Atoms`, the cubic CsPbBr3 cell and slab, the QD cut (`qd`: corner-Cs removal, charge balance, core/shell, layers, frozen ranges) | structure-and-cp2k spec §1 |
+//! | [`report`] | CSV/JSON outputs with units in headers; `plot`: PNG plots (plotters, embedded font); `view`: cluster picture | — |
 //! | [`cli`] | one file per subcommand: args → library call → report | — |
 //!
 //! Units inside the crate: Å, fs, eV (meV where named), rad (mrad where
@@ -31,6 +32,7 @@ pub mod optics;
 pub mod phonon;
 pub mod report;
 pub mod stem;
+pub mod structure;
 pub mod units;
 
 pub use error::{Error, Result, Warnings};

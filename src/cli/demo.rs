@@ -295,12 +295,7 @@ fn run_phonon_demo(dir: &Path, seed: u64, quiet: bool) -> Result<serde_json::Val
     )?;
     let bands = hr.band_couplings(&default_bands());
     use super::phonon as ph;
-    let gap_input = |p: &Path| ph::GapInput {
-        gap: p.to_path_buf(),
-        dt_fs: None,
-        homo_index: None,
-        skip_fs: 0.0,
-    };
+    let gap_input = |p: &Path| ph::GapInput::plain(p.to_path_buf(), None, 0.0);
     ph::run(
         &ph::Command::Coupling(ph::CouplingArgs {
             input: gap_input(&gap_file),
@@ -311,7 +306,6 @@ fn run_phonon_demo(dir: &Path, seed: u64, quiet: bool) -> Result<serde_json::Val
             window: crate::fft::Window::Rect,
             detrend: crate::fft::Detrend::None,
             per_free_atoms: None,
-            ener: None,
         }),
         quiet,
     )?;

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use crate::error::Result;
 
 pub mod analyze;
+pub mod build_qd;
 pub mod columns;
 pub mod compare;
 pub mod demo;
@@ -40,6 +41,8 @@ pub enum Command {
     /// Phonon half: DOS, Huang–Rhys coupling, dephasing, gap histograms, RMSF.
     #[command(subcommand)]
     Phonon(phonon::Command),
+    /// Build a CsPbBr3 (core/shell) quantum dot with charge balance and its CP2K inputs.
+    BuildQd(Box<build_qd::Args>),
     /// Generate synthetic core and core/shell QD stacks and run the whole analysis on them.
     Demo(demo::Args),
 }
@@ -52,6 +55,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Analyze(a) => analyze::run(&a, cli.quiet),
         Command::Compare(a) => compare::run(&a, cli.quiet),
         Command::Phonon(c) => phonon::run(&c, cli.quiet),
+        Command::BuildQd(a) => build_qd::run(&a, cli.quiet),
         Command::Demo(a) => demo::run(&a, cli.quiet),
     }
 }

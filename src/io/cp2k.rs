@@ -118,6 +118,28 @@ pub fn read_ener(path: &Path) -> Result<Vec<EnerRow>> {
     Ok(rows)
 }
 
+/// The MD time step (fs) between the printed rows of a `.ener` file:
+/// uniform spacing required.
+///
+/// # Errors
+/// Fewer than 2 rows, or non-uniform times (file named).
+pub fn ener_time_step(path: &Path, rows: &[EnerRow]) -> Result<f64> {
+    if rows.len() < 2 {
+        return Err(Error::format(path, "fewer than 2 steps: no time step"));
+    }
+    let dt = rows[1].time_fs - rows[0].time_fs;
+    let uniform = rows
+        .windows(2)
+        .all(|w| ((w[1].time_fs - w[0].time_fs) - dt).abs() <= 1e-6 * dt.abs().max(1.0));
+    if !(dt > 0.0 && uniform) {
+        return Err(Error::format(
+            path,
+            "times are not uniformly increasing: cannot pair steps with MO blocks",
+        ));
+    }
+    Ok(dt)
+}
+
 #[derive(Default)]
 struct Block {
     spin: usize,                  // 0 restricted/alpha, 1 beta
@@ -200,6 +222,19 @@ pub fn read_molog(paths: &[&Path], homo: Option<usize>) -> Result<MoSeries> {
                     b.rows.push((idx, ha, occ));
                 }
             }
+        }
+        // CP2K ends every block with `MO| Sum:`; a last block without it
+        // (when earlier blocks have one) was cut off mid-write.
+        let any_sum = blocks
+            .iter()
+            .any(|(g, p, _)| *p == path && g.iter().any(|b| b.sum.is_some()))
+            || group.iter().any(|b| b.sum.is_some());
+        if current.as_ref().is_some_and(|b| b.sum.is_none()) && any_sum {
+            return Err(at(
+                path,
+                start_line,
+                "truncated MO block at the end of the file (no `MO| Sum:` line)",
+            ));
         }
         flush(&mut group, &mut current);
         if !group.is_empty() {

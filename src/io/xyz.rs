@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::structure::Atoms;
 use crate::units::AU_VELOCITY_ANGSTROM_PER_FS;
 
 /// One frame of an XYZ file.
@@ -53,6 +54,83 @@ impl VelocityUnit {
             VelocityUnit::AngstromPerFs => 1.0,
         }
     }
+}
+
+/// Write `atoms` as an XMOL XYZ file (count, comment, `El x y z` in Å with
+/// 10 decimals, as CP2K writes them), atomically.
+///
+/// # Errors
+/// I/O errors naming `path`.
+pub fn write_xyz(path: &Path, atoms: &Atoms, comment: &str) -> Result<()> {
+    let mut s = format!("{}\n{}\n", atoms.len(), comment.replace('\n', " "));
+    for (e, p) in atoms.species.iter().zip(&atoms.positions) {
+        s.push_str(&format!(
+            "{:<2} {:20.10} {:20.10} {:20.10}\n",
+            e.symbol(),
+            p[0],
+            p[1],
+            p[2]
+        ));
+    }
+    crate::io::write_text(path, &s)
+}
+
+/// Extra per-atom columns of an extended-XYZ file.
+#[derive(Debug, Clone, Copy)]
+pub enum ExtColumn<'a> {
+    /// A real column (`name:R:1`).
+    Real(&'a str, &'a [f64]),
+    /// A logical column (`name:L:1`, written T/F).
+    Logical(&'a str, &'a [bool]),
+}
+
+/// Write `atoms` as extended XYZ: `Lattice` (when the cell is known),
+/// `Properties=species:S:1:pos:R:3` plus `extra` columns, `pbc="F F F"`
+/// (isolated clusters), atomically.
+///
+/// # Errors
+/// A column whose length is not the atom count; I/O errors naming `path`.
+pub fn write_extxyz(path: &Path, atoms: &Atoms, extra: &[ExtColumn<'_>]) -> Result<()> {
+    let mut props = String::from("species:S:1:pos:R:3");
+    for c in extra {
+        let (name, len, t) = match c {
+            ExtColumn::Real(n, v) => (n, v.len(), "R"),
+            ExtColumn::Logical(n, v) => (n, v.len(), "L"),
+        };
+        if len != atoms.len() {
+            return Err(Error::shape(
+                format!("{}: column {name}", path.display()),
+                format!("{} values", atoms.len()),
+                format!("{len}"),
+            ));
+        }
+        props.push_str(&format!(":{name}:{t}:1"));
+    }
+    let mut s = format!("{}\n", atoms.len());
+    if let Some(c) = atoms.cell_angstrom {
+        s.push_str(&format!(
+            "Lattice=\"{} 0 0 0 {} 0 0 0 {}\" ",
+            c[0], c[1], c[2]
+        ));
+    }
+    s.push_str(&format!("Properties={props} pbc=\"F F F\"\n"));
+    for (i, (e, p)) in atoms.species.iter().zip(&atoms.positions).enumerate() {
+        s.push_str(&format!(
+            "{:<2} {:16.8} {:16.8} {:16.8}",
+            e.symbol(),
+            p[0],
+            p[1],
+            p[2]
+        ));
+        for c in extra {
+            match c {
+                ExtColumn::Real(_, v) => s.push_str(&format!(" {:6.2}", v[i])),
+                ExtColumn::Logical(_, v) => s.push_str(if v[i] { " T" } else { " F" }),
+            }
+        }
+        s.push('\n');
+    }
+    crate::io::write_text(path, &s)
 }
 
 /// Frame-by-frame reader.

@@ -7,6 +7,7 @@
 //! | [`rigid`] | Kabsch superposition, velocity projection, masses | spec §2 |
 //! | [`trajectory`] | streamed positions/velocities joined by step, ICP reference, rigid removal | spec §2, §11 |
 //! | [`dos`] | VDOS (velocities or positions), per element, Welch segments, Q(x) | eq. 1 |
+//! | [`cp2k_input`] | CP2K inputs: GEO_OPT and NVT MD (DFT or GFN1-xTB), frozen layers, per-step MO print | structure-and-cp2k spec §2–3, §5 |
 //! | [`coupling`] | Huang–Rhys spectrum, band couplings, Λ, Γ(T) | eqs. 2–6 |
 //! | [`dephasing`] | gap ACF, cumulant g(t), D(t), Gaussian-fit and exact linewidths | eqs. 7–8 |
 //! | [`histogram`] | gap histograms with moment and fitted FWHM | spec §7 |
@@ -14,6 +15,7 @@
 //! | [`synth`] | synthetic trajectories and gap series with known answers (demo, tests) | eq. 4 |
 
 pub mod coupling;
+pub mod cp2k_input;
 pub mod dephasing;
 pub mod dos;
 pub mod histogram;

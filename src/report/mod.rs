@@ -2,6 +2,7 @@
 //! summaries, all written atomically through [`crate::io::atomic_write`].
 
 pub mod plot;
+pub mod view;
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;

@@ -46,9 +46,6 @@ pub struct CouplingArgs {
     /// Divide band couplings by this number of free atoms (frozen-core runs: S per free atom).
     #[arg(long, value_name = "N")]
     pub per_free_atoms: Option<usize>,
-    /// CP2K `.ener` file of the run: warns when its mean temperature differs from --temperature-k by > 10 %.
-    #[arg(long, value_name = "FILE")]
-    pub ener: Option<PathBuf>,
 }
 
 /// Arguments of `phonon dephasing`.
@@ -301,7 +298,7 @@ pub fn coupling_outputs(
 
 pub(super) fn run_coupling(a: &CouplingArgs) -> Result<()> {
     let bands = coupling::parse_bands(&a.bands_mev)?;
-    if let Some(e) = &a.ener {
+    if let Some(e) = &a.input.ener {
         check_measured_t(e, a.input.skip_fs, a.temperature_k)?;
     }
     let g = a.input.load()?;
@@ -476,13 +473,7 @@ pub(super) fn run_histogram(a: &HistogramArgs) -> Result<()> {
     }
     let mut hs = Vec::new();
     for (i, p) in a.gaps.iter().enumerate() {
-        let g = GapInput {
-            gap: p.clone(),
-            dt_fs: a.dt_fs,
-            homo_index: None,
-            skip_fs: a.skip_fs,
-        }
-        .load()?;
+        let g = GapInput::plain(p.clone(), a.dt_fs, a.skip_fs).load()?;
         let label = a.labels.get(i).cloned().unwrap_or_else(|| {
             p.file_stem()
                 .map_or("run".into(), |s| s.to_string_lossy().into())

@@ -48,11 +48,80 @@ pub struct GapInput {
     /// Equilibration to drop from the start, fs.
     #[arg(long, value_name = "FS", default_value_t = 0.0)]
     pub skip_fs: f64,
+    /// CP2K `.ener` file of the run: gives Δt, checks that every printed
+    /// step has one MO block (and, for coupling, the mean temperature).
+    #[arg(long, value_name = "FILE")]
+    pub ener: Option<PathBuf>,
+    /// MO blocks to drop from the start of the MOLog before pairing them with steps.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub mo_offset: usize,
 }
 
 impl GapInput {
+    /// A plain gap file or MOLog with defaults (no `.ener`, no offset).
+    #[must_use]
+    pub fn plain(gap: PathBuf, dt_fs: Option<f64>, skip_fs: f64) -> Self {
+        GapInput {
+            gap,
+            dt_fs,
+            homo_index: None,
+            skip_fs,
+            ener: None,
+            mo_offset: 0,
+        }
+    }
+
     pub(crate) fn load(&self) -> Result<GapSeries> {
-        let mut g = cp2k::read_gap_series(&self.gap, self.dt_fs, self.homo_index)?;
+        let rows = match &self.ener {
+            Some(e) => Some((e, cp2k::read_ener(e)?)),
+            None => None,
+        };
+        let dt = match (self.dt_fs, &rows) {
+            (Some(d), _) => Some(d),
+            (None, Some((e, r))) => Some(cp2k::ener_time_step(e, r)?),
+            (None, None) => None,
+        };
+        let mut g = cp2k::read_gap_series(&self.gap, dt, self.homo_index)?;
+        if g.source == "molog" {
+            if self.mo_offset >= g.gap_mev.len() {
+                return Err(Error::param(
+                    "--mo-offset",
+                    format!(
+                        "{} drops all {} MO blocks of {}",
+                        self.mo_offset,
+                        g.gap_mev.len(),
+                        self.gap.display()
+                    ),
+                ));
+            }
+            g.gap_mev.drain(..self.mo_offset);
+            if let Some((e, r)) = &rows {
+                // A run continued from a restart file evaluates (and prints
+                // the MOs of) the restart point, which its .ener and
+                // trajectory files do not repeat: drop that first block.
+                if self.mo_offset == 0 && r[0].step > 0 && g.gap_mev.len() == r.len() + 1 {
+                    eprintln!(
+                        "qdscope: note: {}: first MO block is the restart point (step {}), not in {}; dropped",
+                        self.gap.display(),
+                        r[0].step - 1,
+                        e.display()
+                    );
+                    g.gap_mev.remove(0);
+                }
+                if r.len() != g.gap_mev.len() {
+                    return Err(Error::format(
+                        &self.gap,
+                        format!(
+                            "{} MO blocks (after --mo-offset {}) but {} printed steps in {}: the files are not from the same run or one is truncated",
+                            g.gap_mev.len(),
+                            self.mo_offset,
+                            r.len(),
+                            e.display()
+                        ),
+                    ));
+                }
+            }
+        }
         if let Some(n) = g.near_crossings.filter(|n| *n > 0) {
             eprintln!(
                 "qdscope: warning: {}: {n} step(s) with the HOMO−1/HOMO or LUMO/LUMO+1 pair within 5 meV (near crossing): the index-defined gap may switch states",
