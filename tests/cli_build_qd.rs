@@ -124,6 +124,22 @@ fn dft_inputs_of_the_3nm_dot_parse_back() {
     let xyz = fs::read_to_string(d.join("qd.xyz")).unwrap();
     assert_eq!(xyz.lines().next(), Some("783"));
     assert_eq!(xyz.lines().count(), 785);
+    // Both files read back with the project's own trajectory reader.
+    let read = |f: &str| {
+        qdscope::io::xyz::XyzReader::open(&d.join(f))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+    };
+    let (a, b) = (read("qd.xyz"), read("qd.extxyz"));
+    assert_eq!(a.species, b.species);
+    assert_eq!(b.lattice.map(|l| l[0][0]), Some(70.0));
+    for (p, q) in a.xyz.iter().zip(&b.xyz) {
+        for k in 0..3 {
+            assert!((p[k] - q[k]).abs() < 1e-7);
+        }
+    }
     let ext = fs::read_to_string(d.join("qd.extxyz")).unwrap();
     assert!(ext
         .lines()
