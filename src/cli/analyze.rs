@@ -36,9 +36,12 @@ pub const SUMMARY_HEADER: [&str; 17] = [
 /// Arguments of `qdscope analyze`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
-    /// Input stacks or images (TIFF, NPY, MRC/MRCS).
+    /// Input stacks or images (DM3/DM4, EMD, SER, TIFF, NPY, MRC/MRCS).
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
+    /// Signal of multi-signal files: index or title (see `qdscope inspect`).
+    #[arg(long, value_name = "N|TITLE")]
+    pub signal: Option<String>,
     /// Output directory (created if missing).
     #[arg(short, long = "output", value_name = "DIR")]
     pub output: PathBuf,
@@ -96,11 +99,25 @@ pub fn stems(inputs: &[PathBuf]) -> Result<Vec<String>> {
 /// # Errors
 /// Any stage's error.
 pub fn analyze_one(input: &Path, dir: &Path, cfg: &PipelineConfig) -> Result<Summary> {
-    let stack = io::read_stack(input)?;
-    let shape = stack.data.dim();
+    let loaded = io::load_stack(input, cfg.signal.as_deref())?;
     let name = input.display().to_string();
-    let prepared = pipeline::prepare(stack, &cfg.prepare, None).map_err(|e| e.context(&name))?;
-    super::prepare::write_outputs(dir, input, shape, &cfg.prepare, &prepared)?;
+    for w in &loaded.warnings.0 {
+        eprintln!("qdscope: warning: {name}: {w}");
+    }
+    let mut params = cfg.prepare.clone();
+    let given =
+        |key: &str| super::prepare::config_sets(cfg.config.as_deref(), key).then_some("config");
+    let mut sources = super::prepare::apply_acquisition(
+        &mut params,
+        &loaded,
+        given("high_tension_kv"),
+        given("convergence_mrad"),
+    )?;
+    let stack = loaded.stack;
+    let shape = stack.data.dim();
+    let prepared = pipeline::prepare(stack, &params, None).map_err(|e| e.context(&name))?;
+    sources.set_pixel(prepared.calibration_source, cfg.pixel_flag);
+    super::prepare::write_outputs(dir, input, shape, &params, &prepared, &sources)?;
     let source = match prepared.calibration_source {
         pipeline::CalibrationSource::User => PixelSource::User,
         _ => PixelSource::File,
@@ -190,6 +207,9 @@ pub(crate) fn run(args: &Args, quiet: bool) -> Result<()> {
         cfg.prepare.pixel_size_angstrom = Some(p);
     }
     args.opts.apply(&mut cfg.columns);
+    cfg.signal = args.signal.clone();
+    cfg.config = args.config.clone();
+    cfg.pixel_flag = args.pixel_size_angstrom.is_some();
     if cfg.prepare.deconvolve_enabled {
         cfg.prepare.microscope = cfg.prepare.microscope.validated()?;
     }

@@ -13,6 +13,7 @@ pub mod build_qd;
 pub mod columns;
 pub mod compare;
 pub mod demo;
+pub mod inspect;
 pub mod phonon;
 pub mod prepare;
 
@@ -43,6 +44,10 @@ pub enum Command {
     Phonon(phonon::Command),
     /// Build a CsPbBr3 (core/shell) quantum dot with charge balance and its CP2K inputs.
     BuildQd(Box<build_qd::Args>),
+    /// List the signals of a microscope file (DM3/DM4, EMD, SER, TIFF, NPY, MRC) with calibration and acquisition metadata.
+    Inspect(inspect::InspectArgs),
+    /// Write one signal of a microscope file as NPY (stored dtype) or calibrated float32 TIFF.
+    Convert(inspect::ConvertArgs),
     /// Generate synthetic core and core/shell QD stacks and run the whole analysis on them.
     Demo(demo::Args),
 }
@@ -56,6 +61,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Compare(a) => compare::run(&a, cli.quiet),
         Command::Phonon(c) => phonon::run(&c, cli.quiet),
         Command::BuildQd(a) => build_qd::run(&a, cli.quiet),
+        Command::Inspect(a) => inspect::run_inspect(&a),
+        Command::Convert(a) => inspect::run_convert(&a),
         Command::Demo(a) => demo::run(&a, cli.quiet),
     }
 }

@@ -19,8 +19,11 @@ use crate::stem::register::Correlation;
 /// Arguments of `qdscope prepare`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
-    /// Input stack or image (TIFF, NPY, MRC/MRCS).
+    /// Input stack or image (DM3/DM4, EMD, SER, TIFF, NPY, MRC/MRCS).
     pub stack: PathBuf,
+    /// Signal of a multi-signal file: index or title (see `qdscope inspect`).
+    #[arg(long, value_name = "N|TITLE")]
+    pub signal: Option<String>,
     /// Output directory (created if missing).
     #[arg(short, long = "output", value_name = "DIR")]
     pub output: PathBuf,
@@ -182,20 +185,115 @@ pub(crate) fn run(args: &Args, quiet: bool) -> Result<()> {
     };
     let pb = report::progress(3, "prepare", quiet);
     pb.set_message("reading");
-    let stack = io::read_stack(&args.stack)?;
+    let loaded = io::load_stack(&args.stack, args.signal.as_deref())?;
+    let given = |flag: bool, key: &str| {
+        if flag {
+            Some("flag")
+        } else if config_sets(args.config.as_deref(), key) {
+            Some("config")
+        } else {
+            None
+        }
+    };
+    let mut params = params;
+    let mut sources = apply_acquisition(
+        &mut params,
+        &loaded,
+        given(args.kv.is_some(), "high_tension_kv"),
+        given(args.convergence_mrad.is_some(), "convergence_mrad"),
+    )?;
     pb.inc(1);
     pb.set_message("registering");
+    let stack = loaded.stack;
     let shape = stack.data.dim();
     let name = args.stack.display().to_string();
     let prepared = pipeline::prepare(stack, &params, psf).map_err(|e| e.context(&name))?;
+    sources.set_pixel(
+        prepared.calibration_source,
+        args.pixel_size_angstrom.is_some(),
+    );
     pb.inc(1);
     pb.set_message("writing");
-    write_outputs(&args.output, &args.stack, shape, &params, &prepared)?;
+    for w in &loaded.warnings.0 {
+        eprintln!("qdscope: warning: {name}: {w}");
+    }
+    write_outputs(
+        &args.output,
+        &args.stack,
+        shape,
+        &params,
+        &prepared,
+        &sources,
+    )?;
     pb.finish_and_clear();
     for w in &prepared.warnings.0 {
         eprintln!("qdscope: warning: {name}: {w}");
     }
     Ok(())
+}
+
+/// Where the pixel size, high tension and convergence angle came from
+/// (`flag`, `config`, `file`, `default`, `none`), recorded in prepare.json.
+#[derive(Debug, Clone, Serialize)]
+pub struct ParamSources {
+    /// Signal read from the input file.
+    pub signal: String,
+    /// Pixel size source.
+    pub pixel_size_angstrom: &'static str,
+    /// High tension source.
+    pub high_tension_kv: &'static str,
+    /// Convergence semi-angle source.
+    pub convergence_mrad: &'static str,
+}
+
+impl ParamSources {
+    /// Record the pixel size source after `prepare` resolved it.
+    pub fn set_pixel(&mut self, cal: pipeline::CalibrationSource, flag: bool) {
+        self.pixel_size_angstrom = match cal {
+            pipeline::CalibrationSource::User if flag => "flag",
+            pipeline::CalibrationSource::User => "config",
+            pipeline::CalibrationSource::File => "file",
+            pipeline::CalibrationSource::None => "none",
+        };
+    }
+}
+
+/// True when the TOML config at `path` names `key` (so the user chose it).
+pub(crate) fn config_sets(path: Option<&Path>, key: &str) -> bool {
+    path.and_then(|p| std::fs::read_to_string(p).ok())
+        .is_some_and(|t| t.lines().any(|l| l.trim_start().starts_with(key)))
+}
+
+/// Take high tension and convergence angle from the file's metadata unless
+/// the user gave them (`given`: `Some("flag"|"config")`).
+///
+/// # Errors
+/// A file value outside the valid range (e.g. a corrupt voltage tag).
+pub fn apply_acquisition(
+    p: &mut PrepareParams,
+    loaded: &io::Loaded,
+    kv_given: Option<&'static str>,
+    conv_given: Option<&'static str>,
+) -> Result<ParamSources> {
+    let mut src = ParamSources {
+        signal: loaded.title.clone(),
+        pixel_size_angstrom: "none",
+        high_tension_kv: kv_given.unwrap_or("default"),
+        convergence_mrad: conv_given.unwrap_or("default"),
+    };
+    let acq = &loaded.acquisition;
+    if let (None, Some(v)) = (kv_given, acq.high_tension_kv) {
+        p.microscope.high_tension_kv = v;
+        src.high_tension_kv = "file";
+    }
+    if let (None, Some(v)) = (conv_given, acq.convergence_mrad) {
+        p.microscope.convergence_mrad = v;
+        src.convergence_mrad = "file";
+    }
+    if src.high_tension_kv == "file" || src.convergence_mrad == "file" {
+        p.microscope = p.microscope.validated()?;
+    }
+    Ok(src)
 }
 
 #[derive(Serialize)]
@@ -211,6 +309,7 @@ struct PrepareReport<'a> {
     input: InputInfo<'a>,
     calibration: &'a crate::image::Calibration,
     calibration_source: pipeline::CalibrationSource,
+    parameter_sources: &'a ParamSources,
     parameters: &'a PrepareParams,
     background_radius_px: usize,
     background_sigma_px: f64,
@@ -243,6 +342,7 @@ pub fn write_outputs(
     input_shape: (usize, usize, usize),
     params: &PrepareParams,
     p: &Prepared,
+    sources: &ParamSources,
 ) -> Result<()> {
     super::ensure_dir(dir)?;
     io::write_npy_2d(&dir.join("averaged.npy"), p.averaged.data.view())?;
@@ -295,6 +395,7 @@ pub fn write_outputs(
         },
         calibration: &p.calibration,
         calibration_source: p.calibration_source,
+        parameter_sources: sources,
         parameters: params,
         background_radius_px: p.background_radius_px,
         background_sigma_px: params.background.sigma_factor * p.background_radius_px as f64,

@@ -7,6 +7,15 @@
 //! | TIFF (`.tif`, `.tiff`) | single/multi-page; 8/16/32-bit signed/unsigned integer, 32/64-bit float, grey | 32-bit float, single or multi-page | ImageJ `unit=` + resolution tags, or `ResolutionUnit` inch/cm |
 //! | MRC (`.mrc`, `.mrcs`, `.st`, `.map`) | modes 0, 1, 2, 6, 12; extended header skipped; either byte order | mode 2 | cell length / grid size (Å) |
 //! | PNG | — | 8-bit grey preview, percentile contrast | — |
+//! | DM3/DM4 (`dm`) | every image of `ImageList` (thumbnail skipped); all numeric DataTypes incl. complex, RGB, bool, i64/u64 (not packed complex); either byte order; 2-D/3-D | — | `Calibrations/Dimension` scale/origin/units; `Microscope Info` voltage, magnification, convergence; acquisition date |
+//! | Velox EMD (`emd`) | every `Data/Image/<uuid>` (frames (y, x, f) → (f, y, x)); chunked, deflate/shuffle | — | JSON `Metadata`: pixel size, kV, convergence, detector angles, dwell time |
+//! | Berkeley EMD (`emd`) | every `emd_group_type` group (`data`, `dim1…`) | — | `dimN` vectors with `name`/`units` |
+//! | TIA SER (+ EMI) (`ser`) | 2-D element series, data types 1–10, 32/64-bit offsets | — | element calibration (m); EMI `<ObjectInfo>` XML (kV, magnification) |
+//!
+//! Multi-signal files are read as [`signal::FileSignals`]; [`load_stack`]
+//! picks one (`--signal N|TITLE`) as a calibrated [`Stack`] with its
+//! [`signal::Acquisition`]. Lengths in files (m, nm, µm, pm) are normalised
+//! to Å and reciprocal lengths to 1/Å; other axes keep their unit.
 //!
 //! Formats are recognised by their magic bytes first and by extension
 //! second. Values are converted to `f32` on read. Nothing here checks for
@@ -18,18 +27,25 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::image::{Image, Stack};
+use signal::{Acquisition, Axis, FileSignals, Signal};
 
 mod atomic;
 pub mod cp2k;
+mod dm;
+mod emd;
 mod mrc;
 mod npy;
 mod png;
+mod ser;
+pub mod signal;
+#[doc(hidden)]
+pub mod testfiles;
 mod tiff;
 pub mod xyz;
 
 pub use atomic::{atomic_write, write_text};
 pub use mrc::{read_mrc, write_mrc_f32};
-pub use npy::{read_npy, write_npy_2d, write_npy_3d};
+pub use npy::{read_npy, write_npy_2d, write_npy_3d, write_npy_bytes};
 pub use png::{to_gray_u8, write_png_panels, write_png_preview, write_rgb};
 pub use tiff::{read_tiff, write_tiff_f32, write_tiff_stack_f32};
 
@@ -42,6 +58,12 @@ pub enum Format {
     Tiff,
     /// MRC / MRCS.
     Mrc,
+    /// Gatan DigitalMicrograph DM3/DM4.
+    Dm,
+    /// HDF5 EMD (Velox or Berkeley).
+    Emd,
+    /// TIA SER (+ EMI).
+    Ser,
 }
 
 /// Recognise the format of `path` by magic bytes, then by extension.
@@ -56,6 +78,15 @@ pub fn detect_format(path: &Path) -> Result<Format> {
     let head = &head[..n];
     if head.starts_with(b"\x93NUMPY") {
         return Ok(Format::Npy);
+    }
+    if head.starts_with(b"\x89HDF\r\n\x1a\n") {
+        return Ok(Format::Emd);
+    }
+    if head.starts_with(b"II\x97\x01") {
+        return Ok(Format::Ser);
+    }
+    if head.len() >= 4 && (head[..4] == [0, 0, 0, 3] || head[..4] == [0, 0, 0, 4]) {
+        return Ok(Format::Dm);
     }
     if head.starts_with(b"II*\0")
         || head.starts_with(b"MM\0*")
@@ -73,9 +104,13 @@ pub fn detect_format(path: &Path) -> Result<Format> {
         "mrc" | "mrcs" | "st" | "map" | "ali" | "rec" => Ok(Format::Mrc),
         "npy" => Ok(Format::Npy),
         "tif" | "tiff" => Ok(Format::Tiff),
+        "dm3" | "dm4" | "emd" | "h5" | "ser" => Err(Error::format(
+            path,
+            format!("the content is not a {} file (wrong signature)", ext.to_ascii_uppercase()),
+        )),
         _ => Err(Error::UnknownFormat {
             path: path.to_path_buf(),
-            hint: "supported: .npy, .tif/.tiff, .mrc/.mrcs".into(),
+            hint: "supported: .npy, .tif/.tiff, .mrc/.mrcs, .dm3/.dm4, .emd (Velox, Berkeley), .ser (+ .emi)".into(),
         }),
     }
 }
@@ -98,10 +133,96 @@ fn read_up_to(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
 /// Missing or unreadable file, unknown format, corrupt or truncated content,
 /// arrays that are not 2-D or 3-D, an empty (0-frame) stack.
 pub fn read_stack(path: &Path) -> Result<Stack> {
+    Ok(load_stack(path, None)?.stack)
+}
+
+/// Every signal of a file. NPY, TIFF and MRC files give one float32
+/// signal; DM3/DM4, EMD and SER give theirs in the stored dtype.
+///
+/// # Errors
+/// As the format's reader.
+pub fn read_signals(path: &Path) -> Result<FileSignals> {
+    let simple = |s: Stack, name: &str| {
+        let (f, ny, nx) = s.data.dim();
+        let len = |kind: &str| match s.calibration.pixel_size_angstrom() {
+            Some(p) => Axis::from_unit(kind, p, 0.0, "A"),
+            None => Axis::uncalibrated(kind),
+        };
+        FileSignals {
+            format: name.into(),
+            signals: vec![Signal {
+                title: "image".into(),
+                shape: if f == 1 {
+                    vec![ny, nx]
+                } else {
+                    vec![f, ny, nx]
+                },
+                dtype: signal::Dtype::F32,
+                axes: if f == 1 {
+                    vec![len("y"), len("x")]
+                } else {
+                    vec![Axis::uncalibrated("frame"), len("y"), len("x")]
+                },
+                acquisition: Acquisition::default(),
+                metadata: std::collections::BTreeMap::new(),
+                bytes: s.data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            }],
+            warnings: crate::Warnings::default(),
+        }
+    };
     match detect_format(path)? {
-        Format::Npy => read_npy(path),
-        Format::Tiff => read_tiff(path),
-        Format::Mrc => read_mrc(path),
+        Format::Npy => Ok(simple(read_npy(path)?, "NPY")),
+        Format::Tiff => Ok(simple(read_tiff(path)?, "TIFF")),
+        Format::Mrc => Ok(simple(read_mrc(path)?, "MRC")),
+        Format::Dm => dm::read_dm(path),
+        Format::Emd => emd::read_emd(path),
+        Format::Ser => ser::read_ser(path),
+    }
+}
+
+/// A stack with what its file says about the acquisition.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The calibrated stack.
+    pub stack: Stack,
+    /// Acquisition parameters found in the file.
+    pub acquisition: Acquisition,
+    /// Title of the signal read.
+    pub title: String,
+    /// Reader remarks (missing EMI, skipped thumbnail, …).
+    pub warnings: crate::Warnings,
+}
+
+/// Read one signal (`--signal N|TITLE`; `None` = the only one) as a stack.
+///
+/// # Errors
+/// Reader errors; an ambiguous or unknown signal; a signal that is not a
+/// 2-D image or 3-D stack.
+pub fn load_stack(path: &Path, choice: Option<&str>) -> Result<Loaded> {
+    match detect_format(path)? {
+        Format::Npy | Format::Tiff | Format::Mrc if choice.is_none_or(|c| c == "0") => {
+            let stack = match detect_format(path)? {
+                Format::Npy => read_npy(path)?,
+                Format::Tiff => read_tiff(path)?,
+                _ => read_mrc(path)?,
+            };
+            Ok(Loaded {
+                stack,
+                acquisition: Acquisition::default(),
+                title: "image".into(),
+                warnings: crate::Warnings::default(),
+            })
+        }
+        _ => {
+            let fs = read_signals(path)?;
+            let sig = signal::pick(path, &fs, choice)?;
+            Ok(Loaded {
+                stack: sig.to_stack(path)?,
+                acquisition: sig.acquisition.clone(),
+                title: sig.title.clone(),
+                warnings: fs.warnings.clone(),
+            })
+        }
     }
 }
 

@@ -229,13 +229,24 @@ pub fn read_npy(path: &Path) -> Result<Stack> {
 }
 
 fn write_npy(path: &Path, shape: &[usize], data: impl Iterator<Item = f32>) -> Result<()> {
+    let values: Vec<u8> = data.flat_map(f32::to_le_bytes).collect();
+    write_npy_bytes(path, "<f4", shape, &values)
+}
+
+/// Write an NPY file of any dtype (`descr` such as `<u2`, `<c8`, `|u1`)
+/// from its little-endian C-order bytes, atomically.
+///
+/// # Errors
+/// A byte count that does not match the shape; I/O errors naming `path`.
+pub fn write_npy_bytes(path: &Path, descr: &str, shape: &[usize], bytes: &[u8]) -> Result<()> {
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
     let shape_txt = if dims.len() == 1 {
         format!("({},)", dims[0])
     } else {
         format!("({})", dims.join(", "))
     };
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape_txt}, }}");
+    let mut header =
+        format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_txt}, }}");
     // Pad so that magic + len + header is a multiple of 64 (NPY 1.0 rule).
     while (10 + header.len() + 1) % 64 != 0 {
         header.push(' ');
@@ -243,12 +254,11 @@ fn write_npy(path: &Path, shape: &[usize], data: impl Iterator<Item = f32>) -> R
     header.push('\n');
     let hlen =
         u16::try_from(header.len()).map_err(|_| Error::format(path, "NPY header too long"))?;
-    let values: Vec<u8> = data.flat_map(f32::to_le_bytes).collect();
     atomic_write(path, |w| {
         w.write_all(b"\x93NUMPY\x01\x00")?;
         w.write_all(&hlen.to_le_bytes())?;
         w.write_all(header.as_bytes())?;
-        w.write_all(&values)
+        w.write_all(bytes)
     })
 }
 

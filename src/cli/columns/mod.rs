@@ -115,6 +115,9 @@ impl ColumnOpts {
 pub struct Args {
     /// Prepared image (`prepared.npy` from `qdscope prepare`, or any readable 2-D image).
     pub image: PathBuf,
+    /// Signal of a multi-signal file: index or title (see `qdscope inspect`).
+    #[arg(long, value_name = "N|TITLE")]
+    pub signal: Option<String>,
     /// Output directory (created if missing).
     #[arg(short, long = "output", value_name = "DIR")]
     pub output: PathBuf,
@@ -136,6 +139,15 @@ pub struct PipelineConfig {
     pub prepare: crate::stem::pipeline::PrepareParams,
     /// Parameters of `columns`.
     pub columns: ColumnsParams,
+    /// Signal of multi-signal inputs (`--signal`), not a config key.
+    #[serde(skip)]
+    pub signal: Option<String>,
+    /// The config file, to tell user-chosen microscope values from defaults.
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// `--pixel-size-angstrom` was given.
+    #[serde(skip)]
+    pub pixel_flag: bool,
 }
 
 /// Read a pipeline config TOML (`[prepare]`, `[columns]`).
@@ -169,8 +181,20 @@ pub enum PixelSource {
 ///
 /// # Errors
 /// Reader errors; no pixel size from any source.
-pub fn load_calibrated(path: &Path, pixel_size: Option<f64>) -> Result<(Image, PixelSource)> {
-    let mut img = io::read_image(path)?;
+pub fn load_calibrated(
+    path: &Path,
+    pixel_size: Option<f64>,
+    signal: Option<&str>,
+) -> Result<(Image, PixelSource)> {
+    let s = io::load_stack(path, signal)?.stack;
+    if s.n_frames() != 1 {
+        return Err(Error::shape(
+            path.display().to_string(),
+            "a single 2-D image",
+            format!("a stack of {} frames (run prepare first)", s.n_frames()),
+        ));
+    }
+    let mut img = Image::new(s.frame(0).to_owned(), s.calibration);
     if let Some(p) = pixel_size {
         img.calibration = Calibration::from_pixel_size(p)?;
         return Ok((img, PixelSource::User));
@@ -207,7 +231,11 @@ pub(crate) fn run(args: &Args, quiet: bool) -> Result<()> {
     args.opts.apply(&mut params);
     let pb = report::progress(3, "columns", quiet);
     pb.set_message("reading");
-    let (img, source) = load_calibrated(&args.image, args.pixel_size_angstrom)?;
+    let (img, source) = load_calibrated(
+        &args.image,
+        args.pixel_size_angstrom,
+        args.signal.as_deref(),
+    )?;
     pb.inc(1);
     pb.set_message("fitting");
     let name = args.image.display().to_string();
