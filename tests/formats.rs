@@ -562,7 +562,11 @@ fn truncations_and_byte_flips_never_panic() {
         let ext = f.extension().unwrap().to_string_lossy().to_string();
         let target = tmp.path().join(format!("m.{ext}"));
         // Every byte boundary (so every section boundary) of the small files.
-        let step = if bytes.len() <= 1 << 15 { 1 } else { bytes.len() / 2000 };
+        let step = if bytes.len() <= 1 << 15 {
+            1
+        } else {
+            bytes.len() / 2000
+        };
         let mut cases: Vec<Vec<u8>> = (0..bytes.len())
             .step_by(step)
             .map(|n| bytes[..n].to_vec())

@@ -72,7 +72,7 @@ pub enum Format {
 /// `Error::Io` if the file cannot be opened; `Error::UnknownFormat` if neither
 /// the content nor the extension is a supported format.
 pub fn detect_format(path: &Path) -> Result<Format> {
-    let mut head = [0u8; 8];
+    let mut head = [0u8; 16];
     let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
     let n = read_up_to(&mut f, &mut head).map_err(|e| Error::io(path, e))?;
     let head = &head[..n];
@@ -84,9 +84,6 @@ pub fn detect_format(path: &Path) -> Result<Format> {
     }
     if head.starts_with(b"II\x97\x01") {
         return Ok(Format::Ser);
-    }
-    if head.len() >= 4 && (head[..4] == [0, 0, 0, 3] || head[..4] == [0, 0, 0, 4]) {
-        return Ok(Format::Dm);
     }
     if head.starts_with(b"II*\0")
         || head.starts_with(b"MM\0*")
@@ -100,6 +97,17 @@ pub fn detect_format(path: &Path) -> Result<Format> {
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase)
         .unwrap_or_default();
+    // DM's signature (big-endian version 3 or 4, then a 0/1 byte-order
+    // flag) is weak: a big-endian MRC with nx = 3 or 4 starts the same way,
+    // so MRC extensions win over it.
+    let mrc_ext = matches!(ext.as_str(), "mrc" | "mrcs" | "st" | "map" | "ali" | "rec");
+    let flag_at = |i: usize| head.len() >= i + 4 && head[i..i + 3] == [0, 0, 0] && head[i + 3] <= 1;
+    if !mrc_ext
+        && head.len() >= 4
+        && ((head[..4] == [0, 0, 0, 3] && flag_at(8)) || (head[..4] == [0, 0, 0, 4] && flag_at(12)))
+    {
+        return Ok(Format::Dm);
+    }
     match ext.as_str() {
         "mrc" | "mrcs" | "st" | "map" | "ali" | "rec" => Ok(Format::Mrc),
         "npy" => Ok(Format::Npy),
