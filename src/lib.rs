@@ -13,6 +13,7 @@
 //! | [`fft`] | the shared FFT layer: plans, 1-D/2-D transforms, convolution, correlation, psf2otf, power per bin | spectral spec §1 |
 //! | [`image`] | calibrated `Image` / `Stack` | stem spec §0 |
 //! | [`io`] | readers/writers (TIFF, NPY, MRC, DM3/DM4, Velox/Berkeley EMD (pure-Rust HDF5), TIA SER/EMI, PNG previews; CP2K `.ener`/MOLog/gap series; streaming XYZ/extended XYZ writers and readers), `signal` (multi-signal files, dtypes, unit-normalised axes, acquisition metadata), atomic writes | structure-and-cp2k spec §3–4 |
+//! | [`multislice`] | simulated images (in progress): `potential` (Kirkland f_e, v_z), `propagate` (band-limited transmission, propagator, probe, annular detector) | simulation spec §4–6 |
 //! | [`optics`] | electron optics: λ, σ, χ, probe, radial Airy/Hankel form, deconvolution PSF | simulation spec §2, §5; stem spec §4 |
 //! | [`phonon`] | simulated half: `cp2k_input` (CP2K inputs for the runs), `trajectory` (streamed XYZ, rigid removal), `dos` (eq. 1), `coupling` (eqs. 2–6), `dephasing` (eqs. 7–8), `histogram`, `rmsf` (eq. 9), `synth` (data with known answers) | spectral spec §1–8 |
 //! | [`stem`] | experimental half: `register` (§1), `background` (§2), `denoise` (Du 2015, §3), `deconvolve` (blind RL, §4), `pipeline` (`prepare`), `peaks` (centre-of-mass columns, particle mask, §5), `gaussian` (7-parameter LM fits, §6), `sublattice` (lattice parity, §7), `ratio` (Cs : Pb/Br statistics, Welch, §8), `lattice` (peak pairs, §9), `columns` (the column chain behind `qdscope columns`), `synth` (synthetic stacks with ground truth) | stem spec §1–9 |
@@ -28,6 +29,7 @@ pub mod error;
 pub mod fft;
 pub mod image;
 pub mod io;
+pub mod multislice;
 pub mod optics;
 pub mod phonon;
 pub mod report;

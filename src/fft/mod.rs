@@ -24,6 +24,7 @@
 //! many-row convolver), [`spectrum`] (power per bin, spectral spec §1).
 
 pub mod convolve;
+pub mod plane;
 pub mod plans;
 pub mod spectrum;
 pub mod transform;
@@ -33,6 +34,7 @@ pub use convolve::{
     otf2psf_half, otf2psf_t, psf2otf, psf2otf_half, psf2otf_t, Convolver1d,
 };
 pub use num_complex::Complex;
+pub use plane::{Plane2, Plane2Scratch};
 pub use plans::{FftFloat, Plans};
 pub use spectrum::{power_per_bin, Detrend, Window};
 pub use transform::{
