@@ -78,7 +78,8 @@ impl<T: FftFloat> Engine<T> {
     /// # Errors
     /// kV ≤ 0, an empty grid, Δz ≤ 0.
     pub fn new(grid: Grid, kv: f64, dz_angstrom: f64) -> Result<Self> {
-        if grid.n < 2 || !(grid.l_angstrom > 0.0) || !(kv > 0.0) || !(dz_angstrom > 0.0) {
+        let positive = |v: f64| v.is_finite() && v > 0.0;
+        if grid.n < 2 || !positive(grid.l_angstrom) || !positive(kv) || !positive(dz_angstrom) {
             return Err(Error::param(
                 "multislice grid",
                 format!("needs n ≥ 2, L > 0, kV > 0, Δz > 0 (got n = {}, L = {}, kV = {kv}, Δz = {dz_angstrom})", grid.n, grid.l_angstrom),
