@@ -1,0 +1,357 @@
+//! Thickness series of CsPbBr3 [001] (simulation spec §3, §5–8): frozen
+//! phonon configurations × Gauss–Hermite defocus nodes, every probe
+//! position of one unit cell (the 4mm wedge about the Cs column by
+//! default), the ADF fraction recorded after every unit cell, so one
+//! propagation gives the whole series. Work items (configuration, node)
+//! can be split into shards and summed by [`merge`].
+//!
+//! Crystal (A-site origin): Cs (0,0,0), Pb (½,½,½), Br (½,½,0), (½,0,½),
+//! (0,½,½); slice 1 at z = 0 (Cs, Br(½,½)), slice 2 at z = ½ (Pb,
+//! Br(½,0), Br(0,½)). Frozen phonons: independent Gaussian x/y
+//! displacements per atom (per-axis RMS per element), atoms keep their
+//! nominal slice; configuration k's random stream is seeded from
+//! (seed, k), so results do not depend on threads or shards.
+
+use rand::SeedableRng;
+use rand_distr::{Distribution, Normal};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::multislice::propagate::{Detector, Engine, Grid};
+use crate::optics::{focal_spread_angstrom, Microscope, GAUSS_HERMITE_5};
+use crate::structure::Element;
+
+/// Everything a series run depends on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimParams {
+    /// Microscope (kV, α, C_c, energy spread FWHM, source FWHM).
+    pub microscope: Microscope,
+    /// Annular detectors, mrad.
+    pub detectors: Vec<(f64, f64)>,
+    /// Extra Gaussian blur σ, Å.
+    pub blur_angstrom: f64,
+    /// Thickest crystal, u.c. (every u.c. up to it is recorded).
+    pub max_thickness_uc: usize,
+    /// Lattice constant, Å.
+    pub lattice_angstrom: f64,
+    /// Supercell, u.c. per side.
+    pub supercell_uc: usize,
+    /// Grid pixels per side of the supercell.
+    pub grid_n: usize,
+    /// Probe positions per unit-cell side.
+    pub probe_per_cell: usize,
+    /// Compute the 4mm wedge only and fill by symmetry.
+    pub symmetry_wedge: bool,
+    /// Frozen-phonon configurations.
+    pub phonons: usize,
+    /// Gauss–Hermite defocus nodes (1, 3 or 5).
+    pub defocus_nodes: usize,
+    /// Per-axis RMS displacement, Å, for Cs, Pb, Br.
+    pub displacement_angstrom: [f64; 3],
+    /// Seed of the configurations.
+    pub seed: u64,
+}
+
+/// Summed detector fractions of some work items.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Partial {
+    /// The parameters (merge checks they agree).
+    pub params: SimParams,
+    /// Work items done: (configuration, node).
+    pub items: Vec<(usize, usize)>,
+    /// `sums[d][t][q]`: Σ weight × fraction for detector d, thickness t+1
+    /// u.c., computed position q.
+    pub sums: Vec<Vec<Vec<f64>>>,
+    /// Σ weights.
+    pub weight: f64,
+    /// Lowest Σ|ψ|² after the last slice over all propagations.
+    pub min_intensity: f64,
+    /// Wall time of the computing shard(s), s.
+    pub seconds: f64,
+}
+
+/// Gauss–Hermite nodes (standard normal z, weight) for 1, 3 or 5 nodes.
+///
+/// # Errors
+/// Another count.
+pub fn defocus_nodes(n: usize) -> Result<Vec<(f64, f64)>> {
+    Ok(match n {
+        1 => vec![(0.0, 1.0)],
+        3 => {
+            let z = 3f64.sqrt();
+            vec![(-z, 1.0 / 6.0), (0.0, 2.0 / 3.0), (z, 1.0 / 6.0)]
+        }
+        5 => GAUSS_HERMITE_5.to_vec(),
+        _ => {
+            return Err(Error::param(
+                "defocus nodes",
+                format!("must be 1, 3 or 5, got {n}"),
+            ))
+        }
+    })
+}
+
+/// Computed probe positions (i, j) in units of a/p, and for every one of
+/// the p×p positions the index of the computed one it equals by symmetry.
+#[must_use]
+pub fn positions(p: usize, wedge: bool) -> (Vec<(usize, usize)>, Vec<usize>) {
+    if !wedge {
+        let all: Vec<(usize, usize)> = (0..p).flat_map(|i| (0..p).map(move |j| (i, j))).collect();
+        let map = (0..p * p).collect();
+        return (all, map);
+    }
+    let h = p / 2;
+    let mut comp = Vec::new();
+    for i in 0..=h {
+        for j in 0..=i {
+            comp.push((i, j));
+        }
+    }
+    let map = (0..p * p)
+        .map(|q| {
+            let (i, j) = (q / p, q % p);
+            let (a, b) = (i.min(p - i), j.min(p - j));
+            let (a, b) = (a.max(b), a.min(b));
+            comp.iter().position(|&c| c == (a, b)).unwrap_or(0)
+        })
+        .collect();
+    (comp, map)
+}
+
+/// The atoms of slice `s` (0 or 1) of every unit cell of one configuration
+/// layer: (element, (y, x) Å), displaced.
+fn layer_atoms(
+    p: &SimParams,
+    slice: usize,
+    rng: &mut rand::rngs::StdRng,
+) -> Result<Vec<(Element, [f64; 2])>> {
+    let a = p.lattice_angstrom;
+    let basis: &[(Element, [f64; 2])] = if slice == 0 {
+        &[(Element::Cs, [0.0, 0.0]), (Element::Br, [0.5, 0.5])]
+    } else {
+        &[
+            (Element::Pb, [0.5, 0.5]),
+            (Element::Br, [0.0, 0.5]),
+            (Element::Br, [0.5, 0.0]),
+        ]
+    };
+    let l = a * p.supercell_uc as f64;
+    let mut out = Vec::new();
+    for i in 0..p.supercell_uc {
+        for j in 0..p.supercell_uc {
+            for &(e, u) in basis {
+                let rms = match e {
+                    Element::Cs => p.displacement_angstrom[0],
+                    Element::Pb => p.displacement_angstrom[1],
+                    _ => p.displacement_angstrom[2],
+                };
+                let (dy, dx) = if rms > 0.0 {
+                    let n = Normal::new(0.0, rms)
+                        .map_err(|e| Error::param("--displacement-angstrom", e.to_string()))?;
+                    (n.sample(rng), n.sample(rng))
+                } else {
+                    (0.0, 0.0)
+                };
+                let y = ((i as f64 + u[0]) * a + dy).rem_euclid(l);
+                let x = ((j as f64 + u[1]) * a + dx).rem_euclid(l);
+                out.push((e, [y, x]));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The 2·n slices of configuration `k` as transmission functions.
+fn configuration(
+    p: &SimParams,
+    e: &Engine<f32>,
+    k: usize,
+) -> Result<Vec<Vec<num_complex::Complex<f32>>>> {
+    let mut rng =
+        rand::rngs::StdRng::seed_from_u64(p.seed ^ (k as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let mut layers = Vec::new();
+    for _ in 0..p.max_thickness_uc {
+        for s in 0..2 {
+            layers.push(layer_atoms(p, s, &mut rng)?);
+        }
+    }
+    layers
+        .par_iter()
+        .map_init(
+            || e.scratch(),
+            |sc, atoms| {
+                let v = e.slice_potential(atoms, 1.0)?;
+                Ok(e.transmission(&v, sc))
+            },
+        )
+        .collect()
+}
+
+/// Validate parameters and build the engine.
+///
+/// # Errors
+/// Invalid microscope, grid too coarse for the detectors, empty series.
+pub fn engine(p: &SimParams) -> Result<Engine<f32>> {
+    let m = p.microscope.validated()?;
+    if p.max_thickness_uc == 0 || p.phonons == 0 || p.supercell_uc == 0 || p.probe_per_cell < 2 {
+        return Err(Error::param(
+            "simulate",
+            "thickness, phonon configurations, supercell and probe grid must be ≥ 1 (probe grid ≥ 2)",
+        ));
+    }
+    if p.detectors.is_empty() {
+        return Err(Error::param("--detector-mrad", "at least one detector"));
+    }
+    defocus_nodes(p.defocus_nodes)?;
+    // The ADF image holds frequencies up to 2α/λ: probe step ≤ λ/(4α).
+    let max_step = m.wavelength_angstrom() / (4.0 * m.convergence_mrad * 1e-3);
+    let step = p.lattice_angstrom / p.probe_per_cell as f64;
+    if step > max_step {
+        return Err(Error::param(
+            "probe positions",
+            format!(
+                "{} per cell = {step:.4} Å steps under-sample the ADF image (needs ≤ {max_step:.4} Å, i.e. ≥ {} per cell)",
+                p.probe_per_cell,
+                (p.lattice_angstrom / max_step).ceil()
+            ),
+        ));
+    }
+    let grid = Grid {
+        n: p.grid_n,
+        l_angstrom: p.lattice_angstrom * p.supercell_uc as f64,
+    };
+    let e = Engine::new(grid, m.high_tension_kv, p.lattice_angstrom / 2.0)?;
+    for &(lo, hi) in &p.detectors {
+        e.detector_mask(Detector {
+            inner_mrad: lo,
+            outer_mrad: hi,
+        })?;
+    }
+    Ok(e)
+}
+
+/// Run the work items of shard `i` of `n` ((configuration, node) pairs
+/// taken round-robin); `tick` is called once per finished propagation.
+///
+/// # Errors
+/// As [`engine`].
+pub fn run_shard(
+    p: &SimParams,
+    shard: (usize, usize),
+    tick: &(dyn Fn() + Sync),
+) -> Result<Partial> {
+    let t0 = std::time::Instant::now();
+    let e = engine(p)?;
+    let m = p.microscope;
+    let masks: Vec<Vec<usize>> = p
+        .detectors
+        .iter()
+        .map(|&(lo, hi)| {
+            e.detector_mask(Detector {
+                inner_mrad: lo,
+                outer_mrad: hi,
+            })
+        })
+        .collect::<Result<_>>()?;
+    let nodes = defocus_nodes(p.defocus_nodes)?;
+    let sigma_df = focal_spread_angstrom(&m);
+    let (comp, _) = positions(p.probe_per_cell, p.symmetry_wedge);
+    let nt = p.max_thickness_uc;
+    let mut sums = vec![vec![vec![0.0; comp.len()]; nt]; masks.len()];
+    let (mut weight, mut min_i) = (0.0, f64::INFINITY);
+    let items: Vec<(usize, usize)> = (0..p.phonons)
+        .flat_map(|c| (0..nodes.len()).map(move |z| (c, z)))
+        .enumerate()
+        .filter(|(k, _)| k % shard.1 == shard.0)
+        .map(|(_, it)| it)
+        .collect();
+    let step = p.lattice_angstrom / p.probe_per_cell as f64;
+    let mut current: Option<(usize, Vec<Vec<num_complex::Complex<f32>>>)> = None;
+    for &(c, z) in &items {
+        if current.as_ref().is_none_or(|(k, _)| *k != c) {
+            current = Some((c, configuration(p, &e, c)?));
+        }
+        let Some((_, slices)) = current.as_ref() else {
+            continue;
+        };
+        let refs: Vec<&[num_complex::Complex<f32>]> = slices.iter().map(Vec::as_slice).collect();
+        let (zn, w) = nodes[z];
+        let df = m.defocus_angstrom + sigma_df * zn;
+        let w = w / p.phonons as f64;
+        let res: Vec<(Vec<Vec<f64>>, f64)> = comp
+            .par_iter()
+            .map_init(
+                || e.scratch(),
+                |sc, &(i, j)| {
+                    let mut psi = e.probe(&m, df, [i as f64 * step, j as f64 * step], sc);
+                    let mut rec = vec![vec![0.0; nt]; masks.len()];
+                    e.propagate(&mut psi, &refs, sc, |s, spec| {
+                        if s % 2 == 1 {
+                            for (d, mask) in masks.iter().enumerate() {
+                                rec[d][s / 2] = e.detected(spec, mask);
+                            }
+                        }
+                    });
+                    let norm: f64 = psi.iter().map(|v| f64::from(v.norm_sqr())).sum();
+                    tick();
+                    (rec, norm)
+                },
+            )
+            .collect();
+        for (q, (rec, norm)) in res.iter().enumerate() {
+            min_i = min_i.min(*norm);
+            for d in 0..masks.len() {
+                for t in 0..nt {
+                    sums[d][t][q] += w * rec[d][t];
+                }
+            }
+        }
+        weight += w;
+    }
+    Ok(Partial {
+        params: p.clone(),
+        items,
+        sums,
+        weight,
+        min_intensity: min_i,
+        seconds: t0.elapsed().as_secs_f64(),
+    })
+}
+
+/// Sum shards of the same parameters.
+///
+/// # Errors
+/// No parts, different parameters, a work item done twice.
+pub fn merge(parts: &[Partial]) -> Result<Partial> {
+    let Some(first) = parts.first() else {
+        return Err(Error::param("--merge", "no shard directories given"));
+    };
+    let mut out = first.clone();
+    for p in &parts[1..] {
+        if p.params != first.params {
+            return Err(Error::param(
+                "--merge",
+                "shards were run with different parameters",
+            ));
+        }
+        for it in &p.items {
+            if out.items.contains(it) {
+                return Err(Error::param(
+                    "--merge",
+                    format!("work item {it:?} is in two shards"),
+                ));
+            }
+            out.items.push(*it);
+        }
+        for (a, b) in out.sums.iter_mut().flatten().zip(p.sums.iter().flatten()) {
+            for (x, y) in a.iter_mut().zip(b) {
+                *x += y;
+            }
+        }
+        out.weight += p.weight;
+        out.min_intensity = out.min_intensity.min(p.min_intensity);
+        out.seconds += p.seconds;
+    }
+    Ok(out)
+}

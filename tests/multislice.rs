@@ -1,0 +1,106 @@
+//! Thickness series on small grids: symmetry of the zero-phonon image,
+//! wedge = full scan, shard/merge = one run, thread independence, ratios.
+use qdscope::multislice::image::{cell_images, series};
+use qdscope::multislice::series::{merge, run_shard, SimParams};
+use qdscope::optics::Microscope;
+
+fn small() -> SimParams {
+    SimParams {
+        microscope: Microscope {
+            energy_spread_ev: 0.8,
+            source_size_angstrom: 0.25,
+            ..Microscope::default()
+        },
+        detectors: vec![(35.0, 190.0)],
+        blur_angstrom: 0.3,
+        max_thickness_uc: 3,
+        lattice_angstrom: 5.87,
+        supercell_uc: 1,
+        grid_n: 180,
+        probe_per_cell: 24,
+        symmetry_wedge: false,
+        phonons: 1,
+        defocus_nodes: 1,
+        displacement_angstrom: [0.0; 3],
+        seed: 1,
+    }
+}
+
+#[test]
+fn zero_phonon_image_has_4mm_symmetry_and_the_wedge_agrees() {
+    let p = small();
+    let full = run_shard(&p, (0, 1), &|| {}).unwrap();
+    let imgs = cell_images(&full, 0).unwrap();
+    let n = p.probe_per_cell;
+    for img in &imgs {
+        let max = img.iter().copied().fold(0.0, f64::max);
+        for i in 0..n {
+            for j in 0..n {
+                let v = img[[i, j]];
+                for w in [img[[j, i]], img[[(n - i) % n, j]], img[[i, (n - j) % n]]] {
+                    assert!((v - w).abs() <= 1e-5 * max, "({i},{j}): {v} vs {w}");
+                }
+            }
+        }
+        // The heavy Pb/Br column (centre) is brighter than Cs (origin).
+        assert!(img[[n / 2, n / 2]] > img[[0, 0]]);
+    }
+    let wedge = run_shard(
+        &SimParams {
+            symmetry_wedge: true,
+            ..p.clone()
+        },
+        (0, 1),
+        &|| {},
+    )
+    .unwrap();
+    let coarse = SimParams {
+        probe_per_cell: 12,
+        ..p.clone()
+    };
+    assert!(
+        run_shard(&coarse, (0, 1), &|| {}).is_err(),
+        "under-sampled scan refused"
+    );
+    let w = cell_images(&wedge, 0).unwrap();
+    for (a, b) in imgs.iter().zip(&w) {
+        let max = a.iter().copied().fold(0.0, f64::max);
+        for (x, y) in a.iter().zip(b.iter()) {
+            assert!((x - y).abs() <= 1e-5 * max);
+        }
+    }
+}
+
+#[test]
+fn shards_merge_to_the_single_run_and_ratios_fall_out() {
+    let p = SimParams {
+        phonons: 2,
+        defocus_nodes: 3,
+        displacement_angstrom: [0.22, 0.16, 0.22],
+        ..small()
+    };
+    let one = run_shard(&p, (0, 1), &|| {}).unwrap();
+    let parts: Vec<_> = (0..3)
+        .map(|i| run_shard(&p, (i, 3), &|| {}).unwrap())
+        .collect();
+    let merged = merge(&parts).unwrap();
+    assert_eq!(merged.items.len(), 6);
+    assert!((merged.weight - 1.0).abs() < 1e-12);
+    for (a, b) in one.sums[0]
+        .iter()
+        .flatten()
+        .zip(merged.sums[0].iter().flatten())
+    {
+        assert!((a - b).abs() <= 1e-12 * a.abs().max(1e-30));
+    }
+    assert!(
+        merge(&[parts[0].clone(), parts[0].clone()]).is_err(),
+        "an item twice"
+    );
+    let (rows, _) = series(&merged, 0, 0.1).unwrap();
+    assert_eq!(rows.len(), 3);
+    for r in &rows {
+        assert!(r.ratio_volume > 0.05 && r.ratio_volume < 1.0, "{r:?}");
+        assert!(r.ratio_height > 0.05 && r.ratio_height < 1.0, "{r:?}");
+    }
+}
