@@ -16,6 +16,7 @@ pub mod demo;
 pub mod inspect;
 pub mod phonon;
 pub mod prepare;
+pub mod simulate;
 
 /// qdscope — CsPbBr3 quantum-dot ADF-STEM analysis, multislice simulation and MD phonon analysis.
 #[derive(Debug, Parser)]
@@ -48,6 +49,8 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Write one signal of a microscope file as NPY (stored dtype) or calibrated float32 TIFF.
     Convert(inspect::ConvertArgs),
+    /// Multislice ADF-STEM thickness series of CsPbBr3 [001]: Cs : Pb/Br column ratio vs thickness.
+    Simulate(Box<simulate::Args>),
     /// Generate synthetic core and core/shell QD stacks and run the whole analysis on them.
     Demo(demo::Args),
 }
@@ -63,6 +66,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::BuildQd(a) => build_qd::run(&a, cli.quiet),
         Command::Inspect(a) => inspect::run_inspect(&a),
         Command::Convert(a) => inspect::run_convert(&a),
+        Command::Simulate(a) => simulate::run(&a, cli.quiet),
         Command::Demo(a) => demo::run(&a, cli.quiet),
     }
 }

@@ -40,7 +40,8 @@ pub struct Row {
 /// No work item in the partial sums.
 pub fn cell_images(part: &Partial, d: usize) -> Result<Vec<Array2<f64>>> {
     let p = &part.params;
-    if part.weight <= 0.0 {
+    let (sums, weight) = part.totals();
+    if weight <= 0.0 {
         return Err(Error::Empty {
             what: "simulation".into(),
             reason: "no work item was computed".into(),
@@ -52,9 +53,12 @@ pub fn cell_images(part: &Partial, d: usize) -> Result<Vec<Array2<f64>>> {
     let s2 = sigma_src * sigma_src + p.blur_angstrom * p.blur_angstrom;
     let f = fftfreq(n, p.lattice_angstrom / n as f64);
     let mut out = Vec::new();
-    for t in 0..p.max_thickness_uc {
+    let per_detector = sums
+        .get(d)
+        .ok_or_else(|| Error::param("detector", format!("no detector {d}")))?;
+    for fractions in per_detector.iter().take(p.max_thickness_uc) {
         let img = Array2::from_shape_fn((n, n), |(i, j)| {
-            Complex::new(part.sums[d][t][map[i * n + j]] / part.weight, 0.0)
+            Complex::new(fractions[map[i * n + j]] / weight, 0.0)
         });
         let mut spec = fft2(img.view());
         for ((i, j), v) in spec.indexed_iter_mut() {
@@ -85,7 +89,7 @@ pub fn resample(cell: &Array2<f64>, a: f64, px: f64, cells: usize) -> Array2<f64
         .collect();
     // E[x][i] = e^{2πi h_i x/a}; image = Re(E_y · C · E_xᵀ) / n².
     let e = Array2::from_shape_fn((m, n), |(x, i)| {
-        if n % 2 == 0 && i == n / 2 {
+        if n.is_multiple_of(2) && i == n / 2 {
             return Complex::new(0.0, 0.0);
         }
         Complex::from_polar(1.0, std::f64::consts::TAU * h[i] as f64 * x as f64 * px / a)

@@ -53,22 +53,54 @@ pub struct SimParams {
     pub seed: u64,
 }
 
-/// Summed detector fractions of some work items.
+/// Detector fractions of one work item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Item {
+    /// Frozen-phonon configuration.
+    pub config: usize,
+    /// Defocus node.
+    pub node: usize,
+    /// Weight (Gauss–Hermite weight / configurations).
+    pub weight: f64,
+    /// `sums[d][t][q]`: weight × fraction for detector d, thickness t+1
+    /// u.c., computed position q.
+    pub sums: Vec<Vec<Vec<f64>>>,
+}
+
+/// The work items of a run or shard.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Partial {
     /// The parameters (merge checks they agree).
     pub params: SimParams,
-    /// Work items done: (configuration, node).
-    pub items: Vec<(usize, usize)>,
-    /// `sums[d][t][q]`: Σ weight × fraction for detector d, thickness t+1
-    /// u.c., computed position q.
-    pub sums: Vec<Vec<Vec<f64>>>,
-    /// Σ weights.
-    pub weight: f64,
+    /// Work items done.
+    pub items: Vec<Item>,
     /// Lowest Σ|ψ|² after the last slice over all propagations.
     pub min_intensity: f64,
     /// Wall time of the computing shard(s), s.
     pub seconds: f64,
+}
+
+impl Partial {
+    /// Σ over items of the weighted fractions and Σ weights, summed in
+    /// (configuration, node) order so shards merge to the bit-identical
+    /// result of one run.
+    #[must_use]
+    pub fn totals(&self) -> (Vec<Vec<Vec<f64>>>, f64) {
+        let mut order: Vec<&Item> = self.items.iter().collect();
+        order.sort_by_key(|i| (i.config, i.node));
+        let mut sums = order.first().map(|i| i.sums.clone()).unwrap_or_default();
+        sums.iter_mut().flatten().flatten().for_each(|v| *v = 0.0);
+        let mut weight = 0.0;
+        for it in order {
+            for (a, b) in sums.iter_mut().flatten().zip(it.sums.iter().flatten()) {
+                for (x, y) in a.iter_mut().zip(b) {
+                    *x += y;
+                }
+            }
+            weight += it.weight;
+        }
+        (sums, weight)
+    }
 }
 
 /// Gauss–Hermite nodes (standard normal z, weight) for 1, 3 or 5 nodes.
@@ -258,8 +290,8 @@ pub fn run_shard(
     let sigma_df = focal_spread_angstrom(&m);
     let (comp, _) = positions(p.probe_per_cell, p.symmetry_wedge);
     let nt = p.max_thickness_uc;
-    let mut sums = vec![vec![vec![0.0; comp.len()]; nt]; masks.len()];
-    let (mut weight, mut min_i) = (0.0, f64::INFINITY);
+    let mut done = Vec::new();
+    let mut min_i = f64::INFINITY;
     let items: Vec<(usize, usize)> = (0..p.phonons)
         .flat_map(|c| (0..nodes.len()).map(move |z| (c, z)))
         .enumerate()
@@ -299,21 +331,25 @@ pub fn run_shard(
                 },
             )
             .collect();
+        let mut sums = vec![vec![vec![0.0; comp.len()]; nt]; masks.len()];
         for (q, (rec, norm)) in res.iter().enumerate() {
             min_i = min_i.min(*norm);
             for d in 0..masks.len() {
                 for t in 0..nt {
-                    sums[d][t][q] += w * rec[d][t];
+                    sums[d][t][q] = w * rec[d][t];
                 }
             }
         }
-        weight += w;
+        done.push(Item {
+            config: c,
+            node: z,
+            weight: w,
+            sums,
+        });
     }
     Ok(Partial {
         params: p.clone(),
-        items,
-        sums,
-        weight,
+        items: done,
         min_intensity: min_i,
         seconds: t0.elapsed().as_secs_f64(),
     })
@@ -336,20 +372,21 @@ pub fn merge(parts: &[Partial]) -> Result<Partial> {
             ));
         }
         for it in &p.items {
-            if out.items.contains(it) {
+            if out
+                .items
+                .iter()
+                .any(|o| (o.config, o.node) == (it.config, it.node))
+            {
                 return Err(Error::param(
                     "--merge",
-                    format!("work item {it:?} is in two shards"),
+                    format!(
+                        "work item (configuration {}, node {}) is in two shards",
+                        it.config, it.node
+                    ),
                 ));
             }
-            out.items.push(*it);
+            out.items.push(it.clone());
         }
-        for (a, b) in out.sums.iter_mut().flatten().zip(p.sums.iter().flatten()) {
-            for (x, y) in a.iter_mut().zip(b) {
-                *x += y;
-            }
-        }
-        out.weight += p.weight;
         out.min_intensity = out.min_intensity.min(p.min_intensity);
         out.seconds += p.seconds;
     }

@@ -1,0 +1,443 @@
+//! `qdscope simulate`: multislice ADF-STEM thickness series of CsPbBr3
+//! [001] and the Cs : Pb/Br column ratio vs thickness (simulation spec).
+//! Writes `series.csv`, `images/t<NN>uc.npy`, `series.png`,
+//! `simulate.json`; with `--shard I/N` only `partial.json` (summed
+//! detector fractions of that shard), which `--merge DIR...` combines.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::multislice::image::{series, Row};
+use crate::multislice::series::{engine, merge, run_shard, Partial, SimParams};
+use crate::optics::Microscope;
+use crate::report::{self, fmt_f64, plot};
+
+/// Presets of grid, supercell and sampling of the series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Quality {
+    /// 3×3 u.c., 512² grid, 4 configurations, 3 defocus nodes (minutes on 2 cores).
+    Quick,
+    /// The study's settings: 5×5 u.c., 1536² grid, 20 configurations, 5 nodes (hours; shard it).
+    High,
+}
+
+/// Algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    /// Plain multislice, one propagation per probe position.
+    Multislice,
+    /// PRISM S-matrix (not built yet).
+    Prism,
+}
+
+/// Arguments of `qdscope simulate`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Thickness range in u.c., `FROM..TO` (every u.c. is recorded).
+    #[arg(long, value_name = "FROM..TO", default_value = "2..30")]
+    pub thickness_uc: String,
+    /// High tension, kV.
+    #[arg(long, value_name = "KV", default_value_t = 300.0)]
+    pub kv: f64,
+    /// Probe convergence semi-angle, mrad.
+    #[arg(long, value_name = "MRAD", default_value_t = 18.0)]
+    pub convergence_mrad: f64,
+    /// Annular detector `INNER,OUTER` in mrad; repeat for several detectors.
+    #[arg(long, value_name = "IN,OUT", default_value = "35,190")]
+    pub detector_mrad: Vec<String>,
+    /// Energy spread, eV FWHM.
+    #[arg(long, value_name = "EV", default_value_t = 0.8)]
+    pub energy_spread_ev: f64,
+    /// Chromatic aberration C_c, mm (assumption).
+    #[arg(long, value_name = "MM", default_value_t = 1.4)]
+    pub cc_mm: f64,
+    /// Effective source size, Å FWHM.
+    #[arg(long, value_name = "ANGSTROM", default_value_t = 0.25)]
+    pub source_size_angstrom: f64,
+    /// Extra Gaussian blur σ, Å.
+    #[arg(long, value_name = "ANGSTROM", default_value_t = 0.3)]
+    pub blur_angstrom: f64,
+    /// Preset of grid, supercell, configurations and defocus nodes.
+    #[arg(long, value_enum, default_value_t = Quality::Quick)]
+    pub quality: Quality,
+    /// Frozen-phonon configurations (overrides the preset).
+    #[arg(long, value_name = "N")]
+    pub phonons: Option<usize>,
+    /// Gauss–Hermite defocus nodes 1, 3 or 5 (overrides the preset).
+    #[arg(long, value_name = "N")]
+    pub defocus_nodes: Option<usize>,
+    /// Supercell side in u.c. (overrides the preset).
+    #[arg(long, value_name = "N")]
+    pub supercell_uc: Option<usize>,
+    /// Wave sampling Δx in Å (grid = L/Δx rounded up to an FFT-friendly size; overrides the preset).
+    #[arg(long, value_name = "DX")]
+    pub sampling_angstrom: Option<f64>,
+    /// Probe positions per unit-cell side (≥ a·4α/λ).
+    #[arg(long, value_name = "N", default_value_t = 24)]
+    pub probe_per_cell: usize,
+    /// Scan every position instead of the 4mm wedge about the Cs column.
+    #[arg(long)]
+    pub no_symmetry: bool,
+    /// Algorithm (PRISM is not built yet).
+    #[arg(long, value_enum, default_value_t = Method::Multislice)]
+    pub method: Method,
+    /// PRISM interpolation factor f.
+    #[arg(long, value_name = "F", default_value_t = 1)]
+    pub interpolation: usize,
+    /// Per-axis RMS thermal displacement per element, Å: `Cs=0.22,Pb=0.16,Br=0.22`.
+    #[arg(long, value_name = "EL=A,...")]
+    pub displacement_angstrom: Option<String>,
+    /// Take the displacements from `qdscope phonon rmsf`'s rmsf_elements.csv (RMS per axis = RMSF/√3).
+    #[arg(long, value_name = "FILE", conflicts_with = "displacement_angstrom")]
+    pub phonon_rmsf: Option<PathBuf>,
+    /// Pixel size of the images the columns are fitted on, Å (the experiment's).
+    #[arg(long, value_name = "ANGSTROM", default_value_t = 0.1)]
+    pub pixel_size_angstrom: f64,
+    /// Seed of the frozen-phonon configurations.
+    #[arg(long, value_name = "N", default_value_t = 2022)]
+    pub seed: u64,
+    /// Compute only shard I of N of the (configuration, defocus node) work items.
+    #[arg(long, value_name = "I/N", conflicts_with = "merge")]
+    pub shard: Option<String>,
+    /// Combine the `partial.json` of shard directories instead of computing.
+    #[arg(long, value_name = "DIR", num_args = 1..)]
+    pub merge: Vec<PathBuf>,
+    /// Output directory.
+    #[arg(short, long = "output", value_name = "DIR")]
+    pub output: PathBuf,
+}
+
+/// Default U_iso of the spec (Pb 0.025, Cs 0.05, Br 0.05 Å²) as per-axis RMS (Å).
+const DEFAULT_RMS: [f64; 3] = [0.223_606_8, 0.158_113_9, 0.223_606_8];
+
+fn parse_range(s: &str) -> Result<(usize, usize)> {
+    let bad = || {
+        Error::param(
+            "--thickness-uc",
+            format!("expected FROM..TO with 1 ≤ FROM ≤ TO ≤ 200, got '{s}'"),
+        )
+    };
+    let (a, b) = s.split_once("..").ok_or_else(bad)?;
+    let (a, b): (usize, usize) = (
+        a.trim().parse().map_err(|_| bad())?,
+        b.trim().parse().map_err(|_| bad())?,
+    );
+    if a == 0 || a > b || b > 200 {
+        return Err(bad());
+    }
+    Ok((a, b))
+}
+
+fn parse_displacements(s: &str) -> Result<[f64; 3]> {
+    let mut out = DEFAULT_RMS;
+    for part in s.split(',') {
+        let (el, v) = part.split_once('=').ok_or_else(|| {
+            Error::param(
+                "--displacement-angstrom",
+                format!("expected EL=VALUE, got '{part}'"),
+            )
+        })?;
+        let v: f64 = v.trim().parse().map_err(|_| {
+            Error::param("--displacement-angstrom", format!("'{v}' is not a number"))
+        })?;
+        if !(v.is_finite() && v >= 0.0) {
+            return Err(Error::param(
+                "--displacement-angstrom",
+                format!("{el}: must be ≥ 0 Å"),
+            ));
+        }
+        match el.trim() {
+            "Cs" => out[0] = v,
+            "Pb" => out[1] = v,
+            "Br" => out[2] = v,
+            e => {
+                return Err(Error::param(
+                    "--displacement-angstrom",
+                    format!("unknown element '{e}' (Cs, Pb, Br)"),
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn rmsf_displacements(path: &Path) -> Result<[f64; 3]> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let mut out = [f64::NAN; 3];
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let v = f.get(1).and_then(|v| v.parse::<f64>().ok());
+        let k = match f.first().copied() {
+            Some("Cs") => 0,
+            Some("Pb") => 1,
+            Some("Br") => 2,
+            _ => continue,
+        };
+        out[k] = v.ok_or_else(|| Error::format(path, format!("bad row '{line}'")))? / 3f64.sqrt();
+    }
+    if out.iter().any(|v| !v.is_finite()) {
+        return Err(Error::format(path, "needs rmsf_mean_angstrom rows for Cs, Pb and Br (qdscope phonon rmsf's rmsf_elements.csv)"));
+    }
+    Ok(out)
+}
+
+fn params(a: &Args) -> Result<(SimParams, (usize, usize))> {
+    let range = parse_range(&a.thickness_uc)?;
+    let (sc, n, ph, nodes) = match a.quality {
+        Quality::Quick => (3, 512, 4, 3),
+        Quality::High => (5, 1536, 20, 5),
+    };
+    let supercell = a.supercell_uc.unwrap_or(sc);
+    let l = 5.87 * supercell as f64;
+    let grid_n = match a.sampling_angstrom {
+        Some(dx) if dx.is_finite() && dx > 0.0 => {
+            crate::fft::convolve::fast_len((l / dx).ceil() as usize)
+        }
+        Some(dx) => {
+            return Err(Error::param(
+                "--sampling-angstrom",
+                format!("must be > 0, got {dx}"),
+            ))
+        }
+        None if supercell == sc => n,
+        None => crate::fft::convolve::fast_len((l / (5.87 * sc as f64 / n as f64)).ceil() as usize),
+    };
+    let mut detectors = Vec::new();
+    for d in &a.detector_mrad {
+        let v: Vec<f64> = d.split(',').filter_map(|x| x.trim().parse().ok()).collect();
+        match v.as_slice() {
+            [i, o] => detectors.push((*i, *o)),
+            _ => {
+                return Err(Error::param(
+                    "--detector-mrad",
+                    format!("expected INNER,OUTER, got '{d}'"),
+                ))
+            }
+        }
+    }
+    let displacement_angstrom = match (&a.displacement_angstrom, &a.phonon_rmsf) {
+        (Some(s), _) => parse_displacements(s)?,
+        (None, Some(p)) => rmsf_displacements(p)?,
+        (None, None) => DEFAULT_RMS,
+    };
+    let p = SimParams {
+        microscope: Microscope {
+            high_tension_kv: a.kv,
+            convergence_mrad: a.convergence_mrad,
+            cc_mm: a.cc_mm,
+            energy_spread_ev: a.energy_spread_ev,
+            source_size_angstrom: a.source_size_angstrom,
+            ..Microscope::default()
+        },
+        detectors,
+        blur_angstrom: a.blur_angstrom,
+        max_thickness_uc: range.1,
+        lattice_angstrom: 5.87,
+        supercell_uc: supercell,
+        grid_n,
+        probe_per_cell: a.probe_per_cell,
+        symmetry_wedge: !a.no_symmetry,
+        phonons: a.phonons.unwrap_or(ph),
+        defocus_nodes: a.defocus_nodes.unwrap_or(nodes),
+        displacement_angstrom,
+        seed: a.seed,
+    };
+    if !(p.blur_angstrom.is_finite() && p.blur_angstrom >= 0.0) {
+        return Err(Error::param("--blur-angstrom", "must be ≥ 0"));
+    }
+    if !(a.pixel_size_angstrom.is_finite()
+        && a.pixel_size_angstrom > 0.0
+        && a.pixel_size_angstrom < 1.0)
+    {
+        return Err(Error::param("--pixel-size-angstrom", "must be in (0, 1) Å"));
+    }
+    engine(&p)?;
+    Ok((p, range))
+}
+
+/// Run `qdscope simulate`.
+///
+/// # Errors
+/// Invalid flags, a grid too coarse for the detector, unreadable shards,
+/// I/O errors; nothing is written before the computation succeeded.
+pub fn run(a: &Args, quiet: bool) -> Result<()> {
+    if a.method == Method::Prism {
+        return Err(Error::param(
+            "--method",
+            "PRISM is not built yet; use --method multislice",
+        ));
+    }
+    let (p, range) = params(a)?;
+    let part = if a.merge.is_empty() {
+        let shard = match &a.shard {
+            None => (0, 1),
+            Some(s) => {
+                let bad =
+                    || Error::param("--shard", format!("expected I/N with 0 ≤ I < N, got '{s}'"));
+                let (i, n) = s.split_once('/').ok_or_else(bad)?;
+                let (i, n): (usize, usize) =
+                    (i.parse().map_err(|_| bad())?, n.parse().map_err(|_| bad())?);
+                if n == 0 || i >= n {
+                    return Err(bad());
+                }
+                (i, n)
+            }
+        };
+        let nodes = p.defocus_nodes;
+        let items = (0..p.phonons * nodes)
+            .filter(|k| k % shard.1 == shard.0)
+            .count();
+        let (comp, _) = crate::multislice::series::positions(p.probe_per_cell, p.symmetry_wedge);
+        let pb = report::progress((items * comp.len()) as u64, "propagations", quiet);
+        let part = run_shard(&p, shard, &|| pb.inc(1))?;
+        pb.finish_and_clear();
+        if a.shard.is_some() {
+            super::ensure_dir(&a.output)?;
+            return report::write_json(&a.output.join("partial.json"), &part);
+        }
+        part
+    } else {
+        let mut parts = Vec::new();
+        for d in &a.merge {
+            let f = d.join("partial.json");
+            let text = std::fs::read_to_string(&f).map_err(|e| Error::io(&f, e))?;
+            let part: Partial = serde_json::from_str(&text)
+                .map_err(|e| Error::format(&f, format!("not a shard file: {e}")))?;
+            parts.push(part);
+        }
+        let m = merge(&parts)?;
+        if m.params != p {
+            return Err(Error::param(
+                "--merge",
+                "the shards were run with other parameters than these flags",
+            ));
+        }
+        m
+    };
+    write_outputs(a, &p, range, &part)
+}
+
+fn write_outputs(a: &Args, p: &SimParams, range: (usize, usize), part: &Partial) -> Result<()> {
+    let mut tables = Vec::new();
+    for d in 0..p.detectors.len() {
+        tables.push(series(part, d, a.pixel_size_angstrom)?);
+    }
+    let mut warnings = Vec::new();
+    if part.min_intensity < 0.99 {
+        warnings.push(format!(
+            "only {:.4} of the probe intensity is left after {} u.c. (> 1 % scattered past the band limit): the grid is under-sampled",
+            part.min_intensity, p.max_thickness_uc
+        ));
+    }
+    let expected = p.phonons * p.defocus_nodes;
+    if part.items.len() != expected {
+        warnings.push(format!(
+            "{} of {expected} work items computed (missing shards?)",
+            part.items.len()
+        ));
+    }
+    let rows_of = |rows: &[Row]| -> Vec<Vec<String>> {
+        rows.iter()
+            .filter(|r| r.thickness_uc >= range.0)
+            .map(|r| {
+                vec![
+                    r.thickness_uc.to_string(),
+                    fmt_f64(r.thickness_nm),
+                    fmt_f64(r.cs_intensity),
+                    fmt_f64(r.pbbr_intensity),
+                    fmt_f64(r.ratio_volume),
+                    fmt_f64(r.ratio_height),
+                ]
+            })
+            .collect()
+    };
+    const HEADER: [&str; 6] = [
+        "thickness_uc",
+        "thickness_nm",
+        "cs_intensity",
+        "pbbr_intensity",
+        "ratio_volume",
+        "ratio_height",
+    ];
+    super::ensure_dir(&a.output)?;
+    let images = a.output.join("images");
+    super::ensure_dir(&images)?;
+    for (d, (rows, imgs)) in tables.iter().enumerate() {
+        let name = if d == 0 {
+            "series.csv".to_string()
+        } else {
+            format!("series_detector{d}.csv")
+        };
+        report::write_csv(&a.output.join(name), &HEADER, &rows_of(rows))?;
+        for (t, img) in imgs.iter().enumerate().filter(|(t, _)| t + 1 >= range.0) {
+            let f = if d == 0 {
+                format!("t{:02}uc.npy", t + 1)
+            } else {
+                format!("t{:02}uc_detector{d}.npy", t + 1)
+            };
+            crate::io::write_npy_2d(&images.join(f), img.mapv(|v| v as f32).view())?;
+        }
+    }
+    let rows = &tables[0].0;
+    let at = |t: usize| rows.get(t.wrapping_sub(1)).map(|r| r.ratio_height);
+    let pts = |f: fn(&Row) -> f64| {
+        rows.iter()
+            .filter(|r| r.thickness_uc >= range.0)
+            .map(|r| (r.thickness_uc as f64, f(r)))
+            .collect()
+    };
+    plot::xy_png(
+        &a.output.join("series.png"),
+        "Cs : Pb/Br column ratio vs thickness (study: 0.370 at 15 u.c., 0.338 at 30 u.c.)",
+        "thickness (u.c.)",
+        "Cs : Pb/Br",
+        &[
+            plot::Series {
+                label: "height (A) ratio".into(),
+                points: pts(|r| r.ratio_height),
+                line: true,
+                y_err: None,
+            },
+            plot::Series {
+                label: "volume ratio".into(),
+                points: pts(|r| r.ratio_volume),
+                line: true,
+                y_err: None,
+            },
+            plot::Series {
+                label: "study".into(),
+                points: vec![(15.0, 0.370), (30.0, 0.338)],
+                line: false,
+                y_err: None,
+            },
+        ],
+    )?;
+    let summary = serde_json::json!({
+        "qdscope_version": env!("CARGO_PKG_VERSION"),
+        "method": "multislice",
+        "quality": a.quality,
+        "parameters": p,
+        "assumptions": ["C_s = C_5 = Δf = 0", "C_c as given (--cc-mm)", "energy spread and source size read as FWHM", "Einstein model, independent Gaussian displacements"],
+        "sampling": {
+            "grid_n": p.grid_n,
+            "dx_angstrom": p.lattice_angstrom * p.supercell_uc as f64 / p.grid_n as f64,
+            "band_limit_mrad": crate::optics::wavelength_angstrom(p.microscope.high_tension_kv) / (3.0 * p.lattice_angstrom * p.supercell_uc as f64 / p.grid_n as f64) * 1e3,
+            "probe_step_angstrom": p.lattice_angstrom / p.probe_per_cell as f64,
+            "min_intensity_after_last_slice": part.min_intensity,
+        },
+        "ratio_height_15uc": at(15),
+        "ratio_height_14_16_mean": match (at(14), at(16)) { (Some(x), Some(y)) => Some((x + y) / 2.0), _ => None },
+        "ratio_height_30uc": at(30),
+        "study": {"15uc": 0.370, "30uc": 0.338},
+        "work_items": part.items.len(),
+        "compute_seconds": part.seconds,
+        "warnings": warnings,
+    });
+    report::write_json(&a.output.join("simulate.json"), &summary)?;
+    for w in &warnings {
+        eprintln!("qdscope: warning: {w}");
+    }
+    Ok(())
+}

@@ -1,0 +1,166 @@
+//! `qdscope simulate` end to end on a tiny crystal (1×1 u.c. supercell,
+//! 180² grid, 1–2 u.c.): the contract files, shards + merge = one run,
+//! the RMSF link, and one-line errors.
+use std::fs;
+use std::path::Path;
+
+use assert_cmd::Command;
+
+fn qdscope() -> Command {
+    Command::cargo_bin("qdscope").unwrap()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+const TINY: [&str; 10] = [
+    "--thickness-uc",
+    "1..2",
+    "--supercell-uc",
+    "1",
+    "--phonons",
+    "2",
+    "--defocus-nodes",
+    "1",
+    "--no-symmetry",
+    "-q",
+];
+
+fn fail(args: &[&str], needle: &str) {
+    let a = qdscope()
+        .arg("simulate")
+        .args(args)
+        .assert()
+        .failure()
+        .code(1);
+    let err = String::from_utf8_lossy(&a.get_output().stderr).to_string();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("qdscope: error: ") && err.contains(needle),
+        "{args:?}: {err}"
+    );
+}
+
+#[test]
+fn files_shards_and_merge() {
+    let tmp = tempfile::tempdir().unwrap();
+    let one = tmp.path().join("one");
+    qdscope()
+        .arg("simulate")
+        .args(TINY)
+        .args(["-o", s(&one)])
+        .assert()
+        .success();
+    let csv = fs::read_to_string(one.join("series.csv")).unwrap();
+    assert!(csv.starts_with(
+        "thickness_uc,thickness_nm,cs_intensity,pbbr_intensity,ratio_volume,ratio_height\n"
+    ));
+    assert_eq!(csv.lines().count(), 3);
+    for f in [
+        "images/t01uc.npy",
+        "images/t02uc.npy",
+        "series.png",
+        "simulate.json",
+    ] {
+        assert!(one.join(f).is_file(), "{f}");
+    }
+    let img = qdscope::io::read_npy(&one.join("images/t02uc.npy")).unwrap();
+    assert_eq!(img.data.dim(), (1, 24, 24));
+    // Pb/Br (centre) brighter than Cs (pixel (0, 0)).
+    assert!(img.data[[0, 12, 12]] > img.data[[0, 0, 0]]);
+    let j: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(one.join("simulate.json")).unwrap()).unwrap();
+    assert_eq!(j["sampling"]["grid_n"], 180);
+    assert_eq!(j["work_items"], 2);
+
+    let (a, b) = (tmp.path().join("s0"), tmp.path().join("s1"));
+    for (i, d) in [(0, &a), (1, &b)] {
+        qdscope()
+            .arg("simulate")
+            .args(TINY)
+            .args(["--shard", &format!("{i}/2"), "-o", s(d)])
+            .assert()
+            .success();
+        assert!(d.join("partial.json").is_file() && !d.join("series.csv").exists());
+    }
+    let m = tmp.path().join("m");
+    qdscope()
+        .arg("simulate")
+        .args(TINY)
+        .args(["--merge", s(&a), s(&b), "-o", s(&m)])
+        .assert()
+        .success();
+    assert_eq!(
+        fs::read_to_string(m.join("series.csv")).unwrap(),
+        csv,
+        "merge = single run"
+    );
+    // Merging with other parameters is refused.
+    fail(
+        &[
+            "--thickness-uc",
+            "1..3",
+            "--supercell-uc",
+            "1",
+            "--phonons",
+            "2",
+            "--defocus-nodes",
+            "1",
+            "--no-symmetry",
+            "--merge",
+            s(&a),
+            s(&b),
+            "-o",
+            s(&tmp.path().join("x")),
+        ],
+        "other parameters",
+    );
+
+    // Displacements from an RMSF table.
+    let r = tmp.path().join("rmsf_elements.csv");
+    fs::write(&r, "element,rmsf_mean_angstrom,rmsf_sd_angstrom,count\nBr,0.35,0.01,36\nCs,0.4,0.02,19\nPb,0.25,0.01,8\n").unwrap();
+    let rr = tmp.path().join("rr");
+    qdscope()
+        .arg("simulate")
+        .args(TINY)
+        .args(["--phonon-rmsf", s(&r), "-o", s(&rr)])
+        .assert()
+        .success();
+    let j: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(rr.join("simulate.json")).unwrap()).unwrap();
+    let d = j["parameters"]["displacement_angstrom"][1]
+        .as_f64()
+        .unwrap();
+    assert!((d - 0.25 / 3f64.sqrt()).abs() < 1e-12);
+}
+
+#[test]
+fn bad_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = tmp.path().join("o");
+    fail(&["--thickness-uc", "5..2", "-o", s(&o)], "--thickness-uc");
+    fail(
+        &[
+            "--supercell-uc",
+            "1",
+            "--sampling-angstrom",
+            "0.05",
+            "-o",
+            s(&o),
+        ],
+        "--sampling-angstrom",
+    );
+    fail(&["--method", "prism", "-o", s(&o)], "PRISM");
+    fail(
+        &["--displacement-angstrom", "Xx=0.1", "-o", s(&o)],
+        "unknown element",
+    );
+    fail(&["--shard", "3/2", "-o", s(&o)], "--shard");
+    fail(&["--probe-per-cell", "10", "-o", s(&o)], "under-sample");
+    fail(
+        &["--merge", s(&tmp.path().join("nope")), "-o", s(&o)],
+        "partial.json",
+    );
+    assert!(!o.exists());
+}
