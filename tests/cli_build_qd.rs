@@ -1,14 +1,15 @@
 //! `qdscope build-qd` end to end: the files, composition.json, and the
 //! generated CP2K inputs parsed back (a small parser of CP2K's section
 //! syntax) into the settings of structure-and-cp2k spec §2; bad input.
+mod common;
+use common::{qdscope, s};
+
+fn fail(args: &[&str], out: &Path, needle: &str) {
+    common::fail(&[&["build-qd"], args, &["-o", s(out)]].concat(), needle);
+    assert!(!out.join("qd.xyz").exists(), "no partial output");
+}
 use std::fs;
 use std::path::Path;
-
-use assert_cmd::Command;
-
-fn qdscope() -> Command {
-    Command::cargo_bin("qdscope").unwrap()
-}
 
 /// A parsed CP2K input section.
 #[derive(Debug, Default)]
@@ -318,24 +319,6 @@ fn frozen_shell_core_and_xtb_variants() {
         Some("GTH-PBE-q10")
     );
     assert_eq!(geo.kw("FORCE_EVAL/DFT/CHARGE"), Some("-11"));
-}
-
-fn fail(args: &[&str], out: &Path, needle: &str) {
-    let a = qdscope()
-        .arg("build-qd")
-        .args(args)
-        .arg("-o")
-        .arg(out)
-        .assert()
-        .failure()
-        .code(1);
-    let err = String::from_utf8_lossy(&a.get_output().stderr).to_string();
-    assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(
-        err.starts_with("qdscope: error: ") && err.contains(needle),
-        "{args:?}: {err}"
-    );
-    assert!(!out.join("qd.xyz").exists(), "no partial output");
 }
 
 #[test]

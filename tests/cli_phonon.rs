@@ -1,28 +1,10 @@
 //! `qdscope phonon …` end to end on generated CP2K-format files: outputs,
 //! units in the headers, and one-line errors on bad input.
+mod common;
+use common::{fail, qdscope, s};
 use std::fs;
-use std::path::Path;
 
-use assert_cmd::Command;
 use qdscope::phonon::synth::{gap_series, write_cluster, write_gap, Grid, SPEC_GRID};
-
-fn qdscope() -> Command {
-    Command::cargo_bin("qdscope").unwrap()
-}
-
-fn fail(args: &[&str], needle: &str) {
-    let a = qdscope().args(args).assert().failure().code(1);
-    let err = String::from_utf8_lossy(&a.get_output().stderr).to_string();
-    assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(
-        err.starts_with("qdscope: error: ") && err.contains(needle),
-        "{args:?}: {err}"
-    );
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 #[test]
 fn coupling_dephasing_histogram() {

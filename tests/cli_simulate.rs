@@ -1,18 +1,13 @@
 //! `qdscope simulate` end to end on a tiny crystal (1×1 u.c. supercell,
 //! 180² grid, 1–2 u.c.): the contract files, shards + merge = one run,
 //! the RMSF link, and one-line errors.
+mod common;
+use common::{qdscope, s};
+
+fn fail(args: &[&str], needle: &str) {
+    common::fail(&[&["simulate"], args].concat(), needle);
+}
 use std::fs;
-use std::path::Path;
-
-use assert_cmd::Command;
-
-fn qdscope() -> Command {
-    Command::cargo_bin("qdscope").unwrap()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 const TINY: [&str; 10] = [
     "--thickness-uc",
@@ -26,21 +21,6 @@ const TINY: [&str; 10] = [
     "--no-symmetry",
     "-q",
 ];
-
-fn fail(args: &[&str], needle: &str) {
-    let a = qdscope()
-        .arg("simulate")
-        .args(args)
-        .assert()
-        .failure()
-        .code(1);
-    let err = String::from_utf8_lossy(&a.get_output().stderr).to_string();
-    assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(
-        err.starts_with("qdscope: error: ") && err.contains(needle),
-        "{args:?}: {err}"
-    );
-}
 
 #[test]
 fn files_shards_and_merge() {

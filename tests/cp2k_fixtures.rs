@@ -4,10 +4,11 @@
 //! equilibration). Readers: step counts, MO/step alignment, velocity units
 //! (kinetic energy and temperature from the velocity file against CP2K's
 //! own `.ener` columns); then every `qdscope phonon` command end to end.
+mod common;
+use common::{fail, qdscope, s};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use qdscope::io::cp2k::{read_ener, read_molog};
 use qdscope::io::xyz::{VelocityUnit, XyzReader};
 use qdscope::units::{AMU_A2_PER_FS2_EV, KB_EV_PER_K};
@@ -16,14 +17,6 @@ fn fx(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures/cp2k")
         .join(name)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn qdscope() -> Command {
-    Command::cargo_bin("qdscope").unwrap()
 }
 
 fn frames(name: &str) -> Vec<qdscope::io::xyz::Frame> {
@@ -233,16 +226,6 @@ fn phonon_half_runs_on_the_real_files() {
         .assert()
         .success();
     assert!(h.join("histogram.csv").is_file());
-}
-
-fn fail(args: &[&str], needle: &str) {
-    let a = qdscope().args(args).assert().failure().code(1);
-    let err = String::from_utf8_lossy(&a.get_output().stderr).to_string();
-    assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(
-        err.starts_with("qdscope: error: ") && err.contains(needle),
-        "{args:?}: {err}"
-    );
 }
 
 #[test]

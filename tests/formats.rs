@@ -4,20 +4,17 @@
 //! every data type and byte order claimed, calibration and metadata,
 //! the CLI (`inspect`, `convert`, `--signal`, metadata into prepare.json),
 //! bad input, and a mutation test (truncations and byte flips never panic).
+mod common;
+use common::{fail, qdscope, s};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use qdscope::io::signal::{AxisKind, Dtype};
 use qdscope::io::testfiles::{dm_file, emi_file, ser_file, DmImage, Tag};
 use qdscope::io::{read_npy, read_signals, read_tiff};
 use rand::{Rng, SeedableRng};
 use rust_hdf5::types::VarLenUnicode;
 use rust_hdf5::H5File;
-
-fn qdscope() -> Command {
-    Command::cargo_bin("qdscope").unwrap()
-}
 
 /// Pixel values 0, 1, …, 96, 0, … (exact in every type).
 fn ramp(n: usize) -> Vec<f64> {
@@ -325,20 +322,6 @@ fn tia_ser_with_and_without_emi() {
         let s = &read_signals(&p).unwrap().signals[0];
         assert_eq!((s.dtype, s.shape.clone()), (dt, vec![2, 4]));
     }
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn fail(args: &[&str], needle: &str) {
-    let a = qdscope().args(args).assert().failure().code(1);
-    let err = String::from_utf8_lossy(&a.get_output().stderr).to_string();
-    assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(
-        err.starts_with("qdscope: error: ") && err.contains(needle),
-        "{args:?}: {err}"
-    );
 }
 
 #[test]
