@@ -253,9 +253,49 @@ pub(crate) fn run(args: &Args, quiet: bool) -> Result<()> {
         }
     }
     let phonon = run_phonon_demo(&dir.join("phonon"), args.seed, quiet)?;
+    // The structure and simulation commands, as a user would type them:
+    // the study's 3-nm dot with its CP2K inputs, and a short thickness
+    // series (1–4 u.c.) of the quick preset's grid on the static crystal
+    // (one frozen-phonon configuration would make the 4mm wedge misleading).
+    let qd_dir = dir.join("build-qd");
+    let sim_dir = dir.join("simulate");
+    for argv in [
+        vec![
+            "qdscope",
+            "build-qd",
+            "--size",
+            "5",
+            "-o",
+            path_str(&qd_dir)?,
+        ],
+        vec![
+            "qdscope",
+            "simulate",
+            "--thickness-uc",
+            "1..4",
+            "--phonons",
+            "1",
+            "--defocus-nodes",
+            "1",
+            "--displacement-angstrom",
+            "Cs=0,Pb=0,Br=0",
+            "-o",
+            path_str(&sim_dir)?,
+        ],
+    ] {
+        let mut argv = argv;
+        if quiet {
+            argv.insert(1, "--quiet");
+        }
+        let cli = <super::Cli as clap::Parser>::try_parse_from(&argv)
+            .map_err(|e| Error::param("demo", e.to_string()))?;
+        super::run(cli)?;
+    }
     let mut full: serde_json::Value = serde_json::to_value(&summary)
         .map_err(|e| Error::format(dir.join("demo.json"), e.to_string()))?;
     full["phonon"] = phonon;
+    full["build_qd"] = serde_json::json!(qd_dir.join("composition.json").display().to_string());
+    full["simulate"] = serde_json::json!(sim_dir.join("series.csv").display().to_string());
     report::write_json(&dir.join("demo.json"), &full)?;
     println!("outputs in {}", dir.display());
     if summary.qds.iter().any(|q| q.error.is_some()) {
@@ -400,4 +440,9 @@ fn run_phonon_demo(dir: &Path, seed: u64, quiet: bool) -> Result<serde_json::Val
             "gamma_300k_mev": hr.gamma_mev(300.0)},
         "outputs": ["phonon/coupling", "phonon/dephasing", "phonon/histogram", "phonon/dos", "phonon/rmsf"],
     }))
+}
+
+fn path_str(p: &Path) -> Result<&str> {
+    p.to_str()
+        .ok_or_else(|| Error::param("--output", format!("{} is not valid UTF-8", p.display())))
 }

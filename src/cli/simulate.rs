@@ -325,10 +325,19 @@ fn write_outputs(a: &Args, p: &SimParams, range: (usize, usize), part: &Partial)
         tables.push(series(part, d, a.pixel_size_angstrom)?);
     }
     let mut warnings = Vec::new();
-    if part.min_intensity < 0.99 {
+    let moving = p.displacement_angstrom.iter().any(|&d| d > 0.0);
+    // Static crystals channel more intensity past the band limit by nature
+    // (spec §6.5), so the monitor warns for frozen-phonon runs only.
+    if moving && part.min_intensity < 0.99 {
         warnings.push(format!(
             "only {:.4} of the probe intensity is left after {} u.c. (> 1 % scattered past the band limit): the grid is under-sampled",
             part.min_intensity, p.max_thickness_uc
+        ));
+    }
+    if p.symmetry_wedge && moving && p.phonons < 10 {
+        warnings.push(format!(
+            "the 4mm wedge copies each configuration's (asymmetric) displacements to the 8 equivalent positions: with {} configurations thin-crystal ratios are biased; use more --phonons or --no-symmetry",
+            p.phonons
         ));
     }
     let expected = p.phonons * p.defocus_nodes;
