@@ -131,15 +131,15 @@ fn unfilter(
 /// Chunked datasets of rank ≤ 3 with deflate/shuffle, read chunk by chunk
 /// (the library's whole-dataset read scatters element by element: 340 ms vs
 /// 5 ms for 10 × 1024² u16). `frames_last` = Velox (y, x, frame) chunks of
-/// one frame, written straight into (frame, y, x) order. `None` = not
-/// handled here.
+/// one frame, written straight into (frame, y, x) order (the flag says
+/// so). `None` = not handled here.
 fn read_chunks(
     path: &Path,
     ds: &rust_hdf5::H5Dataset,
     shape: &[usize],
     es: usize,
     frames_last: bool,
-) -> Result<Option<Vec<u8>>> {
+) -> Result<Option<(Vec<u8>, bool)>> {
     let Some(c) = ds.chunk_dims() else {
         return Ok(None);
     };
@@ -209,7 +209,7 @@ fn read_chunks(
             }
         }
     }
-    Ok(Some(out))
+    Ok(Some((out, velox)))
 }
 
 /// A dataset's bytes (little-endian) and its dtype and shape; with
@@ -227,20 +227,15 @@ fn read_dataset(
     let (dtype, big) = dtype_of(path, &ds.datatype().map_err(|e| h5err(path, e))?)?;
     let shape = ds.shape();
     let es = dtype.size();
-    let fast = read_chunks(path, &ds, &shape, es, frames_last)?;
-    let velox_fast = fast.is_some()
-        && frames_last
-        && shape.len() == 3
-        && ds
-            .chunk_dims()
-            .is_some_and(|c| c[..2] == shape[..2] && c[2] == 1);
-    let mut bytes = match fast {
-        Some(b) => b,
-        None => ds
-            .read_raw_bytes()
-            .map_err(|e| h5err(path, format!("{name}: {e}")))?,
+    let (mut bytes, done_frames_first) = match read_chunks(path, &ds, &shape, es, frames_last)? {
+        Some(fast) => fast,
+        None => (
+            ds.read_raw_bytes()
+                .map_err(|e| h5err(path, format!("{name}: {e}")))?,
+            false,
+        ),
     };
-    if frames_last && shape.len() == 3 && !velox_fast {
+    if frames_last && shape.len() == 3 && !done_frames_first {
         bytes = frames_first(&bytes, shape[0], shape[1], shape[2], es);
     }
     let n: usize = shape.iter().product();

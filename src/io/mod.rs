@@ -207,9 +207,10 @@ pub struct Loaded {
 /// Reader errors; an ambiguous or unknown signal; a signal that is not a
 /// 2-D image or 3-D stack.
 pub fn load_stack(path: &Path, choice: Option<&str>) -> Result<Loaded> {
-    match detect_format(path)? {
+    let format = detect_format(path)?;
+    match format {
         Format::Npy | Format::Tiff | Format::Mrc if choice.is_none_or(|c| c == "0") => {
-            let stack = match detect_format(path)? {
+            let stack = match format {
                 Format::Npy => read_npy(path)?,
                 Format::Tiff => read_tiff(path)?,
                 _ => read_mrc(path)?,

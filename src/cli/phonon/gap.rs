@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::{check_measured_t, check_temperature, GapInput};
+use super::{check_measured_t_of, check_temperature, GapInput};
 use crate::error::{Error, Result};
 use crate::fft::{Detrend, Window};
 use crate::io::cp2k::GapSeries;
@@ -298,10 +298,10 @@ pub fn coupling_outputs(
 
 pub(super) fn run_coupling(a: &CouplingArgs) -> Result<()> {
     let bands = coupling::parse_bands(&a.bands_mev)?;
-    if let Some(e) = &a.input.ener {
-        check_measured_t(e, a.input.skip_fs, a.temperature_k)?;
+    let (g, rows) = a.input.load_with_ener()?;
+    if let (Some(e), Some(rows)) = (&a.input.ener, &rows) {
+        check_measured_t_of(e, rows, a.input.skip_fs, a.temperature_k)?;
     }
-    let g = a.input.load()?;
     let hr = coupling_outputs(
         &a.output,
         &a.input.gap,

@@ -72,6 +72,11 @@ impl GapInput {
     }
 
     pub(crate) fn load(&self) -> Result<GapSeries> {
+        Ok(self.load_with_ener()?.0)
+    }
+
+    /// The gap series and the `.ener` rows it was checked against (read once).
+    pub(crate) fn load_with_ener(&self) -> Result<(GapSeries, Option<Vec<cp2k::EnerRow>>)> {
         let rows = match &self.ener {
             Some(e) => Some((e, cp2k::read_ener(e)?)),
             None => None,
@@ -144,7 +149,7 @@ impl GapInput {
             ));
         }
         g.gap_mev.drain(..skip);
-        Ok(g)
+        Ok((g, rows.map(|(_, r)| r)))
     }
 }
 
@@ -153,8 +158,15 @@ impl GapInput {
 /// # Errors
 /// Reader errors; no rows after the skip.
 pub fn mean_temperature(ener: &Path, skip_fs: f64) -> Result<f64> {
-    let rows = cp2k::read_ener(ener)?;
-    let t0 = rows[0].time_fs;
+    mean_temperature_of(ener, &cp2k::read_ener(ener)?, skip_fs)
+}
+
+/// Mean temperature (K) of rows already read from `ener`, after `skip_fs`.
+///
+/// # Errors
+/// No rows after the skip.
+pub fn mean_temperature_of(ener: &Path, rows: &[cp2k::EnerRow], skip_fs: f64) -> Result<f64> {
+    let t0 = rows.first().map_or(0.0, |r| r.time_fs);
     let kept: Vec<f64> = rows
         .iter()
         .filter(|r| r.time_fs - t0 >= skip_fs - 1e-9)
@@ -170,7 +182,17 @@ pub fn mean_temperature(ener: &Path, skip_fs: f64) -> Result<f64> {
 }
 
 pub(crate) fn check_measured_t(ener: &Path, skip_fs: f64, target: f64) -> Result<f64> {
-    let t = mean_temperature(ener, skip_fs)?;
+    check_measured_t_of(ener, &cp2k::read_ener(ener)?, skip_fs, target)
+}
+
+/// [`check_measured_t`] on rows already read.
+pub(crate) fn check_measured_t_of(
+    ener: &Path,
+    rows: &[cp2k::EnerRow],
+    skip_fs: f64,
+    target: f64,
+) -> Result<f64> {
+    let t = mean_temperature_of(ener, rows, skip_fs)?;
     if (t - target).abs() > 0.1 * target {
         eprintln!(
             "qdscope: warning: {}: mean temperature {t:.1} K differs from the thermostat target {target} K by more than 10 %",
