@@ -7,7 +7,7 @@
 //! | TIFF (`.tif`, `.tiff`) | single/multi-page; 8/16/32-bit signed/unsigned integer, 32/64-bit float, grey | 32-bit float, single or multi-page | ImageJ `unit=` + resolution tags, or `ResolutionUnit` inch/cm |
 //! | MRC (`.mrc`, `.mrcs`, `.st`, `.map`) | modes 0, 1, 2, 6, 12; extended header skipped; either byte order | mode 2 | cell length / grid size (Å) |
 //! | PNG | — | 8-bit grey preview, percentile contrast | — |
-//! | DM3/DM4 (`dm`) | every image of `ImageList` (thumbnail skipped); all numeric DataTypes incl. complex, RGB, bool, i64/u64 (not packed complex); either byte order; 2-D/3-D | — | `Calibrations/Dimension` scale/origin/units; `Microscope Info` voltage, magnification, convergence; acquisition date |
+//! | DM3/DM4 (`dm`) | every image of `ImageList` (thumbnail skipped); all numeric DataTypes incl. complex, packed complex (DataType 5, unpacked to the centred complex transform), RGB, bool, i64/u64; either byte order; 2-D/3-D | — | `Calibrations/Dimension` scale/origin/units; `Microscope Info` voltage, magnification, convergence; acquisition date |
 //! | Velox EMD (`emd`) | every `Data/Image/<uuid>` (frames (y, x, f) → (f, y, x)); chunked, deflate/shuffle | — | JSON `Metadata`: pixel size, kV, convergence, detector angles, dwell time |
 //! | Berkeley EMD (`emd`) | every `emd_group_type` group (`data`, `dim1…`) | — | `dimN` vectors with `name`/`units` |
 //! | TIA SER (+ EMI) (`ser`) | 2-D element series, data types 1–10, 32/64-bit offsets | — | element calibration (m); EMI `<ObjectInfo>` XML (kV, magnification) |
