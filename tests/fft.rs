@@ -299,6 +299,12 @@ fn fast_lengths() {
     assert_eq!(fast_len_at_most(1), 1);
     assert_eq!(fast_len_at_most(0), 1);
     assert_eq!(fast_len(1019), 1024);
+    use qdscope::fft::convolve::fast_conv_len;
+    // 1250 = 2·5⁴ and 1125 = 3²·5³ are skipped for 1280 and 1152.
+    assert_eq!(fast_conv_len(1224), 1280);
+    assert_eq!(fast_conv_len(1104), 1152);
+    assert_eq!(fast_conv_len(1024), 1024);
+    assert_eq!(fast_conv_len(1), 2);
     for n in 1..300 {
         let m = fast_len_at_most(n);
         assert!(m <= n && fast_len(m) == m);

@@ -78,11 +78,45 @@ fn inv_len<T: FftFloat>(n: usize) -> T {
 }
 
 /// Cache-friendly blocked transpose of a 2-D array into a new standard-layout array.
+///
+/// Contiguous inputs go through slices (one bounds check per block row, not
+/// per element: 4–5× faster than indexed access at 1024², where the
+/// transposes of the separable filters were a quarter of their cost).
 #[must_use]
 pub fn transpose<T: Copy + Zero + Send + Sync>(a: ArrayView2<T>) -> Array2<T> {
     const B: usize = 32;
     let (ny, nx) = a.dim();
     let mut out = Array2::<T>::zeros((nx, ny));
+    if ny == 0 || nx == 0 {
+        return out;
+    }
+    if let (Some(src), Some(dst)) = (a.as_slice(), out.as_slice_mut()) {
+        // Parallel over blocks of T_ output rows (= input columns x0 …);
+        // each T_ × T_ tile is read as T_ contiguous input segments into a
+        // local tile and written as T_ contiguous output segments.
+        const T_: usize = 16;
+        dst.par_chunks_mut(T_ * ny)
+            .enumerate()
+            .for_each(|(bi, chunk)| {
+                let x0 = bi * T_;
+                let w = chunk.len() / ny;
+                let mut tile = [T::zero(); T_ * T_];
+                for y0 in (0..ny).step_by(T_) {
+                    let h = (y0 + T_).min(ny) - y0;
+                    for dy in 0..h {
+                        let o = (y0 + dy) * nx + x0;
+                        for (dx, v) in src[o..o + w].iter().enumerate() {
+                            tile[dx * T_ + dy] = *v;
+                        }
+                    }
+                    for dx in 0..w {
+                        chunk[dx * ny + y0..dx * ny + y0 + h]
+                            .copy_from_slice(&tile[dx * T_..dx * T_ + h]);
+                    }
+                }
+            });
+        return out;
+    }
     // Parallel over blocks of output rows (= input columns).
     out.axis_chunks_iter_mut(Axis(0), B)
         .into_par_iter()

@@ -116,6 +116,29 @@ fn pick_shifted<E: Extremum>(dst: &mut [f32], src: &[f32], off: i64) {
     }
 }
 
+/// `dst[i] = pick(a[i], b[i + off])` where `i + off` is inside, else `a[i]`
+/// (a copy fused with [`pick_shifted`]: one write per pixel).
+#[inline]
+fn pick2_shifted<E: Extremum>(dst: &mut [f32], a: &[f32], b: &[f32], off: i64) {
+    let n = dst.len();
+    let o = off.unsigned_abs() as usize;
+    if o >= n {
+        dst.copy_from_slice(a);
+        return;
+    }
+    if off >= 0 {
+        for ((d, x), y) in dst[..n - o].iter_mut().zip(&a[..n - o]).zip(&b[o..]) {
+            *d = E::pick(*x, *y);
+        }
+        dst[n - o..].copy_from_slice(&a[n - o..]);
+    } else {
+        dst[..o].copy_from_slice(&a[..o]);
+        for ((d, x), y) in dst[o..].iter_mut().zip(&a[o..]).zip(&b[..n - o]) {
+            *d = E::pick(*x, *y);
+        }
+    }
+}
+
 /// Scratch of a line pass (van Herk prefix/suffix planes), reused.
 #[derive(Default)]
 pub(crate) struct PassScratch {
@@ -194,10 +217,11 @@ fn line_pass<E: Extremum>(
                 let g = &src[y * nx..(y + 1) * nx];
                 let (prev, cur) = pc.split_at_mut(r * nx);
                 let cur = &mut cur[..nx];
-                cur.copy_from_slice(g);
                 if !(y / vy_u).is_multiple_of(w) && r >= vy_u {
                     let pr = &prev[(r - vy_u) * nx..(r - vy_u + 1) * nx];
-                    pick_shifted::<E>(cur, pr, -vx);
+                    pick2_shifted::<E>(cur, g, pr, -vx);
+                } else {
+                    cur.copy_from_slice(g);
                 }
             }
             // Suffix: row y continues row y + vy unless it ends a block.
@@ -206,22 +230,35 @@ fn line_pass<E: Extremum>(
                 let g = &src[y * nx..(y + 1) * nx];
                 let (cur, next) = qc.split_at_mut((r + 1) * nx);
                 let cur = &mut cur[r * nx..];
-                cur.copy_from_slice(g);
                 if (y / vy_u) % w != w - 1 && r + vy_u < rows {
                     let nr = &next[(vy_u - 1) * nx..vy_u * nx];
-                    pick_shifted::<E>(cur, nr, vx);
+                    pick2_shifted::<E>(cur, g, nr, vx);
+                } else {
+                    cur.copy_from_slice(g);
                 }
             }
         });
     let (pp, qq) = (&scratch.p, &scratch.q);
     let h = p as i64;
     dst.par_chunks_mut(nx).enumerate().for_each(|(y, o)| {
-        o.fill(E::IDENTITY);
         let ys = y as i64 - h * vy;
         let ye = y as i64 + h * vy;
         if (0..ny_i).contains(&ys) {
+            // o[i] = Q[ys][i − h·vx], identity outside (one write per pixel).
             let row = &qq[ys as usize * nx..(ys as usize + 1) * nx];
-            pick_shifted::<E>(o, row, -h * vx);
+            let off = -h * vx;
+            let k = off.unsigned_abs() as usize;
+            if k >= nx {
+                o.fill(E::IDENTITY);
+            } else if off >= 0 {
+                o[..nx - k].copy_from_slice(&row[k..]);
+                o[nx - k..].fill(E::IDENTITY);
+            } else {
+                o[..k].fill(E::IDENTITY);
+                o[k..].copy_from_slice(&row[..nx - k]);
+            }
+        } else {
+            o.fill(E::IDENTITY);
         }
         if (0..ny_i).contains(&ye) {
             let row = &pp[ye as usize * nx..(ye as usize + 1) * nx];
