@@ -131,7 +131,10 @@ fn bad_input() {
         ],
         "--sampling-angstrom",
     );
-    fail(&["--method", "prism", "-o", s(&o)], "PRISM");
+    fail(
+        &["--method", "prism", "--interpolation", "3", "-o", s(&o)],
+        "--interpolation",
+    );
     fail(
         &["--displacement-angstrom", "Xx=0.1", "-o", s(&o)],
         "unknown element",
@@ -143,4 +146,51 @@ fn bad_input() {
         "partial.json",
     );
     assert!(!o.exists());
+}
+
+/// `--method prism --interpolation 1` writes the same series as multislice
+/// (1e-4 relative on every CSV number) and says so in simulate.json.
+#[test]
+fn prism_cli_matches_multislice() {
+    let tmp = tempfile::tempdir().unwrap();
+    let args = [
+        "simulate",
+        "--thickness-uc",
+        "1..2",
+        "--supercell-uc",
+        "1",
+        "--phonons",
+        "1",
+        "--defocus-nodes",
+        "3",
+        "-q",
+    ];
+    let (ms, pr) = (tmp.path().join("ms"), tmp.path().join("pr"));
+    qdscope().args(args).args(["-o", s(&ms)]).assert().success();
+    qdscope()
+        .args(args)
+        .args(["--method", "prism", "--interpolation", "1", "-o", s(&pr)])
+        .assert()
+        .success();
+    let read = |d: &std::path::Path| -> Vec<f64> {
+        fs::read_to_string(d.join("series.csv"))
+            .unwrap()
+            .lines()
+            .skip(1)
+            .flat_map(|l| {
+                l.split(',')
+                    .map(|v| v.parse::<f64>().unwrap())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let (a, b) = (read(&ms), read(&pr));
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert!((x - y).abs() <= 1e-4 * x.abs().max(1e-12), "{x} vs {y}");
+    }
+    let j: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(pr.join("simulate.json")).unwrap()).unwrap();
+    assert_eq!(j["method"], "prism");
+    assert_eq!(j["prism_interpolation"], 1);
 }

@@ -23,6 +23,7 @@ fn small() -> SimParams {
         defocus_nodes: 1,
         displacement_angstrom: [0.0; 3],
         seed: 1,
+        prism_interpolation: None,
     }
 }
 
@@ -97,5 +98,95 @@ fn shards_merge_to_the_single_run_and_ratios_fall_out() {
     for r in &rows {
         assert!(r.ratio_volume > 0.05 && r.ratio_volume < 1.0, "{r:?}");
         assert!(r.ratio_height > 0.05 && r.ratio_height < 1.0, "{r:?}");
+    }
+}
+
+/// PRISM with f = 1 equals multislice (spec §9: the window is the whole
+/// cell and ψ = Σ c_j S_j by linearity) to 1e-5 of the brightest value,
+/// frozen phonons and three defocus nodes included; shards of PRISM merge
+/// to its single run.
+#[test]
+fn prism_f1_equals_multislice() {
+    let p = SimParams {
+        phonons: 2,
+        defocus_nodes: 3,
+        symmetry_wedge: true,
+        displacement_angstrom: [0.22, 0.16, 0.22],
+        ..small()
+    };
+    let ms = run_shard(&p, (0, 1), &|| {}).unwrap();
+    let pr_p = SimParams {
+        prism_interpolation: Some(1),
+        ..p.clone()
+    };
+    let pr = run_shard(&pr_p, (0, 1), &|| {}).unwrap();
+    let ((a, wa), (b, wb)) = (ms.totals(), pr.totals());
+    assert!((wa - wb).abs() < 1e-12);
+    let max = a.iter().flatten().flatten().copied().fold(0.0, f64::max);
+    for (x, y) in a
+        .iter()
+        .flatten()
+        .flatten()
+        .zip(b.iter().flatten().flatten())
+    {
+        assert!((x - y).abs() <= 1e-5 * max, "{x} vs {y}");
+    }
+    assert!((ms.min_intensity - pr.min_intensity).abs() < 1e-4);
+    let parts: Vec<_> = (0..2)
+        .map(|i| run_shard(&pr_p, (i, 2), &|| {}).unwrap())
+        .collect();
+    assert_eq!(merge(&parts).unwrap().totals(), pr.totals());
+    assert!(
+        run_shard(
+            &SimParams {
+                prism_interpolation: Some(3),
+                ..p.clone()
+            },
+            (0, 1),
+            &|| {}
+        )
+        .is_err(),
+        "f = 3 refused"
+    );
+}
+
+/// PRISM with f = 2 on a 3×3 u.c. cell (window 8.8 Å) gives the
+/// Cs : Pb/Br ratio of multislice within 1 % (issue's test) at 1–3 u.c.
+/// (A 35–100 mrad detector allows the coarser 270² grid; on a 2×2 cell,
+/// window 5.9 Å, the probe's tails alias and the ratio is 1.2 % off.)
+#[test]
+fn prism_f2_ratio_within_one_percent() {
+    let p = SimParams {
+        supercell_uc: 3,
+        grid_n: 270,
+        detectors: vec![(35.0, 100.0)],
+        symmetry_wedge: true,
+        ..small()
+    };
+    let ms = series(&run_shard(&p, (0, 1), &|| {}).unwrap(), 0, 0.1)
+        .unwrap()
+        .0;
+    let pr = SimParams {
+        prism_interpolation: Some(2),
+        ..p
+    };
+    let pr = series(&run_shard(&pr, (0, 1), &|| {}).unwrap(), 0, 0.1)
+        .unwrap()
+        .0;
+    for (a, b) in ms.iter().zip(&pr) {
+        eprintln!(
+            "{} u.c.: ratio_height multislice {:.5} PRISM f=2 {:.5}",
+            a.thickness_uc, a.ratio_height, b.ratio_height
+        );
+        for (x, y) in [
+            (a.ratio_height, b.ratio_height),
+            (a.ratio_volume, b.ratio_volume),
+        ] {
+            assert!(
+                (x / y - 1.0).abs() < 0.01,
+                "{} u.c.: multislice {x} vs PRISM f=2 {y}",
+                a.thickness_uc
+            );
+        }
     }
 }

@@ -28,7 +28,7 @@ pub enum Quality {
 pub enum Method {
     /// Plain multislice, one propagation per probe position.
     Multislice,
-    /// PRISM S-matrix (not built yet).
+    /// PRISM S-matrix with interpolation factor f (`--interpolation`).
     Prism,
 }
 
@@ -80,10 +80,10 @@ pub struct Args {
     /// Scan every position instead of the 4mm wedge about the Cs column.
     #[arg(long)]
     pub no_symmetry: bool,
-    /// Algorithm (PRISM is not built yet).
+    /// Algorithm.
     #[arg(long, value_enum, default_value_t = Method::Multislice)]
     pub method: Method,
-    /// PRISM interpolation factor f.
+    /// PRISM interpolation factor f (1, 2, 4 or 8; 1 equals multislice).
     #[arg(long, value_name = "F", default_value_t = 1)]
     pub interpolation: usize,
     /// Per-axis RMS thermal displacement per element, Å: `Cs=0.22,Pb=0.16,Br=0.22`.
@@ -243,6 +243,7 @@ fn params(a: &Args) -> Result<(SimParams, (usize, usize))> {
         defocus_nodes: a.defocus_nodes.unwrap_or(nodes),
         displacement_angstrom,
         seed: a.seed,
+        prism_interpolation: (a.method == Method::Prism).then_some(a.interpolation),
     };
     if !(p.blur_angstrom.is_finite() && p.blur_angstrom >= 0.0) {
         return Err(Error::param("--blur-angstrom", "must be ≥ 0"));
@@ -253,7 +254,11 @@ fn params(a: &Args) -> Result<(SimParams, (usize, usize))> {
     {
         return Err(Error::param("--pixel-size-angstrom", "must be in (0, 1) Å"));
     }
-    engine(&p)?;
+    let e = engine(&p)?;
+    if let Some(f) = p.prism_interpolation {
+        let nb = crate::multislice::prism::basis(&e, &p.microscope, f).len();
+        crate::multislice::prism::validate(&p, f, nb)?;
+    }
     Ok((p, range))
 }
 
@@ -263,12 +268,6 @@ fn params(a: &Args) -> Result<(SimParams, (usize, usize))> {
 /// Invalid flags, a grid too coarse for the detector, unreadable shards,
 /// I/O errors; nothing is written before the computation succeeded.
 pub fn run(a: &Args, quiet: bool) -> Result<()> {
-    if a.method == Method::Prism {
-        return Err(Error::param(
-            "--method",
-            "PRISM is not built yet; use --method multislice",
-        ));
-    }
     let (p, range) = params(a)?;
     let part = if a.merge.is_empty() {
         let shard = match &a.shard {
@@ -285,12 +284,23 @@ pub fn run(a: &Args, quiet: bool) -> Result<()> {
                 (i, n)
             }
         };
-        let nodes = p.defocus_nodes;
-        let items = (0..p.phonons * nodes)
-            .filter(|k| k % shard.1 == shard.0)
-            .count();
-        let (comp, _) = crate::multislice::series::positions(p.probe_per_cell, p.symmetry_wedge);
-        let pb = report::progress((items * comp.len()) as u64, "propagations", quiet);
+        let total = match p.prism_interpolation {
+            // PRISM: one tick per plane wave per unit cell.
+            Some(f) => {
+                let nb = crate::multislice::prism::basis(&engine(&p)?, &p.microscope, f).len();
+                let configs = (0..p.phonons).filter(|k| k % shard.1 == shard.0).count();
+                configs * nb * p.max_thickness_uc
+            }
+            None => {
+                let items = (0..p.phonons * p.defocus_nodes)
+                    .filter(|k| k % shard.1 == shard.0)
+                    .count();
+                let (comp, _) =
+                    crate::multislice::series::positions(p.probe_per_cell, p.symmetry_wedge);
+                items * comp.len()
+            }
+        };
+        let pb = report::progress(total as u64, "propagations", quiet);
         let part = run_shard(&p, shard, &|| pb.inc(1))?;
         pb.finish_and_clear();
         if a.shard.is_some() {
@@ -425,7 +435,8 @@ fn write_outputs(a: &Args, p: &SimParams, range: (usize, usize), part: &Partial)
     )?;
     let summary = serde_json::json!({
         "qdscope_version": env!("CARGO_PKG_VERSION"),
-        "method": "multislice",
+        "method": if p.prism_interpolation.is_some() { "prism" } else { "multislice" },
+        "prism_interpolation": p.prism_interpolation,
         "quality": a.quality,
         "parameters": p,
         "assumptions": ["C_s = C_5 = Δf = 0", "C_c as given (--cc-mm)", "energy spread and source size read as FWHM", "Einstein model, independent Gaussian displacements"],

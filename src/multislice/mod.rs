@@ -1,16 +1,18 @@
 //! Multislice ADF-STEM simulation of CsPbBr3 along [001] (simulation spec;
 //! the study's Supplementary Note 2). **In progress** (issue 8): potential,
-//! engine, frozen-phonon × defocus thickness series with shards, images and
-//! column-fit ratios are here; PRISM is not built yet.
+//! engine, frozen-phonon × defocus thickness series with shards, PRISM,
+//! images and column-fit ratios are here.
 //!
 //! | module | what | spec |
 //! |---|---|---|
 //! | [`potential`] | Kirkland f_e(q), v_z(r), K₀ | §4 |
 //! | [`propagate`] | grid, band-limited transmission, Fresnel propagator, probe, annular detector | §5–6 |
 //! | [`series`] | crystal slices, frozen phonons, Gauss–Hermite focal spread, probe positions (4mm wedge), shards and merge | §3, §5, §7 |
+//! | [`prism`] | PRISM S-matrix with interpolation f, window probes, coarse-grid detectors | §9 |
 //! | [`image`] | cell images, source + blur, Fourier resampling, 7-parameter column fits, ratios | §5.2, §8 |
 
 pub mod image;
 pub mod potential;
+pub mod prism;
 pub mod propagate;
 pub mod series;

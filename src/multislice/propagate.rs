@@ -56,11 +56,11 @@ pub struct Engine<T: FftFloat> {
     pub lambda: f64,
     /// Interaction constant σ, rad/(V·Å).
     pub sigma: f64,
-    plane: Plane2<T>,
+    pub(crate) plane: Plane2<T>,
     /// |k| of every pixel (FFT order), 1/Å.
-    k: Vec<f64>,
+    pub(crate) k: Vec<f64>,
     /// (ky, kx) of every pixel.
-    kyx: Vec<(f64, f64)>,
+    pub(crate) kyx: Vec<(f64, f64)>,
     prop: Vec<Complex<T>>,
     band: Vec<bool>,
 }

@@ -51,6 +51,9 @@ pub struct SimParams {
     pub displacement_angstrom: [f64; 3],
     /// Seed of the configurations.
     pub seed: u64,
+    /// `Some(f)`: PRISM with interpolation factor f; `None`: multislice.
+    #[serde(default)]
+    pub prism_interpolation: Option<usize>,
 }
 
 /// Detector fractions of one work item.
@@ -195,7 +198,7 @@ fn layer_atoms(
 }
 
 /// The 2·n slices of configuration `k` as transmission functions.
-fn configuration(
+pub(crate) fn configuration(
     p: &SimParams,
     e: &Engine<f32>,
     k: usize,
@@ -263,8 +266,9 @@ pub fn engine(p: &SimParams) -> Result<Engine<f32>> {
     Ok(e)
 }
 
-/// Run the work items of shard `i` of `n` ((configuration, node) pairs
-/// taken round-robin); `tick` is called once per finished propagation.
+/// Run the work items of shard `i` of `n`; `tick` is called once per
+/// finished propagation. Multislice shards take (configuration, node)
+/// pairs round-robin; PRISM ([`super::prism`]) takes whole configurations.
 ///
 /// # Errors
 /// As [`engine`].
@@ -273,6 +277,9 @@ pub fn run_shard(
     shard: (usize, usize),
     tick: &(dyn Fn() + Sync),
 ) -> Result<Partial> {
+    if let Some(f) = p.prism_interpolation {
+        return super::prism::run_shard(p, f, shard, tick);
+    }
     let t0 = std::time::Instant::now();
     let e = engine(p)?;
     let m = p.microscope;
