@@ -19,7 +19,7 @@ use num_complex::Complex;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::multislice::propagate::{Detector, Engine, Grid};
+use crate::multislice::propagate::{Engine, Grid};
 use crate::multislice::series::{
     configuration, defocus_nodes, positions, Item, Partial, SimParams,
 };
@@ -147,16 +147,7 @@ pub fn run_shard(
         m.high_tension_kv,
         p.lattice_angstrom / 2.0,
     )?;
-    let masks: Vec<Vec<usize>> = p
-        .detectors
-        .iter()
-        .map(|&(lo, hi)| {
-            ew.detector_mask(Detector {
-                inner_mrad: lo,
-                outer_mrad: hi,
-            })
-        })
-        .collect::<Result<_>>()?;
+    let masks = ew.detector_masks(&p.detectors)?;
     let nodes = defocus_nodes(p.defocus_nodes)?;
     let sigma_df = focal_spread_angstrom(&m);
     let (comp, _) = positions(p.probe_per_cell, p.symmetry_wedge);

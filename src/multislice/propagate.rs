@@ -262,6 +262,22 @@ impl<T: FftFloat> Engine<T> {
             .collect())
     }
 
+    /// Masks of several annular detectors given as (inner, outer) mrad.
+    ///
+    /// # Errors
+    /// As [`Engine::detector_mask`].
+    pub fn detector_masks(&self, detectors: &[(f64, f64)]) -> Result<Vec<Vec<usize>>> {
+        detectors
+            .iter()
+            .map(|&(lo, hi)| {
+                self.detector_mask(Detector {
+                    inner_mrad: lo,
+                    outer_mrad: hi,
+                })
+            })
+            .collect()
+    }
+
     /// Propagate `psi` through `slices` (transmission functions); after
     /// slice `j` (0-based) `record(j, Ψ)` sees the wave in Fourier space
     /// (unnormalised FFT). `psi` ends in real space.

@@ -18,7 +18,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::multislice::propagate::{Detector, Engine, Grid};
+use crate::multislice::propagate::{Engine, Grid};
 use crate::optics::{focal_spread_angstrom, Microscope, GAUSS_HERMITE_5};
 use crate::structure::Element;
 
@@ -257,12 +257,7 @@ pub fn engine(p: &SimParams) -> Result<Engine<f32>> {
         l_angstrom: p.lattice_angstrom * p.supercell_uc as f64,
     };
     let e = Engine::new(grid, m.high_tension_kv, p.lattice_angstrom / 2.0)?;
-    for &(lo, hi) in &p.detectors {
-        e.detector_mask(Detector {
-            inner_mrad: lo,
-            outer_mrad: hi,
-        })?;
-    }
+    e.detector_masks(&p.detectors)?;
     Ok(e)
 }
 
@@ -283,16 +278,7 @@ pub fn run_shard(
     let t0 = std::time::Instant::now();
     let e = engine(p)?;
     let m = p.microscope;
-    let masks: Vec<Vec<usize>> = p
-        .detectors
-        .iter()
-        .map(|&(lo, hi)| {
-            e.detector_mask(Detector {
-                inner_mrad: lo,
-                outer_mrad: hi,
-            })
-        })
-        .collect::<Result<_>>()?;
+    let masks = e.detector_masks(&p.detectors)?;
     let nodes = defocus_nodes(p.defocus_nodes)?;
     let sigma_df = focal_spread_angstrom(&m);
     let (comp, _) = positions(p.probe_per_cell, p.symmetry_wedge);
