@@ -238,20 +238,8 @@ pub fn run_shard(
         min_i = last_norm.iter().copied().fold(min_i, f64::min);
         for (z, &(_, wz)) in nodes.iter().enumerate() {
             let w = wz / p.phonons as f64;
-            let mut sums = vec![vec![vec![0.0; comp.len()]; nt]; masks.len()];
-            for (q, rq) in rec[z].iter().enumerate() {
-                for (d, rd) in rq.iter().enumerate() {
-                    for (t, v) in rd.iter().enumerate() {
-                        sums[d][t][q] = w * v;
-                    }
-                }
-            }
-            done.push(Item {
-                config: c,
-                node: z,
-                weight: w,
-                sums,
-            });
+            let recs: Vec<&Vec<Vec<f64>>> = rec[z].iter().collect();
+            done.push(Item::weighted(c, z, w, (masks.len(), nt), &recs));
         }
     }
     Ok(Partial {

@@ -70,6 +70,34 @@ pub struct Item {
     pub sums: Vec<Vec<Vec<f64>>>,
 }
 
+impl Item {
+    /// The item of (`config`, `node`) from per-position records
+    /// `recs[q][d][t]` (detector fractions), each multiplied by `weight`
+    /// and stored as `sums[d][t][q]`.
+    pub(crate) fn weighted(
+        config: usize,
+        node: usize,
+        weight: f64,
+        (detectors, thicknesses): (usize, usize),
+        recs: &[&Vec<Vec<f64>>],
+    ) -> Item {
+        let mut sums = vec![vec![vec![0.0; recs.len()]; thicknesses]; detectors];
+        for (q, rq) in recs.iter().enumerate() {
+            for (d, rd) in rq.iter().enumerate() {
+                for (t, v) in rd.iter().enumerate() {
+                    sums[d][t][q] = weight * v;
+                }
+            }
+        }
+        Item {
+            config,
+            node,
+            weight,
+            sums,
+        }
+    }
+}
+
 /// The work items of a run or shard.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Partial {
@@ -324,21 +352,9 @@ pub fn run_shard(
                 },
             )
             .collect();
-        let mut sums = vec![vec![vec![0.0; comp.len()]; nt]; masks.len()];
-        for (q, (rec, norm)) in res.iter().enumerate() {
-            min_i = min_i.min(*norm);
-            for d in 0..masks.len() {
-                for t in 0..nt {
-                    sums[d][t][q] = w * rec[d][t];
-                }
-            }
-        }
-        done.push(Item {
-            config: c,
-            node: z,
-            weight: w,
-            sums,
-        });
+        min_i = res.iter().map(|r| r.1).fold(min_i, f64::min);
+        let recs: Vec<&Vec<Vec<f64>>> = res.iter().map(|r| &r.0).collect();
+        done.push(Item::weighted(c, z, w, (masks.len(), nt), &recs));
     }
     Ok(Partial {
         params: p.clone(),
