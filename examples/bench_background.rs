@@ -5,7 +5,7 @@
 //! `OUT_DIR/bench_input.npy` (the image the peer script reads),
 //! `OUT_DIR/open_exact_R.npy` (qdscope's opening with the exact Euclidean
 //! disk, for the agreement check against scikit-image) and
-//! `OUT_DIR/bench_background.json` (best-of-5 times in ms). Run the whole
+//! `OUT_DIR/bench_background.json` (best-of-15 times in ms). Run the whole
 //! comparison with `bash examples/bench_background.sh`.
 use std::path::PathBuf;
 use std::time::Instant;
@@ -44,7 +44,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ..Default::default()
         };
         let mut best = f64::INFINITY;
-        for _ in 0..5 {
+        for _ in 0..15 {
             let t0 = Instant::now();
             let b = estimate(img.view(), &params)?;
             best = best.min(t0.elapsed().as_secs_f64());
@@ -53,7 +53,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // Split of the cost: the opening and the Gaussian on their own.
         let fp = Footprint::disk(r, params.decomposition)?;
         let (mut t_open, mut t_gauss) = (f64::INFINITY, f64::INFINITY);
-        for _ in 0..5 {
+        for _ in 0..15 {
             let t0 = Instant::now();
             let o = opening(img.view(), &fp);
             t_open = t_open.min(t0.elapsed().as_secs_f64());

@@ -135,7 +135,7 @@ fn decomposed_filters_are_bit_identical_to_brute_force() {
     ];
     for (n, radii) in cases {
         for r in radii {
-            for (ny, nx) in [(64, 64), (37, 53)] {
+            for (ny, nx) in [(64, 64), (37, 53), (3, 90), (71, 2)] {
                 let img = random(&mut rng, ny, nx);
                 let fp = Footprint::disk(r, n).unwrap();
                 let e = erode(img.view(), &fp);
@@ -147,6 +147,24 @@ fn decomposed_filters_are_bit_identical_to_brute_force() {
                 assert_eq!(o, ob, "open {n:?} R={r}");
             }
         }
+    }
+}
+
+/// Long lines (van Herk strips over several blocks and tasks, interleaved
+/// rows with a partial last strip) on a larger image than the table above.
+#[test]
+fn long_lines_are_bit_identical_to_brute_force() {
+    let mut rng = StdRng::seed_from_u64(14);
+    let img = random(&mut rng, 83, 97);
+    for r in [26usize, 33] {
+        let fp = Footprint::disk(r, Decomposition::N4).unwrap();
+        let e = erode(img.view(), &fp);
+        assert_eq!(e, brute(&img, &fp, true), "erode R={r}");
+        assert_eq!(
+            opening(img.view(), &fp),
+            brute(&e, &fp, false),
+            "open R={r}"
+        );
     }
 }
 
@@ -214,20 +232,23 @@ fn gaussian_reference(img: &Array2<f32>, sigma: f64, truncate: f64) -> Array2<f6
 #[test]
 fn gaussian_matches_direct_replicate_reference_on_both_paths() {
     let mut rng = StdRng::seed_from_u64(14);
-    let img = random(&mut rng, 48, 70);
-    // σ = 2 (5-tap half-width 4: direct path) and σ = 9 (37 taps: FFT path).
-    for sigma in [2.0, 9.0, 30.0] {
-        let g = gaussian_filter(img.view(), sigma, 2.0).unwrap();
-        let r = gaussian_reference(&img, sigma, 2.0);
-        let err = g
-            .iter()
-            .zip(r.iter())
-            .fold(0.0f64, |m, (a, b)| m.max((*a as f64 - b).abs()));
-        // f32 output of values ≤ 100: 1e-5 relative.
-        assert!(err < 1e-3, "σ={sigma}: {err}");
+    for (ny, nx) in [(48, 70), (47, 71)] {
+        let img = random(&mut rng, ny, nx);
+        // σ = 2 (5-tap half-width 4: direct path) and σ = 9 (37 taps: FFT path).
+        for sigma in [2.0, 9.0, 30.0] {
+            let g = gaussian_filter(img.view(), sigma, 2.0).unwrap();
+            let r = gaussian_reference(&img, sigma, 2.0);
+            let err = g
+                .iter()
+                .zip(r.iter())
+                .fold(0.0f64, |m, (a, b)| m.max((*a as f64 - b).abs()));
+            // f32 output of values ≤ 100: 1e-5 relative.
+            assert!(err < 1e-3, "σ={sigma} {ny}x{nx}: {err}");
+        }
     }
     // MATLAB imgaussfilt kernel length 2⌈2σ⌉+1.
     assert_eq!(gaussian_kernel(10.0, 2.0).len(), 41);
+    let img = random(&mut rng, 8, 8);
     assert!(gaussian_filter(img.view(), 0.0, 2.0).is_err());
 }
 

@@ -262,6 +262,43 @@ fn convolver1d_equals_direct_valid_convolution() {
     assert!(fft::Convolver1d::<f64>::new(&[1.0; 5], 4).is_err());
 }
 
+/// Two rows through one complex transform with replicate padding equal the
+/// direct valid convolution of each explicitly padded row: symmetric odd
+/// kernels (real spectrum) and general even/odd ones (complex spectrum).
+#[test]
+fn convolver1d_replicate_pair_equals_padded_direct_convolution() {
+    let mut rng = StdRng::seed_from_u64(9);
+    let sym = |m: usize| -> Vec<f64> {
+        (0..m)
+            .map(|i| (-((i as f64 - (m / 2) as f64).powi(2)) / 8.0).exp())
+            .collect()
+    };
+    let general = |m: usize, rng: &mut StdRng| -> Vec<f64> {
+        (0..m).map(|_| rng.gen_range(-1.0..1.0)).collect()
+    };
+    let kernels = vec![sym(9), sym(1), general(9, &mut rng), general(6, &mut rng)];
+    for k in kernels {
+        let m = k.len();
+        let n = 40;
+        let c = fft::Convolver1d::new(&k, n + m - 1).unwrap();
+        let a: Vec<f64> = (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        let b: Vec<f64> = (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        let (mut oa, mut ob) = (vec![0.0; n], vec![0.0; n]);
+        let mut ws = c.workspace();
+        c.replicate_pair_into((&a, &b), (&mut oa, &mut ob), &mut ws);
+        let left = (m - 1) / 2;
+        for (x, o) in [(&a, &oa), (&b, &ob)] {
+            let padded: Vec<f64> = (0..n + m - 1)
+                .map(|i| x[(i as i64 - left as i64).clamp(0, n as i64 - 1) as usize])
+                .collect();
+            for (i, v) in o.iter().enumerate() {
+                let d: f64 = (0..m).map(|j| padded[i + j] * k[m - 1 - j]).sum();
+                assert!((v - d).abs() < 1e-12, "m={m} i={i}: {v} vs {d}");
+            }
+        }
+    }
+}
+
 #[test]
 fn two_d_is_independent_of_thread_count() {
     let mut rng = StdRng::seed_from_u64(9);

@@ -28,6 +28,7 @@
 pub mod gaussian;
 mod morphology;
 mod strel;
+mod vanherk;
 
 use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
