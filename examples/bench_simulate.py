@@ -16,7 +16,7 @@ import numpy as np
 
 out = sys.argv[1]
 method = sys.argv[2] if len(sys.argv) > 2 else "multislice"
-a, nsc, nt, n = 5.87, 3, 15, 512
+a, nsc, nt, n = 5.87, 3, 15, 768
 cell = ase.Atoms(
     "CsPbBr3",
     scaled_positions=[(0, 0, 0), (0.5, 0.5, 0.5), (0.5, 0.5, 0), (0.5, 0, 0.5), (0, 0.5, 0.5)],

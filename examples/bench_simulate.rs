@@ -1,7 +1,9 @@
 //! qdscope's multislice (and PRISM) against abTEM on the same crystal,
 //! parameters and sampling: CsPbBr3 [001], 300 kV, 18 mrad, ADF 35–190
-//! mrad, static crystal, no focal spread, 3×3 u.c. supercell on a 512²
-//! grid (Δx = 0.0344 Å), slices of a/2, 24×24 probe positions over one
+//! mrad, static crystal, no focal spread, 3×3 u.c. supercell on a 768²
+//! grid (Δx = 0.0229 Å: band limit 286 mrad ≥ outer angle + α, atoms on
+//! pixels; qdscope's transmission oversampled 2×), slices of a/2, 24×24
+//! probe positions over one
 //! unit cell (every position computed, no symmetry wedge), 15 u.c. with
 //! the intensity after every unit cell. Both codes' raw cell images go
 //! through the same qdscope post-processing (source 0.25 Å FWHM + 0.3 Å
@@ -37,7 +39,7 @@ fn params(prism: Option<usize>) -> SimParams {
         max_thickness_uc: THICK,
         lattice_angstrom: 5.87,
         supercell_uc: 3,
-        grid_n: 512,
+        grid_n: 768,
         probe_per_cell: 24,
         symmetry_wedge: false,
         phonons: 1,
@@ -45,6 +47,7 @@ fn params(prism: Option<usize>) -> SimParams {
         displacement_angstrom: [0.0; 3],
         seed: 1,
         prism_interpolation: prism,
+        potential_oversampling: 2,
     }
 }
 

@@ -1,5 +1,5 @@
 //! `qdscope simulate` end to end on a tiny crystal (1×1 u.c. supercell,
-//! 180² grid, 1–2 u.c.): the contract files, shards + merge = one run,
+//! 192² grid, 1–2 u.c.): the contract files, shards + merge = one run,
 //! the RMSF link, and one-line errors.
 mod common;
 use common::{qdscope, s};
@@ -51,7 +51,7 @@ fn files_shards_and_merge() {
     assert!(img.data[[0, 12, 12]] > img.data[[0, 0, 0]]);
     let j: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(one.join("simulate.json")).unwrap()).unwrap();
-    assert_eq!(j["sampling"]["grid_n"], 180);
+    assert_eq!(j["sampling"]["grid_n"], 192);
     assert_eq!(j["work_items"], 2);
 
     let (a, b) = (tmp.path().join("s0"), tmp.path().join("s1"));

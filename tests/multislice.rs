@@ -24,6 +24,7 @@ fn small() -> SimParams {
         displacement_angstrom: [0.0; 3],
         seed: 1,
         prism_interpolation: None,
+        potential_oversampling: 1,
     }
 }
 

@@ -61,8 +61,50 @@ pub struct Engine<T: FftFloat> {
     pub(crate) k: Vec<f64>,
     /// (ky, kx) of every pixel.
     pub(crate) kyx: Vec<(f64, f64)>,
-    prop: Vec<Complex<T>>,
+    /// The propagator in the transposed (kx-major) layout.
+    prop_t: Vec<Complex<T>>,
+    /// kx indices inside the band limit (ascending ranges).
+    cols: Vec<std::ops::Range<usize>>,
     band: Vec<bool>,
+}
+
+/// Projected potential (V·Å, real space) of `atoms` ((element, (y, x) Å))
+/// on `grid`, built in Fourier space, scaled by `s`.
+fn potential_on(grid: Grid, atoms: &[(Element, [f64; 2])], s: f64) -> Result<Vec<f64>> {
+    let n = grid.n;
+    let l2 = grid.l_angstrom * grid.l_angstrom;
+    let f = fftfreq(n, grid.dx());
+    let mut spec = vec![Complex::<f64>::zero(); n * n];
+    for e in Element::ALL {
+        let here: Vec<[f64; 2]> = atoms.iter().filter(|a| a.0 == e).map(|a| a.1).collect();
+        if here.is_empty() {
+            continue;
+        }
+        let kp = kirkland(e)?;
+        let fe: Vec<f64> = f
+            .iter()
+            .flat_map(|&ky| f.iter().map(move |&kx| (ky * ky + kx * kx).sqrt()))
+            .map(|q| kp.fe(q) * TWO_PI_A0E / l2 * s)
+            .collect();
+        for &[y, x] in &here {
+            // exp(−2πi k·r) = ey(ky)·ex(kx): separable phases.
+            let ph = |kk: f64, r: f64| Complex::from_polar(1.0, -std::f64::consts::TAU * kk * r);
+            let ey: Vec<Complex<f64>> = f.iter().map(|&kk| ph(kk, y)).collect();
+            let ex: Vec<Complex<f64>> = f.iter().map(|&kk| ph(kk, x)).collect();
+            for (i, row) in spec.chunks_mut(n).enumerate() {
+                let fr = &fe[i * n..(i + 1) * n];
+                for ((v, e), w) in row.iter_mut().zip(&ex).zip(fr) {
+                    *v += ey[i] * e * *w;
+                }
+            }
+        }
+    }
+    // v(r) = Σ_k V(k) e^{2πik·r} = N²·IFFT(V).
+    let plane = Plane2::<f64>::new(n, n);
+    let mut s_ = plane.scratch();
+    plane.inverse(&mut spec, &mut s_);
+    let nn = (n * n) as f64;
+    Ok(spec.iter().map(|v| v.re * nn).collect())
 }
 
 fn c<T: FftFloat>(re: f64, im: f64) -> Complex<T> {
@@ -97,7 +139,7 @@ impl<T: FftFloat> Engine<T> {
         }
         let kmax = grid.k_max();
         let band: Vec<bool> = k.iter().map(|&q| q <= kmax).collect();
-        let prop = k
+        let prop: Vec<Complex<T>> = k
             .iter()
             .zip(&band)
             .map(|(&q, &b)| {
@@ -109,14 +151,29 @@ impl<T: FftFloat> Engine<T> {
                 }
             })
             .collect();
+        let n = grid.n;
+        let mut prop_t = vec![Complex::zero(); n * n];
+        for (i, v) in prop.iter().enumerate() {
+            prop_t[(i % n) * n + i / n] = *v;
+        }
+        let mut cols: Vec<std::ops::Range<usize>> = Vec::new();
+        for (i, fx) in f.iter().enumerate() {
+            if fx.abs() <= kmax {
+                match cols.last_mut() {
+                    Some(r) if r.end == i => r.end = i + 1,
+                    _ => cols.push(i..i + 1),
+                }
+            }
+        }
         Ok(Engine {
             grid,
             lambda,
             sigma: interaction_constant(kv),
             plane: Plane2::new(grid.n, grid.n),
+            prop_t,
+            cols,
             k,
             kyx,
-            prop,
             band,
         })
     }
@@ -133,41 +190,61 @@ impl<T: FftFloat> Engine<T> {
     /// # Errors
     /// An element without Kirkland parameters.
     pub fn slice_potential(&self, atoms: &[(Element, [f64; 2])], s: f64) -> Result<Vec<f64>> {
+        potential_on(self.grid, atoms, s)
+    }
+
+    /// Transmission of a slice computed on an `m`-times finer grid and
+    /// band-limited onto this one: `exp(iσ v)` of the finely sampled
+    /// potential, Fourier coefficients |k| ≤ k_max kept (the 2/3 limit of
+    /// this grid). The projected potential is singular (logarithmically) at
+    /// the nuclei, so its samples on the working grid depend on where the
+    /// atom sits between pixels; exponentiating on a finer grid removes most
+    /// of that aliasing. `m = 1` is [`Engine::transmission`] of
+    /// [`Engine::slice_potential`].
+    ///
+    /// # Errors
+    /// An element without Kirkland parameters; `m = 0`.
+    pub fn transmission_of(
+        &self,
+        atoms: &[(Element, [f64; 2])],
+        m: usize,
+        sc: &mut Plane2Scratch<T>,
+    ) -> Result<Vec<Complex<T>>> {
+        if m == 0 {
+            return Err(Error::param("potential oversampling", "must be ≥ 1"));
+        }
+        if m == 1 {
+            let v = self.slice_potential(atoms, 1.0)?;
+            return Ok(self.transmission(&v, sc));
+        }
         let n = self.grid.n;
-        let l2 = self.grid.l_angstrom * self.grid.l_angstrom;
-        let f = fftfreq(n, self.grid.dx());
-        let mut spec = vec![Complex::<f64>::zero(); n * n];
-        for e in Element::ALL {
-            let here: Vec<[f64; 2]> = atoms.iter().filter(|a| a.0 == e).map(|a| a.1).collect();
-            if here.is_empty() {
-                continue;
-            }
-            let kp = kirkland(e)?;
-            let fe: Vec<f64> = self
-                .k
-                .iter()
-                .map(|&q| kp.fe(q) * TWO_PI_A0E / l2 * s)
-                .collect();
-            for &[y, x] in &here {
-                // exp(−2πi k·r) = ey(ky)·ex(kx): separable phases.
-                let ph =
-                    |kk: f64, r: f64| Complex::from_polar(1.0, -std::f64::consts::TAU * kk * r);
-                let ey: Vec<Complex<f64>> = f.iter().map(|&kk| ph(kk, y)).collect();
-                let ex: Vec<Complex<f64>> = f.iter().map(|&kk| ph(kk, x)).collect();
-                for (i, row) in spec.chunks_mut(n).enumerate() {
-                    let fr = &fe[i * n..(i + 1) * n];
-                    for ((v, e), w) in row.iter_mut().zip(&ex).zip(fr) {
-                        *v += ey[i] * e * *w;
-                    }
-                }
+        let nf = m * n;
+        let fine = Grid {
+            n: nf,
+            l_angstrom: self.grid.l_angstrom,
+        };
+        let v = potential_on(fine, atoms, 1.0)?;
+        let mut t: Vec<Complex<f64>> = v
+            .iter()
+            .map(|&p| Complex::from_polar(1.0, self.sigma * p))
+            .collect();
+        let plane = Plane2::<f64>::new(nf, nf);
+        let mut fs = plane.scratch();
+        plane.forward(&mut t, &mut fs);
+        // Fourier coefficients T(k) = FFT/nf²; the working grid's index i
+        // (FFT order) is the fine grid's i (k ≥ 0) or i + nf − n (k < 0).
+        let map = |i: usize| if i < n.div_ceil(2) { i } else { i + nf - n };
+        let norm = (n * n) as f64 / (nf * nf) as f64;
+        let mut out = vec![Complex::<T>::zero(); n * n];
+        for (idx, (o, &b)) in out.iter_mut().zip(&self.band).enumerate() {
+            if b {
+                let v = t[map(idx / n) * nf + map(idx % n)] * norm;
+                *o = c(v.re, v.im);
             }
         }
-        // v(r) = Σ_k V(k) e^{2πik·r} = N²·IFFT(V).
-        let plane = Plane2::<f64>::new(n, n);
-        let mut s_ = plane.scratch();
-        plane.inverse(&mut spec, &mut s_);
-        let nn = (n * n) as f64;
-        Ok(spec.iter().map(|v| v.re * nn).collect())
+        // w(r) = Σ_k T(k) e^{2πik·r} = n²·IFFT(T) (normalised inverse).
+        self.plane.inverse(&mut out, sc);
+        Ok(out)
     }
 
     /// Transmission `exp(iσ v)` band-limited to |k| ≤ k_max (real space).
@@ -280,7 +357,9 @@ impl<T: FftFloat> Engine<T> {
 
     /// Propagate `psi` through `slices` (transmission functions); after
     /// slice `j` (0-based) `record(j, Ψ)` sees the wave in Fourier space
-    /// (unnormalised FFT). `psi` ends in real space.
+    /// (unnormalised FFT) in the **transposed** layout (index kx·n + ky;
+    /// use [`Engine::transposed_masks`]); only the columns kx inside the band
+    /// limit are valid. `psi` ends in real space.
     pub fn propagate(
         &self,
         psi: &mut [Complex<T>],
@@ -288,17 +367,39 @@ impl<T: FftFloat> Engine<T> {
         s: &mut Plane2Scratch<T>,
         mut record: impl FnMut(usize, &[Complex<T>]),
     ) {
+        // The inverse transform is left unnormalised and its factor n²
+        // folded into the next transmission multiply (and a last pass).
+        let n = self.grid.n;
+        let unscale = T::one() / T::from_usize(n * n).unwrap_or_else(T::one);
         for (j, t) in slices.iter().enumerate() {
+            let k = if j == 0 { T::one() } else { unscale };
             for (p, tv) in psi.iter_mut().zip(t.iter()) {
-                *p = *p * *tv;
+                *p = *p * *tv * k;
             }
-            self.plane.forward(psi, s);
-            for (p, pv) in psi.iter_mut().zip(&self.prop) {
-                *p = *p * *pv;
+            let spec = self.plane.forward_t(psi, s, &self.cols);
+            for r in &self.cols {
+                let rows = r.start * n..r.end * n;
+                for (p, pv) in spec[rows.clone()].iter_mut().zip(&self.prop_t[rows]) {
+                    *p = *p * *pv;
+                }
             }
-            record(j, psi);
-            self.plane.inverse(psi, s);
+            record(j, spec);
+            self.plane.inverse_from_t(s, psi, &self.cols);
         }
+        if !slices.is_empty() {
+            psi.iter_mut().for_each(|v| *v = *v * unscale);
+        }
+    }
+
+    /// Detector masks in the transposed (kx-major) layout of the spectra
+    /// that [`Engine::propagate`] records.
+    #[must_use]
+    pub fn transposed_masks(&self, masks: &[Vec<usize>]) -> Vec<Vec<usize>> {
+        let n = self.grid.n;
+        masks
+            .iter()
+            .map(|m| m.iter().map(|&i| (i % n) * n + i / n).collect())
+            .collect()
     }
 
     /// Detected fraction of a unit-norm wave from its (unnormalised) FFT.
@@ -372,8 +473,9 @@ mod tests {
             let n = 1024.0f64;
             let mut psi = vec![Complex::new(1.0 / n, 0.0); 1024 * 1024];
             let mut frac = 0.0;
+            let mask_t = e.transposed_masks(std::slice::from_ref(&mask)).remove(0);
             e.propagate(&mut psi, &[t.as_slice()], &mut s, |_, spec| {
-                frac = e.detected(spec, &mask)
+                frac = e.detected(spec, &mask_t)
             });
             let got = frac / (scale * scale);
             assert!(

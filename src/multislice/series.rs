@@ -54,6 +54,15 @@ pub struct SimParams {
     /// `Some(f)`: PRISM with interpolation factor f; `None`: multislice.
     #[serde(default)]
     pub prism_interpolation: Option<usize>,
+    /// Transmission functions computed on an m-times finer grid and
+    /// band-limited onto the wave grid ([`Engine::transmission_of`]); 1 in
+    /// files written before the option existed.
+    #[serde(default = "one")]
+    pub potential_oversampling: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// Detector fractions of one work item.
@@ -243,10 +252,7 @@ pub(crate) fn configuration(
         .par_iter()
         .map_init(
             || e.scratch(),
-            |sc, atoms| {
-                let v = e.slice_potential(atoms, 1.0)?;
-                Ok(e.transmission(&v, sc))
-            },
+            |sc, atoms| e.transmission_of(atoms, p.potential_oversampling, sc),
         )
         .collect()
 }
@@ -306,7 +312,7 @@ pub fn run_shard(
     let t0 = std::time::Instant::now();
     let e = engine(p)?;
     let m = p.microscope;
-    let masks = e.detector_masks(&p.detectors)?;
+    let masks = e.transposed_masks(&e.detector_masks(&p.detectors)?);
     let nodes = defocus_nodes(p.defocus_nodes)?;
     let sigma_df = focal_spread_angstrom(&m);
     let (comp, _) = positions(p.probe_per_cell, p.symmetry_wedge);
