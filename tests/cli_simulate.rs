@@ -146,6 +146,18 @@ fn bad_input() {
         "partial.json",
     );
     assert!(!o.exists());
+    // Memory estimate far above what any machine has: refused before starting.
+    fail(
+        &[
+            "--supercell-uc",
+            "5",
+            "--sampling-angstrom",
+            "0.002",
+            "-o",
+            "x",
+        ],
+        "GB are available",
+    );
 }
 
 /// `--method prism --interpolation 1` writes the same series as multislice

@@ -89,7 +89,7 @@ pub fn validate(p: &SimParams, f: usize, n_basis: usize) -> Result<()> {
 }
 
 /// `MemAvailable` of /proc/meminfo (Linux), bytes.
-fn available_memory_bytes() -> Option<f64> {
+pub(crate) fn available_memory_bytes() -> Option<f64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
     let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;

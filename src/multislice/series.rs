@@ -273,6 +273,7 @@ pub fn engine(p: &SimParams) -> Result<Engine<f32>> {
         return Err(Error::param("--detector-mrad", "at least one detector"));
     }
     defocus_nodes(p.defocus_nodes)?;
+    check_memory(p)?;
     // The ADF image holds frequencies up to 2α/λ: probe step ≤ λ/(4α).
     let max_step = m.wavelength_angstrom() / (4.0 * m.convergence_mrad * 1e-3);
     let step = p.lattice_angstrom / p.probe_per_cell as f64;
@@ -293,6 +294,38 @@ pub fn engine(p: &SimParams) -> Result<Engine<f32>> {
     let e = Engine::new(grid, m.high_tension_kv, p.lattice_angstrom / 2.0)?;
     e.detector_masks(&p.detectors)?;
     Ok(e)
+}
+
+/// Memory of a multislice run, bytes: the engine's k-space tables
+/// (≈ 48 B per pixel), the 2·T transmission functions of a configuration
+/// (complex f32), a wave and its scratch per thread, and per thread the
+/// transient planes of [`Engine::transmission_of`] on the m-times finer
+/// grid (≈ 3 complex f64 planes).
+#[must_use]
+pub fn multislice_bytes(p: &SimParams, threads: usize) -> f64 {
+    let n2 = (p.grid_n * p.grid_n) as f64;
+    let m2 = (p.potential_oversampling * p.potential_oversampling) as f64;
+    48.0 * n2
+        + (2 * p.max_thickness_uc) as f64 * n2 * 8.0
+        + threads as f64 * (2.0 * n2 * 8.0 + 3.0 * m2 * n2 * 16.0)
+}
+
+/// Refuse a run whose memory estimate exceeds 80 % of `MemAvailable`.
+fn check_memory(p: &SimParams) -> Result<()> {
+    let need = multislice_bytes(p, rayon::current_num_threads());
+    match super::prism::available_memory_bytes() {
+        Some(avail) if need > 0.8 * avail => Err(Error::param(
+            "simulate",
+            format!(
+                "the run needs ≈ {:.1} GB ({} slices of {}², per-thread waves and oversampled potentials) but {:.1} GB are available; lower --thickness-uc, --sampling-angstrom or --potential-oversampling",
+                need / 1e9,
+                2 * p.max_thickness_uc,
+                p.grid_n,
+                avail / 1e9
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Run the work items of shard `i` of `n`; `tick` is called once per
