@@ -317,7 +317,7 @@ fn check_memory(p: &SimParams) -> Result<()> {
         Some(avail) if need > 0.8 * avail => Err(Error::param(
             "simulate",
             format!(
-                "the run needs ≈ {:.1} GB ({} slices of {}², per-thread waves and oversampled potentials) but {:.1} GB are available; lower --thickness-uc, --sampling-angstrom or --potential-oversampling",
+                "the run needs ≈ {:.1} GB ({} slices of {}², per-thread waves and oversampled potentials) but {:.1} GB are available; use fewer --thickness-uc, a coarser --sampling-angstrom or a lower --potential-oversampling",
                 need / 1e9,
                 2 * p.max_thickness_uc,
                 p.grid_n,
