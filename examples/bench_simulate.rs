@@ -133,7 +133,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let (b, _) = series(&theirs, 0, 0.1)?;
                 let (sa, _) = ours.totals();
                 let (sb, _) = theirs.totals();
-                let ts: &[usize] = if m == "prism2" { &[PRISM_THICK] } else { &[4, THICK] };
+                let ts: &[usize] = if m == "prism2" {
+                    &[PRISM_THICK]
+                } else {
+                    &[4, THICK]
+                };
                 for &t in ts {
                     let (x, y) = (a[t - 1].ratio_height, b[t - 1].ratio_height);
                     let peak = sb[0][t - 1].iter().copied().fold(0.0, f64::max);

@@ -152,14 +152,18 @@ pub(super) fn strip_van_herk<E: Extremum>(
             let k = h as i64 * vx;
             let srow = y.checked_sub(hv).map(|ys| {
                 let c = ys / bw;
-                s_buf.ensure(c, |b| suffix_block::<E>(src, b, (ny, nx), (vy, vx), w, c));
+                s_buf.ensure(c, |b| {
+                    scan_block::<E>(src, b, (ny, nx), (vy, vx), (w, c), false)
+                });
                 row(&s_buf.data, ys - c * bw, nx)
             });
             let ye = y + hv;
             let prow = (ye < ny).then(|| {
                 let c = ye / bw;
                 let slot = c % 2;
-                p_buf[slot].ensure(c, |b| prefix_block::<E>(src, b, (ny, nx), (vy, vx), w, c));
+                p_buf[slot].ensure(c, |b| {
+                    scan_block::<E>(src, b, (ny, nx), (vy, vx), (w, c), true)
+                });
                 row(&p_buf[slot].data, ye - c * bw, nx)
             });
             match (srow, prow) {
@@ -225,50 +229,39 @@ impl StripBlock {
     }
 }
 
-/// Prefix extremum of block `c` along the chains (row y continues row
-/// y − vy unless it starts a block).
-fn prefix_block<E: Extremum>(
+/// Prefix (`forward`) or suffix extremum of block `c` along the chains:
+/// row y continues row y − vy (prefix) or y + vy (suffix) unless that row
+/// is outside the block or the plane.
+fn scan_block<E: Extremum>(
     src: &[f32],
     buf: &mut [f32],
     (ny, nx): (usize, usize),
     (vy, vx): (usize, i64),
-    w: usize,
-    c: usize,
+    (w, c): (usize, usize),
+    forward: bool,
 ) {
     let bw = vy * w;
     let rows = bw.min(ny - c * bw);
-    for r in 0..rows {
+    for i in 0..rows {
+        let r = if forward { i } else { rows - 1 - i };
         let g = row(src, c * bw + r, nx);
-        let (prev, cur) = buf.split_at_mut(r * nx);
-        let cur = &mut cur[..nx];
-        if r >= vy {
-            pick2_shifted::<E>(cur, g, &prev[(r - vy) * nx..(r - vy + 1) * nx], -vx);
+        let prior = if forward {
+            r.checked_sub(vy)
         } else {
-            cur.copy_from_slice(g);
-        }
-    }
-}
-
-/// Suffix extremum of block `c` (row y continues row y + vy unless it ends
-/// the block or the plane).
-fn suffix_block<E: Extremum>(
-    src: &[f32],
-    buf: &mut [f32],
-    (ny, nx): (usize, usize),
-    (vy, vx): (usize, i64),
-    w: usize,
-    c: usize,
-) {
-    let bw = vy * w;
-    let rows = bw.min(ny - c * bw);
-    for r in (0..rows).rev() {
-        let g = row(src, c * bw + r, nx);
-        let (cur, next) = buf.split_at_mut((r + 1) * nx);
-        let cur = &mut cur[r * nx..];
-        if r + vy < rows {
-            pick2_shifted::<E>(cur, g, &next[(vy - 1) * nx..vy * nx], vx);
-        } else {
-            cur.copy_from_slice(g);
+            Some(r + vy).filter(|&q| q < rows)
+        };
+        match prior {
+            Some(q) => {
+                let (cur, prev) = if q < r {
+                    let (a, b) = buf.split_at_mut(r * nx);
+                    (&mut b[..nx], &a[q * nx..(q + 1) * nx])
+                } else {
+                    let (a, b) = buf.split_at_mut(q * nx);
+                    (&mut a[r * nx..(r + 1) * nx], &b[..nx])
+                };
+                pick2_shifted::<E>(cur, g, prev, if forward { -vx } else { vx });
+            }
+            None => buf[r * nx..(r + 1) * nx].copy_from_slice(g),
         }
     }
 }
