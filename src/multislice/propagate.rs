@@ -4,6 +4,13 @@
 //! conventions, and the annular-detector fraction
 //! `Σ_{θ_in ≤ λ|k| < θ_out} |Ψ(k)|² / Σ_k |Ψ₀(k)|²`.
 //!
+//! Transmission functions are built from a potential sampled on an m-times
+//! finer grid (m = 2 by default) and band-limited onto the wave grid, which
+//! removes the sub-pixel sensitivity of the singular projected potential
+//! ([`Engine::transmission_of`]). Between slices the wave stays in Fourier
+//! space in the transposed layout and only the columns inside the band limit
+//! are transformed along y ([`Plane2::forward_t`]).
+//!
 //! Generic over the float type (f32 by default in the series, f64 for the
 //! analytic tests); every 2-D FFT is a serial [`Plane2`] so callers run one
 //! wave per thread.
