@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::multislice::image::{series, Row};
+use crate::multislice::propagate::Grid;
 use crate::multislice::series::{engine, merge, run_shard, Partial, SimParams};
 use crate::optics::Microscope;
 use crate::report::{self, fmt_f64, plot};
@@ -364,15 +365,18 @@ fn write_outputs(a: &Args, p: &SimParams, range: (usize, usize), part: &Partial)
     // transmission frequencies up to β_out + α (measured: at a band limit of
     // 192 mrad for 35–190 mrad and α = 18 mrad the Pb/Br column intensity at
     // 4 u.c. is 2.8 % low).
-    let band_mrad = crate::optics::wavelength_angstrom(p.microscope.high_tension_kv)
-        / (3.0 * p.lattice_angstrom * p.supercell_uc as f64 / p.grid_n as f64)
-        * 1e3;
+    let grid = Grid {
+        n: p.grid_n,
+        l_angstrom: p.lattice_angstrom * p.supercell_uc as f64,
+    };
+    let lambda = crate::optics::wavelength_angstrom(p.microscope.high_tension_kv);
+    let band_mrad = grid.k_max() * lambda * 1e3;
     let needed =
         p.detectors.iter().map(|d| d.1).fold(0.0, f64::max) + p.microscope.convergence_mrad;
     if band_mrad < needed {
         warnings.push(format!(
             "band limit {band_mrad:.0} mrad < outer detector angle + convergence = {needed:.0} mrad: high-angle scattering is cut, intensities are under-converged (needs --sampling-angstrom ≤ {:.4})",
-            crate::optics::wavelength_angstrom(p.microscope.high_tension_kv) / (3.0 * needed * 1e-3)
+            lambda / (3.0 * needed * 1e-3)
         ));
     }
     if p.symmetry_wedge && moving && p.phonons < 10 {
@@ -473,7 +477,7 @@ fn write_outputs(a: &Args, p: &SimParams, range: (usize, usize), part: &Partial)
         "assumptions": ["C_s = C_5 = Δf = 0", "C_c as given (--cc-mm)", "energy spread and source size read as FWHM", "Einstein model, independent Gaussian displacements"],
         "sampling": {
             "grid_n": p.grid_n,
-            "dx_angstrom": p.lattice_angstrom * p.supercell_uc as f64 / p.grid_n as f64,
+            "dx_angstrom": grid.dx(),
             "band_limit_mrad": band_mrad,
             "potential_oversampling": p.potential_oversampling,
             "probe_step_angstrom": p.lattice_angstrom / p.probe_per_cell as f64,
