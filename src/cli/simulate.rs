@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::multislice::image::{series, Row};
 use crate::multislice::propagate::Grid;
-use crate::multislice::series::{engine, merge, run_shard, Partial, SimParams};
+use crate::multislice::series::{engine, in_shard, merge, run_shard, Partial, SimParams};
 use crate::optics::Microscope;
 use crate::report::{self, fmt_f64, plot};
 
@@ -305,12 +305,14 @@ pub fn run(a: &Args, quiet: bool) -> Result<()> {
             // PRISM: one tick per plane wave per unit cell.
             Some(f) => {
                 let nb = crate::multislice::prism::basis(&engine(&p)?, &p.microscope, f).len();
-                let configs = (0..p.phonons).filter(|k| k % shard.1 == shard.0).count();
+                let configs = (0..p.phonons)
+                    .filter(|&k| in_shard(k, p.phonons, shard))
+                    .count();
                 configs * nb * p.max_thickness_uc
             }
             None => {
                 let items = (0..p.phonons * p.defocus_nodes)
-                    .filter(|k| k % shard.1 == shard.0)
+                    .filter(|&k| in_shard(k, p.phonons * p.defocus_nodes, shard))
                     .count();
                 let (comp, _) =
                     crate::multislice::series::positions(p.probe_per_cell, p.symmetry_wedge);

@@ -21,7 +21,7 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::multislice::propagate::{Engine, Grid};
 use crate::multislice::series::{
-    configuration, defocus_nodes, positions, Item, Partial, SimParams,
+    configuration, defocus_nodes, in_shard, positions, Item, Partial, SimParams,
 };
 use crate::optics::{chi, focal_spread_angstrom, Microscope};
 
@@ -120,8 +120,8 @@ fn add_window(
     }
 }
 
-/// Run the configurations of shard `i` of `n` (configurations taken
-/// round-robin, all defocus nodes of a configuration together) with
+/// Run the configurations of shard `i` of `n` (a contiguous block of
+/// configurations, all defocus nodes of a configuration together) with
 /// interpolation `f`; `tick` is called once per plane wave per unit cell.
 ///
 /// # Errors
@@ -159,7 +159,7 @@ pub fn run_shard(
     let cabs = (n * f) as f64 / (idx.len() as f64).sqrt();
     let mut done = Vec::new();
     let mut min_i = f64::INFINITY;
-    for c in (0..p.phonons).filter(|c| c % shard.1 == shard.0) {
+    for c in (0..p.phonons).filter(|&c| in_shard(c, p.phonons, shard)) {
         let slices = configuration(p, &e, c)?;
         let mut waves: Vec<Vec<Complex<f32>>> = idx
             .par_iter()

@@ -329,8 +329,9 @@ fn check_memory(p: &SimParams) -> Result<()> {
 }
 
 /// Run the work items of shard `i` of `n`; `tick` is called once per
-/// finished propagation. Multislice shards take (configuration, node)
-/// pairs round-robin; PRISM ([`super::prism`]) takes whole configurations.
+/// finished propagation. Multislice shards take contiguous blocks of
+/// (configuration, node) pairs ([`in_shard`]); PRISM ([`super::prism`])
+/// takes whole configurations.
 ///
 /// # Errors
 /// As [`engine`].
@@ -352,10 +353,11 @@ pub fn run_shard(
     let nt = p.max_thickness_uc;
     let mut done = Vec::new();
     let mut min_i = f64::INFINITY;
+    let total = p.phonons * nodes.len();
     let items: Vec<(usize, usize)> = (0..p.phonons)
         .flat_map(|c| (0..nodes.len()).map(move |z| (c, z)))
         .enumerate()
-        .filter(|(k, _)| k % shard.1 == shard.0)
+        .filter(|&(k, _)| in_shard(k, total, shard))
         .map(|(_, it)| it)
         .collect();
     let step = p.lattice_angstrom / p.probe_per_cell as f64;
@@ -401,6 +403,15 @@ pub fn run_shard(
         min_intensity: min_i,
         seconds: t0.elapsed().as_secs_f64(),
     })
+}
+
+/// Whether work item `k` of `total` belongs to shard `(i, n)`. Shards are
+/// contiguous blocks, so the items of one configuration (its defocus
+/// nodes) stay together and a shard builds each configuration's slices
+/// once.
+#[must_use]
+pub fn in_shard(k: usize, total: usize, shard: (usize, usize)) -> bool {
+    k * shard.1 / total.max(1) == shard.0
 }
 
 /// Sum shards of the same parameters.
