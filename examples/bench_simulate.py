@@ -45,7 +45,9 @@ if method == "multislice":
     m = probe.scan(pot, scan=scan, detectors=det).compute(progress_bar=False)
 else:
     s = abtem.SMatrix(potential=pot, energy=300e3, semiangle_cutoff=18, interpolation=2)
-    m = s.scan(scan=scan, detectors=det).compute(progress_bar=False)
+    # Hard aperture like qdscope (the default CTF softens the edge).
+    ctf = abtem.CTF(semiangle_cutoff=18, soft=False)
+    m = s.scan(scan=scan, detectors=det, ctf=ctf).compute(progress_bar=False)
 sec = time.time() - t0
 arr = np.asarray(m.array, dtype=np.float64)
 np.save(f"{out}/abtem_{method}.npy", arr)

@@ -17,6 +17,7 @@
 
 use num_complex::Complex;
 use num_traits::Zero;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::error::{Error, Result};
 use crate::fft::{fftfreq, FftFloat, Plane2, Plane2Scratch};
@@ -73,46 +74,12 @@ pub struct Engine<T: FftFloat> {
     /// kx indices inside the band limit (ascending ranges).
     cols: Vec<std::ops::Range<usize>>,
     band: Vec<bool>,
+    /// `f_e(|k|)·2πa₀e/L²` on the n × n grids the potentials were built
+    /// on, by (n, element): computed once per engine.
+    fe_cache: Mutex<Vec<FeTable>>,
 }
 
-/// Projected potential (V·Å, real space) of `atoms` ((element, (y, x) Å))
-/// on `grid`, built in Fourier space, scaled by `s`.
-fn potential_on(grid: Grid, atoms: &[(Element, [f64; 2])], s: f64) -> Result<Vec<f64>> {
-    let n = grid.n;
-    let l2 = grid.l_angstrom * grid.l_angstrom;
-    let f = fftfreq(n, grid.dx());
-    let mut spec = vec![Complex::<f64>::zero(); n * n];
-    for e in Element::ALL {
-        let here: Vec<[f64; 2]> = atoms.iter().filter(|a| a.0 == e).map(|a| a.1).collect();
-        if here.is_empty() {
-            continue;
-        }
-        let kp = kirkland(e)?;
-        let fe: Vec<f64> = f
-            .iter()
-            .flat_map(|&ky| f.iter().map(move |&kx| (ky * ky + kx * kx).sqrt()))
-            .map(|q| kp.fe(q) * TWO_PI_A0E / l2 * s)
-            .collect();
-        for &[y, x] in &here {
-            // exp(−2πi k·r) = ey(ky)·ex(kx): separable phases.
-            let ph = |kk: f64, r: f64| Complex::from_polar(1.0, -std::f64::consts::TAU * kk * r);
-            let ey: Vec<Complex<f64>> = f.iter().map(|&kk| ph(kk, y)).collect();
-            let ex: Vec<Complex<f64>> = f.iter().map(|&kk| ph(kk, x)).collect();
-            for (i, row) in spec.chunks_mut(n).enumerate() {
-                let fr = &fe[i * n..(i + 1) * n];
-                for ((v, e), w) in row.iter_mut().zip(&ex).zip(fr) {
-                    *v += ey[i] * e * *w;
-                }
-            }
-        }
-    }
-    // v(r) = Σ_k V(k) e^{2πik·r} = N²·IFFT(V).
-    let plane = Plane2::<f64>::new(n, n);
-    let mut s_ = plane.scratch();
-    plane.inverse(&mut spec, &mut s_);
-    let nn = (n * n) as f64;
-    Ok(spec.iter().map(|v| v.re * nn).collect())
-}
+type FeTable = (usize, Element, Arc<Vec<f64>>);
 
 fn c<T: FftFloat>(re: f64, im: f64) -> Complex<T> {
     Complex::new(
@@ -182,6 +149,7 @@ impl<T: FftFloat> Engine<T> {
             k,
             kyx,
             band,
+            fe_cache: Mutex::new(Vec::new()),
         })
     }
 
@@ -197,7 +165,84 @@ impl<T: FftFloat> Engine<T> {
     /// # Errors
     /// An element without Kirkland parameters.
     pub fn slice_potential(&self, atoms: &[(Element, [f64; 2])], s: f64) -> Result<Vec<f64>> {
-        potential_on(self.grid, atoms, s)
+        let mut spec = self.potential_spectrum(self.grid, atoms, s)?;
+        // v(r) = Σ_k V(k) e^{2πik·r} = N²·IFFT(V).
+        let n = self.grid.n;
+        let plane = Plane2::<f64>::new(n, n);
+        plane.inverse(&mut spec, &mut plane.scratch());
+        let nn = (n * n) as f64;
+        Ok(spec.iter().map(|v| v.re * nn).collect())
+    }
+
+    /// The `f_e` table of `element` on the `n × n` grid of side L (cached).
+    fn fe_table(&self, n: usize, element: Element) -> Result<Arc<Vec<f64>>> {
+        let mut cache = self.fe_cache.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, _, t)) = cache.iter().find(|(m, e, _)| *m == n && *e == element) {
+            return Ok(Arc::clone(t));
+        }
+        let kp = kirkland(element)?;
+        let l2 = self.grid.l_angstrom * self.grid.l_angstrom;
+        let f = fftfreq(n, self.grid.l_angstrom / n as f64);
+        let t: Arc<Vec<f64>> = Arc::new(
+            f.iter()
+                .flat_map(|&ky| f.iter().map(move |&kx| (ky * ky + kx * kx).sqrt()))
+                .map(|q| kp.fe(q) * TWO_PI_A0E / l2)
+                .collect(),
+        );
+        cache.push((n, element, Arc::clone(&t)));
+        Ok(t)
+    }
+
+    /// Fourier coefficients V(k) (FFT order) of the projected potential of
+    /// `atoms` ((element, (y, x) Å)) on `grid` (this engine's side L),
+    /// scaled by `s`: `V(k) = Σ_atoms f_e(|k|)·2πa₀e/L² · e^{−2πik·r}`,
+    /// built row by row so a row stays in cache over all atoms.
+    fn potential_spectrum(
+        &self,
+        grid: Grid,
+        atoms: &[(Element, [f64; 2])],
+        s: f64,
+    ) -> Result<Vec<Complex<f64>>> {
+        let n = grid.n;
+        let f = fftfreq(n, grid.dx());
+        let ph = |kk: f64, r: f64| Complex::from_polar(1.0, -std::f64::consts::TAU * kk * r);
+        // Per element present: its table and the separable phases
+        // exp(−2πi k·r) = ey(ky)·ex(kx) of its atoms.
+        let mut groups = Vec::new();
+        for e in Element::ALL {
+            let here: Vec<[f64; 2]> = atoms.iter().filter(|a| a.0 == e).map(|a| a.1).collect();
+            if here.is_empty() {
+                continue;
+            }
+            let fe = self.fe_table(n, e)?;
+            let phases: Vec<(Vec<Complex<f64>>, Vec<Complex<f64>>)> = here
+                .iter()
+                .map(|&[y, x]| {
+                    (
+                        f.iter().map(|&kk| ph(kk, y)).collect(),
+                        f.iter().map(|&kk| ph(kk, x)).collect(),
+                    )
+                })
+                .collect();
+            groups.push((fe, phases));
+        }
+        let mut spec = vec![Complex::<f64>::zero(); n * n];
+        let mut acc = vec![Complex::<f64>::zero(); n];
+        for (i, row) in spec.chunks_mut(n).enumerate() {
+            for (fe, phases) in &groups {
+                acc.iter_mut().for_each(|v| *v = Complex::zero());
+                for (ey, ex) in phases {
+                    let c = ey[i];
+                    for (a, &e) in acc.iter_mut().zip(ex) {
+                        *a += c * e;
+                    }
+                }
+                for ((v, a), &w) in row.iter_mut().zip(&acc).zip(&fe[i * n..(i + 1) * n]) {
+                    *v += a * (w * s);
+                }
+            }
+        }
+        Ok(spec)
     }
 
     /// Transmission of a slice computed on an `m`-times finer grid and
@@ -230,13 +275,14 @@ impl<T: FftFloat> Engine<T> {
             n: nf,
             l_angstrom: self.grid.l_angstrom,
         };
-        let v = potential_on(fine, atoms, 1.0)?;
-        let mut t: Vec<Complex<f64>> = v
-            .iter()
-            .map(|&p| Complex::from_polar(1.0, self.sigma * p))
-            .collect();
+        // v(r) = nf²·IFFT(V) and t = exp(iσv), in place.
+        let mut t = self.potential_spectrum(fine, atoms, 1.0)?;
         let plane = Plane2::<f64>::new(nf, nf);
         let mut fs = plane.scratch();
+        plane.inverse(&mut t, &mut fs);
+        let k = self.sigma * (nf * nf) as f64;
+        t.iter_mut()
+            .for_each(|v| *v = Complex::from_polar(1.0, k * v.re));
         plane.forward(&mut t, &mut fs);
         // Fourier coefficients T(k) = FFT/nf²; the working grid's index i
         // (FFT order) is the fine grid's i (k ≥ 0) or i + nf − n (k < 0).
@@ -407,6 +453,21 @@ impl<T: FftFloat> Engine<T> {
             .iter()
             .map(|m| m.iter().map(|&i| (i % n) * n + i / n).collect())
             .collect()
+    }
+
+    /// Detected fractions of the unit-norm wave `psi` (destroyed) on
+    /// detector masks in the transposed layout ([`Engine::transposed_masks`]):
+    /// the forward transform skips the columns outside the band limit, as
+    /// in [`Engine::propagate`].
+    #[must_use]
+    pub fn detect(
+        &self,
+        psi: &mut [Complex<T>],
+        s: &mut Plane2Scratch<T>,
+        masks_t: &[Vec<usize>],
+    ) -> Vec<f64> {
+        let spec = self.plane.forward_t(psi, s, &self.cols);
+        masks_t.iter().map(|m| self.detected(spec, m)).collect()
     }
 
     /// Detected fraction of a unit-norm wave from its (unnormalised) FFT.

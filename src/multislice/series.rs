@@ -248,13 +248,26 @@ pub(crate) fn configuration(
             layers.push(layer_atoms(p, s, &mut rng)?);
         }
     }
-    layers
+    // Identical layers (a static crystal repeats every unit cell) are
+    // computed once.
+    let mut unique: Vec<&Vec<(Element, [f64; 2])>> = Vec::new();
+    let which: Vec<usize> = layers
+        .iter()
+        .map(|l| {
+            unique.iter().position(|u| *u == l).unwrap_or_else(|| {
+                unique.push(l);
+                unique.len() - 1
+            })
+        })
+        .collect();
+    let done: Vec<Vec<num_complex::Complex<f32>>> = unique
         .par_iter()
         .map_init(
             || e.scratch(),
             |sc, atoms| e.transmission_of(atoms, p.potential_oversampling, sc),
         )
-        .collect()
+        .collect::<Result<_>>()?;
+    Ok(which.into_iter().map(|k| done[k].clone()).collect())
 }
 
 /// Validate parameters and build the engine.

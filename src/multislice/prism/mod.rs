@@ -18,6 +18,10 @@
 use num_complex::Complex;
 use rayon::prelude::*;
 
+mod combine;
+
+use combine::{windows, BasisRow, Frame, Tile};
+
 use crate::error::{Error, Result};
 use crate::multislice::propagate::{Engine, Grid};
 use crate::multislice::series::{
@@ -96,28 +100,124 @@ pub(crate) fn available_memory_bytes() -> Option<f64> {
     Some(kb * 1024.0)
 }
 
-/// Copy the `nw × nw` window starting at (oy, ox) of the periodic `n × n`
-/// plane `src`, multiplied by `c`, onto `dst` (accumulating).
-fn add_window(
-    dst: &mut [Complex<f32>],
-    src: &[Complex<f32>],
-    n: usize,
-    nw: usize,
-    o: (usize, usize),
-    c: Complex<f32>,
-) {
-    for r in 0..nw {
-        let y = (o.0 + r) % n;
-        let row = &src[y * n..(y + 1) * n];
-        let d = &mut dst[r * nw..(r + 1) * nw];
-        let first = (n - o.1).min(nw);
-        for (a, b) in d[..first].iter_mut().zip(&row[o.1..o.1 + first]) {
-            *a += c * b;
-        }
-        for (a, b) in d[first..].iter_mut().zip(&row[..nw - first]) {
-            *a += c * b;
+/// The plane wave of FFT-order pixel `j` on the `n × n` grid as the
+/// normalised inverse transform of a unit spectrum at `j` gives it,
+/// `e^{2πi(j_y y + j_x x)/n} / n²`, from exact integer phases.
+fn plane_wave(n: usize, j: usize) -> Vec<Complex<f32>> {
+    let tw: Vec<Complex<f64>> = (0..n)
+        .map(|k| Complex::from_polar(1.0, std::f64::consts::TAU * k as f64 / n as f64))
+        .collect();
+    let scale = 1.0 / (n * n) as f64;
+    let (jy, jx) = (j / n, j % n);
+    let cols: Vec<Complex<f64>> = (0..n).map(|x| tw[jx * x % n] * scale).collect();
+    let mut w = Vec::with_capacity(n * n);
+    for y in 0..n {
+        let r = tw[jy * y % n];
+        w.extend(cols.iter().map(|&c| {
+            let v = r * c;
+            Complex::new(v.re as f32, v.im as f32)
+        }));
+    }
+    w
+}
+
+/// The basis grouped by k_y row (FFT-order pixel indices `idx`).
+fn basis_rows(e: &Engine<f32>, idx: &[usize]) -> Vec<BasisRow> {
+    let n = e.grid.n;
+    let mut rows: Vec<(usize, BasisRow)> = Vec::new();
+    for (j, &i) in idx.iter().enumerate() {
+        let (ky, kx) = e.kyx[i];
+        match rows.iter_mut().find(|(iy, _)| *iy == i / n) {
+            Some((_, r)) => r.members.push((j, kx)),
+            None => rows.push((
+                i / n,
+                BasisRow {
+                    ky,
+                    members: vec![(j, kx)],
+                },
+            )),
         }
     }
+    rows.into_iter().map(|(_, r)| r).collect()
+}
+
+/// Side (scan positions) of a square tile: at most 8, and the tile's
+/// windows (probes × nodes × nw² complex) within 512 MB.
+fn tile_side(probes: usize, nodes: usize, nw: usize) -> usize {
+    let per_probe = (nodes * nw * nw * 8) as f64;
+    let fit = (512e6 / per_probe).sqrt().floor() as usize;
+    fit.clamp(1, 8).min(probes.max(1))
+}
+
+/// The scan positions `comp` (indices, step Å) grouped into `b × b` tiles;
+/// each tile's probes carry their index into `comp` in `order`.
+fn tiles(comp: &[(usize, usize)], step: f64, b: usize) -> Vec<(Tile, Vec<usize>)> {
+    let mut keys: Vec<(usize, usize)> = comp.iter().map(|&(i, j)| (i / b, j / b)).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys.into_iter()
+        .map(|key| {
+            let members: Vec<usize> = (0..comp.len())
+                .filter(|&q| (comp[q].0 / b, comp[q].1 / b) == key)
+                .collect();
+            let mut is: Vec<usize> = members.iter().map(|&q| comp[q].0).collect();
+            let mut js: Vec<usize> = members.iter().map(|&q| comp[q].1).collect();
+            is.sort_unstable();
+            is.dedup();
+            js.sort_unstable();
+            js.dedup();
+            let probes = members
+                .iter()
+                .map(|&q| {
+                    let u = is.iter().position(|&i| i == comp[q].0).unwrap_or(0);
+                    let v = js.iter().position(|&j| j == comp[q].1).unwrap_or(0);
+                    (u, v)
+                })
+                .collect();
+            let tile = Tile {
+                ys: is.iter().map(|&i| i as f64 * step).collect(),
+                xs: js.iter().map(|&j| j as f64 * step).collect(),
+                probes,
+            };
+            (tile, members)
+        })
+        .collect()
+}
+
+/// Detector fractions `[node][detector]` and the smallest window intensity
+/// over nodes of every probe (in `comp` order), evaluated tile by tile:
+/// windows from [`combine::windows`], then each window's coarse-grid
+/// spectrum on the detector masks (transposed layout, `masks`). `wins`
+/// holds the windows of the largest tile.
+fn evaluate(
+    fr: &Frame<'_>,
+    ew: &Engine<f32>,
+    masks: &[Vec<usize>],
+    tiles: &[(Tile, Vec<usize>)],
+    probes: usize,
+    wins: &mut [Vec<Complex<f32>>],
+) -> Vec<(Vec<Vec<f64>>, f64)> {
+    let nz = fr.a.len();
+    let mut res = vec![(vec![vec![0.0; masks.len()]; nz], f64::INFINITY); probes];
+    for (tile, order) in tiles {
+        let tw = std::time::Instant::now(); windows(fr, tile, wins); eprintln!("W {:.3}", tw.elapsed().as_secs_f64());
+        let got: Vec<(Vec<f64>, f64)> = wins[..tile.probes.len() * nz]
+            .par_iter_mut()
+            .map_init(
+                || ew.scratch(),
+                |sc, psi| {
+                    let norm: f64 = psi.iter().map(|v| f64::from(v.norm_sqr())).sum();
+                    (ew.detect(psi, sc, masks), norm)
+                },
+            )
+            .collect();
+        for (qz, (d, norm)) in got.into_iter().enumerate() {
+            let r = &mut res[order[qz / nz]];
+            r.0[qz % nz] = d;
+            r.1 = r.1.min(norm);
+        }
+    }
+    res
 }
 
 /// Run the configurations of shard `i` of `n` (a contiguous block of
@@ -147,7 +247,7 @@ pub fn run_shard(
         m.high_tension_kv,
         p.lattice_angstrom / 2.0,
     )?;
-    let masks = ew.detector_masks(&p.detectors)?;
+    let masks = ew.transposed_masks(&ew.detector_masks(&p.detectors)?);
     let nodes = defocus_nodes(p.defocus_nodes)?;
     let sigma_df = focal_spread_angstrom(&m);
     let (comp, _) = positions(p.probe_per_cell, p.symmetry_wedge);
@@ -157,22 +257,29 @@ pub fn run_shard(
     // |c_j| making the window probe unit-norm: ψ = Σ c_j e^{2πik·r}/N² has
     // Σ_window |ψ|² = N_b |c|² / (N² f²).
     let cabs = (n * f) as f64 / (idx.len() as f64).sqrt();
+    let rows = basis_rows(&e, &idx);
+    // a_{j,z} = |c| e^{−iχ_z(k_j)}.
+    let a: Vec<Vec<Complex<f64>>> = nodes
+        .iter()
+        .map(|&(zn, _)| {
+            let mm = Microscope {
+                defocus_angstrom: m.defocus_angstrom + sigma_df * zn,
+                ..m
+            };
+            idx.iter()
+                .map(|&j| Complex::from_polar(cabs, -chi(&mm, e.k[j])))
+                .collect()
+        })
+        .collect();
+    let tiles = tiles(&comp, step, tile_side(comp.len(), nodes.len(), nw));
+    let most = tiles.iter().map(|t| t.0.probes.len()).max().unwrap_or(0);
+    let mut wins = vec![vec![Complex::new(0.0, 0.0); nw * nw]; most * nodes.len()];
     let mut done = Vec::new();
     let mut min_i = f64::INFINITY;
     for c in (0..p.phonons).filter(|&c| in_shard(c, p.phonons, shard)) {
-        let slices = configuration(p, &e, c)?;
-        let mut waves: Vec<Vec<Complex<f32>>> = idx
-            .par_iter()
-            .map_init(
-                || e.scratch(),
-                |sc, &j| {
-                    let mut w = vec![Complex::new(0.0f32, 0.0); n * n];
-                    w[j] = Complex::new(1.0, 0.0);
-                    e.plane.inverse(&mut w, sc);
-                    w
-                },
-            )
-            .collect();
+        eprintln!("T start {:.2}", t0.elapsed().as_secs_f64()); let slices = configuration(p, &e, c)?;
+        eprintln!("T config {:.2}", t0.elapsed().as_secs_f64()); let mut waves: Vec<Vec<Complex<f32>>> =
+            idx.par_iter().map(|&j| plane_wave(n, j)).collect();
         // rec[z][q][d][t]
         let mut rec = vec![vec![vec![vec![0.0; nt]; masks.len()]; comp.len()]; nodes.len()];
         let mut last_norm = vec![0.0f64; comp.len()];
@@ -186,46 +293,15 @@ pub fn run_shard(
                     tick();
                 },
             );
-            let res: Vec<(Vec<Vec<f64>>, f64)> = comp
-                .par_iter()
-                .map_init(
-                    || (ew.scratch(), vec![Complex::new(0.0f32, 0.0); nw * nw]),
-                    |(sc, psi), &(i, jj)| {
-                        let pos = [i as f64 * step, jj as f64 * step];
-                        let centre = |v: f64| {
-                            ((v / dx).round() as i64 - (nw / 2) as i64).rem_euclid(n as i64)
-                                as usize
-                        };
-                        let o = (centre(pos[0]), centre(pos[1]));
-                        let mut out = vec![vec![0.0; masks.len()]; nodes.len()];
-                        let mut norm = 0.0;
-                        for (z, &(zn, _)) in nodes.iter().enumerate() {
-                            let mm = Microscope {
-                                defocus_angstrom: m.defocus_angstrom + sigma_df * zn,
-                                ..m
-                            };
-                            psi.iter_mut().for_each(|v| *v = Complex::new(0.0, 0.0));
-                            for (&j, w) in idx.iter().zip(&waves) {
-                                let (ky, kx) = e.kyx[j];
-                                let ph = -chi(&mm, e.k[j])
-                                    - std::f64::consts::TAU * (ky * pos[0] + kx * pos[1]);
-                                let cj = Complex::new(
-                                    (cabs * ph.cos()) as f32,
-                                    (cabs * ph.sin()) as f32,
-                                );
-                                add_window(psi, w, n, nw, o, cj);
-                            }
-                            let nz: f64 = psi.iter().map(|v| f64::from(v.norm_sqr())).sum();
-                            norm = if z == 0 { nz } else { norm.min(nz) };
-                            ew.plane.forward(psi, sc);
-                            for (d, mask) in masks.iter().enumerate() {
-                                out[z][d] = ew.detected(psi, mask);
-                            }
-                        }
-                        (out, norm)
-                    },
-                )
-                .collect();
+            let fr = Frame {
+                waves: &waves,
+                n,
+                nw,
+                dx,
+                rows: &rows,
+                a: &a,
+            };
+            eprintln!("T prop {:.2}", t0.elapsed().as_secs_f64()); let res = evaluate(&fr, &ew, &masks, &tiles, comp.len(), &mut wins); eprintln!("T eval {:.2}", t0.elapsed().as_secs_f64());
             for (q, (out, norm)) in res.into_iter().enumerate() {
                 for (z, od) in out.into_iter().enumerate() {
                     for (d, v) in od.into_iter().enumerate() {
