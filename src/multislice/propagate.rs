@@ -81,6 +81,9 @@ pub struct Engine<T: FftFloat> {
 
 type FeTable = (usize, Element, Arc<Vec<f64>>);
 
+/// exp(−2πi k·r) of one atom as its ky and kx factors.
+type SeparablePhase = (Vec<Complex<f64>>, Vec<Complex<f64>>);
+
 fn c<T: FftFloat>(re: f64, im: f64) -> Complex<T> {
     Complex::new(
         T::from(re).unwrap_or_else(T::zero),
@@ -215,7 +218,7 @@ impl<T: FftFloat> Engine<T> {
                 continue;
             }
             let fe = self.fe_table(n, e)?;
-            let phases: Vec<(Vec<Complex<f64>>, Vec<Complex<f64>>)> = here
+            let phases: Vec<SeparablePhase> = here
                 .iter()
                 .map(|&[y, x]| {
                     (

@@ -200,7 +200,7 @@ fn evaluate(
     let nz = fr.a.len();
     let mut res = vec![(vec![vec![0.0; masks.len()]; nz], f64::INFINITY); probes];
     for (tile, order) in tiles {
-        let tw = std::time::Instant::now(); windows(fr, tile, wins); eprintln!("W {:.3}", tw.elapsed().as_secs_f64());
+        windows(fr, tile, wins);
         let got: Vec<(Vec<f64>, f64)> = wins[..tile.probes.len() * nz]
             .par_iter_mut()
             .map_init(
@@ -277,9 +277,8 @@ pub fn run_shard(
     let mut done = Vec::new();
     let mut min_i = f64::INFINITY;
     for c in (0..p.phonons).filter(|&c| in_shard(c, p.phonons, shard)) {
-        eprintln!("T start {:.2}", t0.elapsed().as_secs_f64()); let slices = configuration(p, &e, c)?;
-        eprintln!("T config {:.2}", t0.elapsed().as_secs_f64()); let mut waves: Vec<Vec<Complex<f32>>> =
-            idx.par_iter().map(|&j| plane_wave(n, j)).collect();
+        let slices = configuration(p, &e, c)?;
+        let mut waves: Vec<Vec<Complex<f32>>> = idx.par_iter().map(|&j| plane_wave(n, j)).collect();
         // rec[z][q][d][t]
         let mut rec = vec![vec![vec![vec![0.0; nt]; masks.len()]; comp.len()]; nodes.len()];
         let mut last_norm = vec![0.0f64; comp.len()];
@@ -301,7 +300,7 @@ pub fn run_shard(
                 rows: &rows,
                 a: &a,
             };
-            eprintln!("T prop {:.2}", t0.elapsed().as_secs_f64()); let res = evaluate(&fr, &ew, &masks, &tiles, comp.len(), &mut wins); eprintln!("T eval {:.2}", t0.elapsed().as_secs_f64());
+            let res = evaluate(&fr, &ew, &masks, &tiles, comp.len(), &mut wins);
             for (q, (out, norm)) in res.into_iter().enumerate() {
                 for (z, od) in out.into_iter().enumerate() {
                     for (d, v) in od.into_iter().enumerate() {
