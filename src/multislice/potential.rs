@@ -9,8 +9,9 @@
 //! Parameters: E. J. Kirkland, *Advanced Computing in Electron Microscopy*,
 //! 2nd ed. (Springer 2010), Appendix C (3 Lorentzians + 3 Gaussians fitted
 //! to Dirac–Fock scattering factors), as tabulated in the simulation spec.
-//! Elements: Cs, Pb, Br (the crystal of the thickness series). Ca (the
-//! core/shell model) is not tabulated here yet and is refused by name.
+//! Elements: every element the structure builder makes — Cs, Pb, Br (the
+//! crystal of the thickness series) and Ca (the B site of the CsCaBr3
+//! shell, Kirkland's Z = 20 row).
 
 use crate::error::{Error, Result};
 use crate::structure::Element;
@@ -37,7 +38,8 @@ pub struct Kirkland {
 /// Kirkland parameters of `e`.
 ///
 /// # Errors
-/// An element without tabulated parameters (Ca).
+/// An element without tabulated parameters (none of the builder's
+/// elements; kept for elements added to [`Element`] later).
 pub fn kirkland(e: Element) -> Result<Kirkland> {
     Ok(match e {
         Element::Cs => Kirkland {
@@ -58,12 +60,12 @@ pub fn kirkland(e: Element) -> Result<Kirkland> {
             c: [0.168217399, 0.975705606, 0.0072418787],
             d: [0.271719918, 4.194825, 0.0199325718],
         },
-        Element::Ca => {
-            return Err(Error::param(
-                "element",
-                "no Kirkland parameters for Ca in this build (multislice supports Cs, Pb, Br)",
-            ))
-        }
+        Element::Ca => Kirkland {
+            a: [0.366902871, 0.866378999, 0.6672033],
+            b: [0.0614274129, 0.570881727, 7.82965639],
+            c: [0.487743636, 1.82406314, 0.0220248453],
+            d: [1.32531318, 21.0056032, 0.091185345],
+        },
     })
 }
 
@@ -202,7 +204,38 @@ mod tests {
             assert!(rel(num, integral) < 1e-4, "{e:?} ∫v_z = {num}");
             assert!(rel(TWO_PI_A0E * k.fe(0.0), integral) < 1e-4);
         }
-        assert!(kirkland(Element::Ca).is_err());
+    }
+
+    /// Mott–Bethe: at large q the Lorentzians give f_e q² → Σa_i, which
+    /// must approach Z/(2π²a₀) (a₀ = 0.529177 Å; the fits end at
+    /// q ≈ 12 Å⁻¹, so within 6 %). Catches a swapped or mistyped row,
+    /// Ca's included (its row has no spec test values).
+    #[test]
+    fn lorentzian_amplitudes_follow_mott_bethe() {
+        for (e, z) in [
+            (Element::Cs, 55.0),
+            (Element::Pb, 82.0),
+            (Element::Ca, 20.0),
+            (Element::Br, 35.0),
+        ] {
+            let k = kirkland(e).unwrap();
+            let sum: f64 = k.a.iter().sum();
+            let want = z / (2.0 * std::f64::consts::PI.powi(2) * 0.529_177);
+            assert!(
+                rel(sum, want) < 0.06,
+                "{e:?}: Σa = {sum}, Z/(2π²a₀) = {want}"
+            );
+            // At q = 20 Å⁻¹ the Gaussians are gone: f_e = Σ a_i/(q² + b_i).
+            let lor: f64 = (0..3).map(|i| k.a[i] / (400.0 + k.b[i])).sum();
+            assert!(rel(k.fe(20.0), lor) < 1e-3, "{e:?}");
+        }
+        // Ca: f_e(0) = Σ a/b + Σ c.
+        let ca = kirkland(Element::Ca).unwrap();
+        let f0: f64 = (0..3).map(|i| ca.a[i] / ca.b[i] + ca.c[i]).sum();
+        assert!(
+            rel(ca.fe(0.0), f0) < 1e-12 && (9.90..9.92).contains(&f0),
+            "{f0}"
+        );
     }
 
     #[test]
