@@ -51,6 +51,7 @@ fn params(prism: Option<usize>) -> SimParams {
         seed: 1,
         prism_interpolation: prism,
         potential_oversampling: 2,
+        double_precision: false,
     }
 }
 

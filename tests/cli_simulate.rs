@@ -140,6 +140,7 @@ fn bad_input() {
         "unknown element",
     );
     fail(&["--shard", "3/2", "-o", s(&o)], "--shard");
+    fail(&["--method", "prism", "--double", "-o", s(&o)], "--double");
     fail(&["--probe-per-cell", "10", "-o", s(&o)], "under-sample");
     fail(
         &["--merge", s(&tmp.path().join("nope")), "-o", s(&o)],

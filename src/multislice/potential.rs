@@ -13,7 +13,7 @@
 //! crystal of the thickness series) and Ca (the B site of the CsCaBr3
 //! shell, Kirkland's Z = 20 row).
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::structure::Element;
 
 /// a₀·e in V·Å² (Bohr radius × elementary charge, Kirkland's units).

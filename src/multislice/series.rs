@@ -18,6 +18,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::fft::FftFloat;
 use crate::multislice::propagate::{Engine, Grid};
 use crate::optics::{focal_spread_angstrom, Microscope, GAUSS_HERMITE_5};
 use crate::structure::Element;
@@ -59,6 +60,10 @@ pub struct SimParams {
     /// files written before the option existed.
     #[serde(default = "one")]
     pub potential_oversampling: usize,
+    /// Complex f64 waves and transmissions (multislice only); single
+    /// precision (complex f32) by default and in older files.
+    #[serde(default)]
+    pub double_precision: bool,
 }
 
 fn one() -> usize {
@@ -235,11 +240,11 @@ fn layer_atoms(
 }
 
 /// The 2·n slices of configuration `k` as transmission functions.
-pub(crate) fn configuration(
+pub(crate) fn configuration<T: FftFloat>(
     p: &SimParams,
-    e: &Engine<f32>,
+    e: &Engine<T>,
     k: usize,
-) -> Result<Vec<Vec<num_complex::Complex<f32>>>> {
+) -> Result<Vec<Vec<num_complex::Complex<T>>>> {
     let mut rng =
         rand::rngs::StdRng::seed_from_u64(p.seed ^ (k as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let mut layers = Vec::new();
@@ -260,7 +265,7 @@ pub(crate) fn configuration(
             })
         })
         .collect();
-    let done: Vec<Vec<num_complex::Complex<f32>>> = unique
+    let done: Vec<Vec<num_complex::Complex<T>>> = unique
         .par_iter()
         .map_init(
             || e.scratch(),
@@ -275,6 +280,14 @@ pub(crate) fn configuration(
 /// # Errors
 /// Invalid microscope, grid too coarse for the detectors, empty series.
 pub fn engine(p: &SimParams) -> Result<Engine<f32>> {
+    engine_in(p)
+}
+
+/// [`engine`] in the precision `T`.
+///
+/// # Errors
+/// As [`engine`].
+pub fn engine_in<T: FftFloat>(p: &SimParams) -> Result<Engine<T>> {
     let m = p.microscope.validated()?;
     if p.max_thickness_uc == 0 || p.phonons == 0 || p.supercell_uc == 0 || p.probe_per_cell < 2 {
         return Err(Error::param(
@@ -311,16 +324,18 @@ pub fn engine(p: &SimParams) -> Result<Engine<f32>> {
 
 /// Memory of a multislice run, bytes: the engine's k-space tables
 /// (≈ 48 B per pixel), the 2·T transmission functions of a configuration
-/// (complex f32), a wave and its scratch per thread, and per thread the
-/// transient planes of [`Engine::transmission_of`] on the m-times finer
-/// grid (≈ 3 complex f64 planes).
+/// (complex f32, or f64 with `double_precision`), a wave and its scratch
+/// per thread, and per thread the transient planes of
+/// [`Engine::transmission_of`] on the m-times finer grid (≈ 3 complex f64
+/// planes).
 #[must_use]
 pub fn multislice_bytes(p: &SimParams, threads: usize) -> f64 {
     let n2 = (p.grid_n * p.grid_n) as f64;
     let m2 = (p.potential_oversampling * p.potential_oversampling) as f64;
+    let c = if p.double_precision { 16.0 } else { 8.0 };
     48.0 * n2
-        + (2 * p.max_thickness_uc) as f64 * n2 * 8.0
-        + threads as f64 * (2.0 * n2 * 8.0 + 3.0 * m2 * n2 * 16.0)
+        + (2 * p.max_thickness_uc) as f64 * n2 * c
+        + threads as f64 * (2.0 * n2 * c + 3.0 * m2 * n2 * 16.0)
 }
 
 /// Refuse a run whose memory estimate exceeds 80 % of `MemAvailable`.
@@ -356,8 +371,21 @@ pub fn run_shard(
     if let Some(f) = p.prism_interpolation {
         return super::prism::run_shard(p, f, shard, tick);
     }
+    if p.double_precision {
+        multislice_shard::<f64>(p, shard, tick)
+    } else {
+        multislice_shard::<f32>(p, shard, tick)
+    }
+}
+
+/// The multislice items of shard `shard` in precision `T`.
+fn multislice_shard<T: FftFloat>(
+    p: &SimParams,
+    shard: (usize, usize),
+    tick: &(dyn Fn() + Sync),
+) -> Result<Partial> {
     let t0 = std::time::Instant::now();
-    let e = engine(p)?;
+    let e = engine_in::<T>(p)?;
     let m = p.microscope;
     let masks = e.transposed_masks(&e.detector_masks(&p.detectors)?);
     let nodes = defocus_nodes(p.defocus_nodes)?;
@@ -374,7 +402,7 @@ pub fn run_shard(
         .map(|(_, it)| it)
         .collect();
     let step = p.lattice_angstrom / p.probe_per_cell as f64;
-    let mut current: Option<(usize, Vec<Vec<num_complex::Complex<f32>>>)> = None;
+    let mut current: Option<(usize, Vec<Vec<num_complex::Complex<T>>>)> = None;
     for &(c, z) in &items {
         if current.as_ref().is_none_or(|(k, _)| *k != c) {
             current = Some((c, configuration(p, &e, c)?));
@@ -382,7 +410,7 @@ pub fn run_shard(
         let Some((_, slices)) = current.as_ref() else {
             continue;
         };
-        let refs: Vec<&[num_complex::Complex<f32>]> = slices.iter().map(Vec::as_slice).collect();
+        let refs: Vec<&[num_complex::Complex<T>]> = slices.iter().map(Vec::as_slice).collect();
         let (zn, w) = nodes[z];
         let df = m.defocus_angstrom + sigma_df * zn;
         let w = w / p.phonons as f64;
@@ -400,7 +428,10 @@ pub fn run_shard(
                             }
                         }
                     });
-                    let norm: f64 = psi.iter().map(|v| f64::from(v.norm_sqr())).sum();
+                    let norm: f64 = psi
+                        .iter()
+                        .map(|v| v.norm_sqr().to_f64().unwrap_or(0.0))
+                        .sum();
                     tick();
                     (rec, norm)
                 },

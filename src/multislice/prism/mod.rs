@@ -57,12 +57,19 @@ pub fn smatrix_bytes(n_basis: usize, grid_n: usize) -> f64 {
     n_basis as f64 * (grid_n * grid_n) as f64 * 8.0
 }
 
-/// Check f ∈ {1, 2, 4, 8}, N divisible by f, and the S-matrix fits in memory.
+/// Check f ∈ {1, 2, 4, 8}, N divisible by f, single precision, and the
+/// S-matrix fits in memory.
 ///
 /// # Errors
-/// Another f, a grid not divisible by f, an S-matrix larger than the
-/// available memory (said before starting).
+/// Another f, a grid not divisible by f, double precision, an S-matrix
+/// larger than the available memory (said before starting).
 pub fn validate(p: &SimParams, f: usize, n_basis: usize) -> Result<()> {
+    if p.double_precision {
+        return Err(Error::param(
+            "--double",
+            "applies to --method multislice (PRISM runs in single precision)",
+        ));
+    }
     if ![1, 2, 4, 8].contains(&f) {
         return Err(Error::param(
             "--interpolation",
