@@ -76,6 +76,36 @@ fn files_shards_and_merge() {
         csv,
         "merge = single run"
     );
+    // One shard of two (one of two configurations): refused, unless
+    // --allow-partial, which averages over configuration 0 alone — the
+    // same series as a one-configuration run (same seed).
+    let p1 = tmp.path().join("p1");
+    fail(
+        &[&TINY[..], &["--merge", s(&a), "-o", s(&p1)]].concat(),
+        "1 of 2 configurations",
+    );
+    qdscope()
+        .arg("simulate")
+        .args(TINY)
+        .args(["--merge", s(&a), "--allow-partial", "-o", s(&p1)])
+        .assert()
+        .success();
+    let c1 = tmp.path().join("c1");
+    let mut one_config = TINY.to_vec();
+    one_config[5] = "1";
+    qdscope()
+        .arg("simulate")
+        .args(&one_config)
+        .args(["-o", s(&c1)])
+        .assert()
+        .success();
+    assert_eq!(
+        fs::read_to_string(p1.join("series.csv")).unwrap(),
+        fs::read_to_string(c1.join("series.csv")).unwrap()
+    );
+    let j: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(p1.join("simulate.json")).unwrap()).unwrap();
+    assert!(j.to_string().contains("1 of 2 configurations"));
     // Merging with other parameters is refused.
     fail(
         &[

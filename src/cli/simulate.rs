@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::multislice::image::{series, Row};
 use crate::multislice::propagate::Grid;
-use crate::multislice::series::{engine, in_shard, merge, run_shard, Partial, SimParams};
+use crate::multislice::series::{
+    check_complete, engine, in_shard, merge, run_shard, Partial, SimParams,
+};
 use crate::optics::Microscope;
 use crate::report::{self, fmt_f64, plot};
 
@@ -116,6 +118,10 @@ pub struct Args {
     /// Combine the `partial.json` of shard directories instead of computing.
     #[arg(long, value_name = "DIR", num_args = 1..)]
     pub merge: Vec<PathBuf>,
+    /// With --merge: accept shards holding only some configurations and
+    /// average over those (a preliminary result, said in the warnings).
+    #[arg(long, requires = "merge")]
+    pub allow_partial: bool,
     /// Output directory.
     #[arg(short, long = "output", value_name = "DIR")]
     pub output: PathBuf,
@@ -347,13 +353,14 @@ pub fn run(a: &Args, quiet: bool) -> Result<()> {
                 .map_err(|e| Error::format(&f, format!("not a shard file: {e}")))?;
             parts.push(part);
         }
-        let m = merge(&parts)?;
+        let mut m = merge(&parts)?;
         if m.params != p {
             return Err(Error::param(
                 "--merge",
                 "the shards were run with other parameters than these flags",
             ));
         }
+        check_complete(&mut m, a.allow_partial)?;
         m
     };
     write_outputs(a, &p, range, &part)
@@ -365,6 +372,16 @@ fn write_outputs(a: &Args, p: &SimParams, range: (usize, usize), part: &Partial)
         tables.push(series(part, d, a.pixel_size_angstrom)?);
     }
     let mut warnings = Vec::new();
+    let mut configs: Vec<usize> = part.items.iter().map(|it| it.config).collect();
+    configs.sort_unstable();
+    configs.dedup();
+    if configs.len() < p.phonons {
+        warnings.push(format!(
+            "averaged over the {} of {} configurations the shards hold (--allow-partial): a preliminary result",
+            configs.len(),
+            p.phonons
+        ));
+    }
     let moving = p.displacement_angstrom.iter().any(|&d| d > 0.0);
     // Static crystals channel more intensity past the band limit by nature
     // (spec §6.5), so the monitor warns for frozen-phonon runs only.

@@ -458,6 +458,48 @@ pub fn in_shard(k: usize, total: usize, shard: (usize, usize)) -> bool {
     k * shard.1 / total.max(1) == shard.0
 }
 
+/// Check that `part` holds every (configuration, node) work item and return
+/// the number of configurations in it. With `allow_partial`, whole
+/// configurations may be missing (a sharded run merged before all shards
+/// finished): the items present are re-weighted to average over the
+/// configurations present.
+///
+/// # Errors
+/// Missing items (without `allow_partial`), a configuration with only some
+/// of its defocus nodes, no items.
+pub fn check_complete(part: &mut Partial, allow_partial: bool) -> Result<usize> {
+    let nodes = part.params.defocus_nodes;
+    let phonons = part.params.phonons;
+    let mut configs: Vec<usize> = part.items.iter().map(|it| it.config).collect();
+    configs.sort_unstable();
+    configs.dedup();
+    for &c in &configs {
+        let have = part.items.iter().filter(|it| it.config == c).count();
+        if have != nodes {
+            return Err(Error::param(
+                "--merge",
+                format!("configuration {c} has {have} of its {nodes} defocus nodes (a shard is missing)"),
+            ));
+        }
+    }
+    let k = configs.len();
+    if k == phonons {
+        return Ok(k);
+    }
+    if k == 0 || !allow_partial {
+        return Err(Error::param(
+            "--merge",
+            format!("the shards hold {k} of {phonons} configurations; merge every shard, or pass --allow-partial to average over the ones present"),
+        ));
+    }
+    let f = phonons as f64 / k as f64;
+    for it in &mut part.items {
+        it.weight *= f;
+        it.sums.iter_mut().flatten().flatten().for_each(|v| *v *= f);
+    }
+    Ok(k)
+}
+
 /// Sum shards of the same parameters.
 ///
 /// # Errors
