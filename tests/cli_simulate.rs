@@ -192,7 +192,8 @@ fn bad_input() {
 }
 
 /// `--method prism --interpolation 1` writes the same series as multislice
-/// (1e-4 relative on every CSV number) and says so in simulate.json.
+/// (1e-4 relative on every CSV number) and says so in simulate.json; f = 2
+/// with windows smaller than the probe warns.
 #[test]
 fn prism_cli_matches_multislice() {
     let tmp = tempfile::tempdir().unwrap();
@@ -236,4 +237,21 @@ fn prism_cli_matches_multislice() {
         serde_json::from_str(&fs::read_to_string(pr.join("simulate.json")).unwrap()).unwrap();
     assert_eq!(j["method"], "prism");
     assert_eq!(j["prism_interpolation"], 1);
+    // f = 2 on a one-cell supercell: 2.9 Å windows cut the probe, and the
+    // run says so.
+    let f2 = tmp.path().join("f2");
+    qdscope()
+        .args(args)
+        .args(["--method", "prism", "--interpolation", "2", "-o", s(&f2)])
+        .assert()
+        .success();
+    let j: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(f2.join("simulate.json")).unwrap()).unwrap();
+    assert!(
+        j["warnings"]
+            .to_string()
+            .contains("inside the PRISM windows"),
+        "{}",
+        j["warnings"]
+    );
 }

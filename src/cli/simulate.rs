@@ -385,7 +385,18 @@ fn write_outputs(a: &Args, p: &SimParams, range: (usize, usize), part: &Partial)
     let moving = p.displacement_angstrom.iter().any(|&d| d > 0.0);
     // Static crystals channel more intensity past the band limit by nature
     // (spec §6.5), so the monitor warns for frozen-phonon runs only.
-    if moving && part.min_intensity < 0.99 {
+    if let Some(f) = p.prism_interpolation.filter(|&f| f > 1) {
+        // PRISM's monitor is the intensity inside the windows, which also
+        // drops when the window cuts the spread probe (any crystal).
+        if part.min_intensity < 0.99 {
+            warnings.push(format!(
+                "only {:.4} of the probe intensity is inside the PRISM windows (L/f = {:.1} Å) after {} u.c.: the window cuts the spread probe or the grid is under-sampled; use a lower --interpolation or a larger --supercell-uc",
+                part.min_intensity,
+                p.lattice_angstrom * p.supercell_uc as f64 / f as f64,
+                p.max_thickness_uc
+            ));
+        }
+    } else if moving && part.min_intensity < 0.99 {
         warnings.push(format!(
             "only {:.4} of the probe intensity is left after {} u.c. (> 1 % scattered past the band limit): the grid is under-sampled",
             part.min_intensity, p.max_thickness_uc
