@@ -126,6 +126,15 @@ pub struct Partial {
 }
 
 impl Partial {
+    /// The frozen-phonon configurations that have items, ascending.
+    #[must_use]
+    pub fn configurations(&self) -> Vec<usize> {
+        let mut c: Vec<usize> = self.items.iter().map(|it| it.config).collect();
+        c.sort_unstable();
+        c.dedup();
+        c
+    }
+
     /// Σ over items of the weighted fractions and Σ weights, summed in
     /// (configuration, node) order so shards merge to the bit-identical
     /// result of one run.
@@ -470,9 +479,7 @@ pub fn in_shard(k: usize, total: usize, shard: (usize, usize)) -> bool {
 pub fn check_complete(part: &mut Partial, allow_partial: bool) -> Result<usize> {
     let nodes = part.params.defocus_nodes;
     let phonons = part.params.phonons;
-    let mut configs: Vec<usize> = part.items.iter().map(|it| it.config).collect();
-    configs.sort_unstable();
-    configs.dedup();
+    let configs = part.configurations();
     for &c in &configs {
         let have = part.items.iter().filter(|it| it.config == c).count();
         if have != nodes {
