@@ -231,7 +231,9 @@ impl<T: FftFloat> Engine<T> {
         }
         let mut spec = vec![Complex::<f64>::zero(); n * n];
         let mut acc = vec![Complex::<f64>::zero(); n];
-        for (i, row) in spec.chunks_mut(n).enumerate() {
+        // The potential is real: V(−k) = V(k)*, so rows ky < 0 (i > n/2)
+        // are mirrored from rows n − i instead of summed.
+        for (i, row) in spec.chunks_mut(n).enumerate().take(n / 2 + 1) {
             for (fe, phases) in &groups {
                 acc.iter_mut().for_each(|v| *v = Complex::zero());
                 for (ey, ex) in phases {
@@ -243,6 +245,26 @@ impl<T: FftFloat> Engine<T> {
                 for ((v, a), &w) in row.iter_mut().zip(&acc).zip(&fe[i * n..(i + 1) * n]) {
                     *v += a * (w * s);
                 }
+            }
+        }
+        let (top, bottom) = spec.split_at_mut((n / 2 + 1) * n);
+        for (k, row) in bottom.chunks_mut(n).enumerate() {
+            let i = n / 2 + 1 + k;
+            let src = &top[(n - i) * n..][..n];
+            for (x, v) in row.iter_mut().enumerate() {
+                *v = src[(n - x) % n].conj();
+            }
+            // Even n: the Nyquist column −n/2 is its own mirror only on
+            // pixel positions, so it is summed like the top rows.
+            if n % 2 == 0 {
+                let x = n / 2;
+                row[x] = groups
+                    .iter()
+                    .map(|(fe, phases)| {
+                        phases.iter().map(|(ey, ex)| ey[i] * ex[x]).sum::<Complex<f64>>()
+                            * (fe[i * n + x] * s)
+                    })
+                    .sum();
             }
         }
         Ok(spec)
@@ -515,6 +537,45 @@ mod tests {
     }
 
     /// Weak-phase limit of one Br atom (spec §11.3).
+    /// The spectrum built for ky ≥ 0 and mirrored equals the full
+    /// structure-factor sum on odd and even grids (1e-12 relative).
+    #[test]
+    fn mirrored_potential_spectrum_equals_the_full_sum() {
+        for n in [15usize, 16] {
+            let grid = Grid {
+                n,
+                l_angstrom: 7.3,
+            };
+            let e = Engine::<f64>::new(grid, 300.0, 2.0).unwrap();
+            let atoms = [
+                (Element::Cs, [0.3, 1.7]),
+                (Element::Br, [5.2, 0.9]),
+                (Element::Br, [2.5, 6.6]),
+                (Element::Pb, [3.65, 3.65]),
+            ];
+            let got = e.potential_spectrum(grid, &atoms, 1.5).unwrap();
+            let f = fftfreq(n, grid.dx());
+            let l2 = 7.3f64 * 7.3;
+            let mut worst = 0.0f64;
+            let mut peak = 0.0f64;
+            for (i, &ky) in f.iter().enumerate() {
+                for (j, &kx) in f.iter().enumerate() {
+                    let q = (ky * ky + kx * kx).sqrt();
+                    let want: Complex<f64> = atoms
+                        .iter()
+                        .map(|&(el, [y, x])| {
+                            let fe = kirkland(el).unwrap().fe(q) * TWO_PI_A0E / l2 * 1.5;
+                            Complex::from_polar(fe, -std::f64::consts::TAU * (ky * y + kx * x))
+                        })
+                        .sum();
+                    worst = worst.max((got[i * n + j] - want).norm());
+                    peak = peak.max(want.norm());
+                }
+            }
+            assert!(worst < 1e-12 * peak, "n = {n}: {worst} of {peak}");
+        }
+    }
+
     #[test]
     fn weak_phase_br_atom() {
         let l = 29.35;
