@@ -28,6 +28,10 @@ pub struct Plane2Scratch<T> {
     t: Vec<Complex<T>>,
 }
 
+/// Rows per strip of [`Plane2::forward_t`] / [`Plane2::inverse_from_t`]
+/// (a multiple of the 32-row transpose tile).
+const STRIP: usize = 32;
+
 fn transpose_into<T: Copy>(src: &[T], dst: &mut [T], ny: usize, nx: usize) {
     const B: usize = 32;
     for y0 in (0..ny).step_by(B) {
@@ -41,20 +45,22 @@ fn transpose_into<T: Copy>(src: &[T], dst: &mut [T], ny: usize, nx: usize) {
     }
 }
 
-/// `dst` (nx × ny) rows `x ∈ cols` = columns x of `src` (ny × nx), in
-/// 32 × 32 tiles read as contiguous row segments.
+/// `dst` (nx × ny) rows `x ∈ cols` = columns x of `src` (ny × nx), for
+/// the source rows `rows`, in 32 × 32 tiles read as contiguous row
+/// segments.
 fn transpose_cols<T: Copy>(
     src: &[T],
     dst: &mut [T],
     (ny, nx): (usize, usize),
     cols: &[Range<usize>],
+    rows: Range<usize>,
 ) {
     const B: usize = 32;
     for r in cols {
         for x0 in r.clone().step_by(B) {
             let x1 = (x0 + B).min(r.end);
-            for y0 in (0..ny).step_by(B) {
-                for y in y0..(y0 + B).min(ny) {
+            for y0 in rows.clone().step_by(B) {
+                for y in y0..(y0 + B).min(rows.end) {
                     for (dx, v) in src[y * nx + x0..y * nx + x1].iter().enumerate() {
                         dst[(x0 + dx) * ny + y] = *v;
                     }
@@ -64,16 +70,17 @@ fn transpose_cols<T: Copy>(
     }
 }
 
-/// The inverse of [`transpose_cols`]: `dst` (ny × nx) columns `x ∈ cols`
-/// from rows x of `src` (nx × ny), the other columns zero.
+/// The inverse of [`transpose_cols`]: `dst` (ny × nx) rows `rows`, columns
+/// `x ∈ cols` from rows x of `src` (nx × ny), the other columns zero.
 fn untranspose_cols<T: Copy + Zero>(
     src: &[T],
     dst: &mut [T],
     (ny, nx): (usize, usize),
     cols: &[Range<usize>],
+    rows: Range<usize>,
 ) {
     const B: usize = 32;
-    for row in dst.chunks_mut(nx) {
+    for row in dst[rows.start * nx..rows.end * nx].chunks_mut(nx) {
         let mut at = 0;
         for r in cols {
             row[at..r.start].fill(T::zero());
@@ -84,8 +91,8 @@ fn untranspose_cols<T: Copy + Zero>(
     for r in cols {
         for x0 in r.clone().step_by(B) {
             let x1 = (x0 + B).min(r.end);
-            for y0 in (0..ny).step_by(B) {
-                let y1 = (y0 + B).min(ny);
+            for y0 in rows.clone().step_by(B) {
+                let y1 = (y0 + B).min(rows.end);
                 for x in x0..x1 {
                     for (dy, v) in src[x * ny + y0..x * ny + y1].iter().enumerate() {
                         dst[(y0 + dy) * nx + x] = *v;
@@ -161,8 +168,14 @@ impl<T: FftFloat> Plane2<T> {
         cols: &[Range<usize>],
     ) -> &'a mut [Complex<T>] {
         debug_assert_eq!(data.len(), self.ny * self.nx);
-        self.fx.process_with_scratch(data, &mut s.fft);
-        transpose_cols(data, &mut s.t, (self.ny, self.nx), cols);
+        // Row strips: each strip is transposed while it is still in cache
+        // from its x-transforms.
+        for y0 in (0..self.ny).step_by(STRIP) {
+            let y1 = (y0 + STRIP).min(self.ny);
+            self.fx
+                .process_with_scratch(&mut data[y0 * self.nx..y1 * self.nx], &mut s.fft);
+            transpose_cols(data, &mut s.t, (self.ny, self.nx), cols, y0..y1);
+        }
         for r in cols {
             self.fy
                 .process_with_scratch(&mut s.t[r.start * self.ny..r.end * self.ny], &mut s.fft);
@@ -183,8 +196,12 @@ impl<T: FftFloat> Plane2<T> {
             self.iy
                 .process_with_scratch(&mut s.t[r.start * self.ny..r.end * self.ny], &mut s.fft);
         }
-        untranspose_cols(&s.t, data, (self.ny, self.nx), cols);
-        self.ix.process_with_scratch(data, &mut s.fft);
+        for y0 in (0..self.ny).step_by(STRIP) {
+            let y1 = (y0 + STRIP).min(self.ny);
+            untranspose_cols(&s.t, data, (self.ny, self.nx), cols, y0..y1);
+            self.ix
+                .process_with_scratch(&mut data[y0 * self.nx..y1 * self.nx], &mut s.fft);
+        }
     }
 
     /// Inverse transform in place, normalised by `1/(ny·nx)`.

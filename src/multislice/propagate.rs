@@ -261,7 +261,10 @@ impl<T: FftFloat> Engine<T> {
                 row[x] = groups
                     .iter()
                     .map(|(fe, phases)| {
-                        phases.iter().map(|(ey, ex)| ey[i] * ex[x]).sum::<Complex<f64>>()
+                        phases
+                            .iter()
+                            .map(|(ey, ex)| ey[i] * ex[x])
+                            .sum::<Complex<f64>>()
                             * (fe[i * n + x] * s)
                     })
                     .sum();
@@ -542,10 +545,7 @@ mod tests {
     #[test]
     fn mirrored_potential_spectrum_equals_the_full_sum() {
         for n in [15usize, 16] {
-            let grid = Grid {
-                n,
-                l_angstrom: 7.3,
-            };
+            let grid = Grid { n, l_angstrom: 7.3 };
             let e = Engine::<f64>::new(grid, 300.0, 2.0).unwrap();
             let atoms = [
                 (Element::Cs, [0.3, 1.7]),
