@@ -256,7 +256,7 @@ impl<T: FftFloat> Engine<T> {
             }
             // Even n: the Nyquist column −n/2 is its own mirror only on
             // pixel positions, so it is summed like the top rows.
-            if n % 2 == 0 {
+            if n.is_multiple_of(2) {
                 let x = n / 2;
                 row[x] = groups
                     .iter()
