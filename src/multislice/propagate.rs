@@ -17,11 +17,10 @@
 
 use num_complex::Complex;
 use num_traits::Zero;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
 use crate::fft::{fftfreq, FftFloat, Plane2, Plane2Scratch};
-use crate::multislice::potential::{kirkland, TWO_PI_A0E};
 use crate::optics::{chi, interaction_constant, wavelength_angstrom, Microscope};
 use crate::structure::Element;
 
@@ -73,18 +72,15 @@ pub struct Engine<T: FftFloat> {
     prop_t: Vec<Complex<T>>,
     /// kx indices inside the band limit (ascending ranges).
     cols: Vec<std::ops::Range<usize>>,
-    band: Vec<bool>,
+    pub(super) band: Vec<bool>,
     /// `f_e(|k|)·2πa₀e/L²` on the n × n grids the potentials were built
     /// on, by (n, element): computed once per engine.
-    fe_cache: Mutex<Vec<FeTable>>,
+    pub(super) fe_cache: Mutex<Vec<FeTable>>,
 }
 
-type FeTable = (usize, Element, Arc<Vec<f64>>);
+pub(super) type FeTable = (usize, Element, Arc<Vec<f64>>);
 
-/// exp(−2πi k·r) of one atom as its ky and kx factors.
-type SeparablePhase = (Vec<Complex<f64>>, Vec<Complex<f64>>);
-
-fn c<T: FftFloat>(re: f64, im: f64) -> Complex<T> {
+pub(super) fn c<T: FftFloat>(re: f64, im: f64) -> Complex<T> {
     Complex::new(
         T::from(re).unwrap_or_else(T::zero),
         T::from(im).unwrap_or_else(T::zero),
@@ -160,192 +156,6 @@ impl<T: FftFloat> Engine<T> {
     #[must_use]
     pub fn scratch(&self) -> Plane2Scratch<T> {
         self.plane.scratch()
-    }
-
-    /// Projected potential of a slice (V·Å, real space), built in Fourier
-    /// space from the atoms' (element, (y, x) Å) positions, scaled by `s`.
-    ///
-    /// # Errors
-    /// An element without Kirkland parameters.
-    pub fn slice_potential(&self, atoms: &[(Element, [f64; 2])], s: f64) -> Result<Vec<f64>> {
-        let mut spec = self.potential_spectrum(self.grid, atoms, s)?;
-        // v(r) = Σ_k V(k) e^{2πik·r} = N²·IFFT(V).
-        let n = self.grid.n;
-        let plane = Plane2::<f64>::new(n, n);
-        plane.inverse(&mut spec, &mut plane.scratch());
-        let nn = (n * n) as f64;
-        Ok(spec.iter().map(|v| v.re * nn).collect())
-    }
-
-    /// The `f_e` table of `element` on the `n × n` grid of side L (cached).
-    fn fe_table(&self, n: usize, element: Element) -> Result<Arc<Vec<f64>>> {
-        let mut cache = self.fe_cache.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((_, _, t)) = cache.iter().find(|(m, e, _)| *m == n && *e == element) {
-            return Ok(Arc::clone(t));
-        }
-        let kp = kirkland(element)?;
-        let l2 = self.grid.l_angstrom * self.grid.l_angstrom;
-        let f = fftfreq(n, self.grid.l_angstrom / n as f64);
-        let t: Arc<Vec<f64>> = Arc::new(
-            f.iter()
-                .flat_map(|&ky| f.iter().map(move |&kx| (ky * ky + kx * kx).sqrt()))
-                .map(|q| kp.fe(q) * TWO_PI_A0E / l2)
-                .collect(),
-        );
-        cache.push((n, element, Arc::clone(&t)));
-        Ok(t)
-    }
-
-    /// Fourier coefficients V(k) (FFT order) of the projected potential of
-    /// `atoms` ((element, (y, x) Å)) on `grid` (this engine's side L),
-    /// scaled by `s`: `V(k) = Σ_atoms f_e(|k|)·2πa₀e/L² · e^{−2πik·r}`,
-    /// built row by row so a row stays in cache over all atoms.
-    fn potential_spectrum(
-        &self,
-        grid: Grid,
-        atoms: &[(Element, [f64; 2])],
-        s: f64,
-    ) -> Result<Vec<Complex<f64>>> {
-        let n = grid.n;
-        let f = fftfreq(n, grid.dx());
-        let ph = |kk: f64, r: f64| Complex::from_polar(1.0, -std::f64::consts::TAU * kk * r);
-        // Per element present: its table and the separable phases
-        // exp(−2πi k·r) = ey(ky)·ex(kx) of its atoms.
-        let mut groups = Vec::new();
-        for e in Element::ALL {
-            let here: Vec<[f64; 2]> = atoms.iter().filter(|a| a.0 == e).map(|a| a.1).collect();
-            if here.is_empty() {
-                continue;
-            }
-            let fe = self.fe_table(n, e)?;
-            let phases: Vec<SeparablePhase> = here
-                .iter()
-                .map(|&[y, x]| {
-                    (
-                        f.iter().map(|&kk| ph(kk, y)).collect(),
-                        f.iter().map(|&kk| ph(kk, x)).collect(),
-                    )
-                })
-                .collect();
-            groups.push((fe, phases));
-        }
-        let mut spec = vec![Complex::<f64>::zero(); n * n];
-        let mut acc = vec![Complex::<f64>::zero(); n];
-        // The potential is real: V(−k) = V(k)*, so rows ky < 0 (i > n/2)
-        // are mirrored from rows n − i instead of summed.
-        for (i, row) in spec.chunks_mut(n).enumerate().take(n / 2 + 1) {
-            for (fe, phases) in &groups {
-                acc.iter_mut().for_each(|v| *v = Complex::zero());
-                for (ey, ex) in phases {
-                    let c = ey[i];
-                    for (a, &e) in acc.iter_mut().zip(ex) {
-                        *a += c * e;
-                    }
-                }
-                for ((v, a), &w) in row.iter_mut().zip(&acc).zip(&fe[i * n..(i + 1) * n]) {
-                    *v += a * (w * s);
-                }
-            }
-        }
-        let (top, bottom) = spec.split_at_mut((n / 2 + 1) * n);
-        for (k, row) in bottom.chunks_mut(n).enumerate() {
-            let i = n / 2 + 1 + k;
-            let src = &top[(n - i) * n..][..n];
-            for (x, v) in row.iter_mut().enumerate() {
-                *v = src[(n - x) % n].conj();
-            }
-            // Even n: the Nyquist column −n/2 is its own mirror only on
-            // pixel positions, so it is summed like the top rows.
-            if n.is_multiple_of(2) {
-                let x = n / 2;
-                row[x] = groups
-                    .iter()
-                    .map(|(fe, phases)| {
-                        phases
-                            .iter()
-                            .map(|(ey, ex)| ey[i] * ex[x])
-                            .sum::<Complex<f64>>()
-                            * (fe[i * n + x] * s)
-                    })
-                    .sum();
-            }
-        }
-        Ok(spec)
-    }
-
-    /// Transmission of a slice computed on an `m`-times finer grid and
-    /// band-limited onto this one: `exp(iσ v)` of the finely sampled
-    /// potential, Fourier coefficients |k| ≤ k_max kept (the 2/3 limit of
-    /// this grid). The projected potential is singular (logarithmically) at
-    /// the nuclei, so its samples on the working grid depend on where the
-    /// atom sits between pixels; exponentiating on a finer grid removes most
-    /// of that aliasing. `m = 1` is [`Engine::transmission`] of
-    /// [`Engine::slice_potential`].
-    ///
-    /// # Errors
-    /// An element without Kirkland parameters; `m = 0`.
-    pub fn transmission_of(
-        &self,
-        atoms: &[(Element, [f64; 2])],
-        m: usize,
-        sc: &mut Plane2Scratch<T>,
-    ) -> Result<Vec<Complex<T>>> {
-        if m == 0 {
-            return Err(Error::param("potential oversampling", "must be ≥ 1"));
-        }
-        if m == 1 {
-            let v = self.slice_potential(atoms, 1.0)?;
-            return Ok(self.transmission(&v, sc));
-        }
-        let n = self.grid.n;
-        let nf = m * n;
-        let fine = Grid {
-            n: nf,
-            l_angstrom: self.grid.l_angstrom,
-        };
-        // v(r) = nf²·IFFT(V) and t = exp(iσv), in place.
-        let mut t = self.potential_spectrum(fine, atoms, 1.0)?;
-        let plane = Plane2::<f64>::new(nf, nf);
-        let mut fs = plane.scratch();
-        plane.inverse(&mut t, &mut fs);
-        let k = self.sigma * (nf * nf) as f64;
-        t.iter_mut()
-            .for_each(|v| *v = Complex::from_polar(1.0, k * v.re));
-        plane.forward(&mut t, &mut fs);
-        // Fourier coefficients T(k) = FFT/nf²; the working grid's index i
-        // (FFT order) is the fine grid's i (k ≥ 0) or i + nf − n (k < 0).
-        let map = |i: usize| if i < n.div_ceil(2) { i } else { i + nf - n };
-        let norm = (n * n) as f64 / (nf * nf) as f64;
-        let mut out = vec![Complex::<T>::zero(); n * n];
-        for (idx, (o, &b)) in out.iter_mut().zip(&self.band).enumerate() {
-            if b {
-                let v = t[map(idx / n) * nf + map(idx % n)] * norm;
-                *o = c(v.re, v.im);
-            }
-        }
-        // w(r) = Σ_k T(k) e^{2πik·r} = n²·IFFT(T) (normalised inverse).
-        self.plane.inverse(&mut out, sc);
-        Ok(out)
-    }
-
-    /// Transmission `exp(iσ v)` band-limited to |k| ≤ k_max (real space).
-    #[must_use]
-    pub fn transmission(&self, v: &[f64], s: &mut Plane2Scratch<T>) -> Vec<Complex<T>> {
-        let mut t: Vec<Complex<T>> = v
-            .iter()
-            .map(|&p| {
-                let ph = self.sigma * p;
-                c(ph.cos(), ph.sin())
-            })
-            .collect();
-        self.plane.forward(&mut t, s);
-        for (x, &b) in t.iter_mut().zip(&self.band) {
-            if !b {
-                *x = Complex::zero();
-            }
-        }
-        self.plane.inverse(&mut t, s);
-        t
     }
 
     /// Probe wave at `pos` (y, x) Å and defocus `df` Å, real space,
@@ -540,42 +350,6 @@ mod tests {
     }
 
     /// Weak-phase limit of one Br atom (spec §11.3).
-    /// The spectrum built for ky ≥ 0 and mirrored equals the full
-    /// structure-factor sum on odd and even grids (1e-12 relative).
-    #[test]
-    fn mirrored_potential_spectrum_equals_the_full_sum() {
-        for n in [15usize, 16] {
-            let grid = Grid { n, l_angstrom: 7.3 };
-            let e = Engine::<f64>::new(grid, 300.0, 2.0).unwrap();
-            let atoms = [
-                (Element::Cs, [0.3, 1.7]),
-                (Element::Br, [5.2, 0.9]),
-                (Element::Br, [2.5, 6.6]),
-                (Element::Pb, [3.65, 3.65]),
-            ];
-            let got = e.potential_spectrum(grid, &atoms, 1.5).unwrap();
-            let f = fftfreq(n, grid.dx());
-            let l2 = 7.3f64 * 7.3;
-            let mut worst = 0.0f64;
-            let mut peak = 0.0f64;
-            for (i, &ky) in f.iter().enumerate() {
-                for (j, &kx) in f.iter().enumerate() {
-                    let q = (ky * ky + kx * kx).sqrt();
-                    let want: Complex<f64> = atoms
-                        .iter()
-                        .map(|&(el, [y, x])| {
-                            let fe = kirkland(el).unwrap().fe(q) * TWO_PI_A0E / l2 * 1.5;
-                            Complex::from_polar(fe, -std::f64::consts::TAU * (ky * y + kx * x))
-                        })
-                        .sum();
-                    worst = worst.max((got[i * n + j] - want).norm());
-                    peak = peak.max(want.norm());
-                }
-            }
-            assert!(worst < 1e-12 * peak, "n = {n}: {worst} of {peak}");
-        }
-    }
-
     #[test]
     fn weak_phase_br_atom() {
         let l = 29.35;
