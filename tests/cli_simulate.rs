@@ -255,3 +255,102 @@ fn prism_cli_matches_multislice() {
         j["warnings"]
     );
 }
+
+/// Settings that act after the propagation can change at a merge: a new
+/// source size and blur give the fresh run's series byte for byte, and
+/// `--energy-spread-ev 0` (the in-focus node alone) gives the series of a
+/// fresh `--energy-spread-ev 0 --defocus-nodes 1` run to rounding; anything
+/// else is refused.
+#[test]
+fn merge_reevaluates_source_blur_and_spread() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = [
+        "--thickness-uc",
+        "1..2",
+        "--supercell-uc",
+        "1",
+        "--phonons",
+        "2",
+        "--no-symmetry",
+        "-q",
+    ];
+    let run = |extra: &[&str], out: &std::path::Path| {
+        qdscope()
+            .arg("simulate")
+            .args(base)
+            .args(extra)
+            .args(["-o", s(out)])
+            .assert()
+            .success();
+    };
+    let sh = tmp.path().join("sh");
+    run(&["--defocus-nodes", "3", "--shard", "0/1"], &sh);
+    let numbers = |d: &std::path::Path| -> Vec<f64> {
+        fs::read_to_string(d.join("series.csv"))
+            .unwrap()
+            .lines()
+            .skip(1)
+            .flat_map(|l| {
+                l.split(',')
+                    .map(|v| v.parse::<f64>().unwrap())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let post = ["--source-size-angstrom", "0.5887", "--blur-angstrom", "0.2"];
+    let (m, f) = (tmp.path().join("m"), tmp.path().join("f"));
+    run(
+        &[&["--defocus-nodes", "3", "--merge", s(&sh)], &post[..]].concat(),
+        &m,
+    );
+    run(&[&["--defocus-nodes", "3"], &post[..]].concat(), &f);
+    assert_eq!(
+        fs::read_to_string(m.join("series.csv")).unwrap(),
+        fs::read_to_string(f.join("series.csv")).unwrap()
+    );
+    let j: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(m.join("simulate.json")).unwrap()).unwrap();
+    assert_eq!(j["reevaluated_at_merge"].as_array().unwrap().len(), 2);
+    assert_eq!(j["parameters"]["blur_angstrom"], 0.2);
+
+    let (m0, f0) = (tmp.path().join("m0"), tmp.path().join("f0"));
+    run(&["--energy-spread-ev", "0", "--merge", s(&sh)], &m0);
+    run(&["--energy-spread-ev", "0", "--defocus-nodes", "1"], &f0);
+    let (a, b) = (numbers(&m0), numbers(&f0));
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert!((x - y).abs() <= 1e-9 * y.abs(), "{x} vs {y}");
+    }
+    // The spread changes the series (the check above is not vacuous).
+    let with = numbers(&f);
+    assert!(with
+        .iter()
+        .zip(&b)
+        .any(|(x, y)| (x - y).abs() > 1e-6 * y.abs()));
+    let j: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(m0.join("simulate.json")).unwrap()).unwrap();
+    assert_eq!(j["parameters"]["defocus_nodes"], 1);
+    assert!(j["reevaluated_at_merge"][0]
+        .as_str()
+        .unwrap()
+        .contains("in-focus node 1 of 3"));
+
+    fail(
+        &[
+            &base[..],
+            &["--defocus-nodes", "3", "--kv", "200", "--merge", s(&sh)],
+            &["-o", s(&tmp.path().join("x"))],
+        ]
+        .concat(),
+        "only --source-size-angstrom, --blur-angstrom and --energy-spread-ev 0",
+    );
+    fail(
+        &[
+            &base[..],
+            &["--energy-spread-ev", "0.4", "--merge", s(&sh)],
+            &["-o", s(&tmp.path().join("x"))],
+        ]
+        .concat(),
+        "other parameters",
+    );
+}

@@ -1,7 +1,8 @@
 //! Thickness series on small grids: symmetry of the zero-phonon image,
 //! wedge = full scan, shard/merge = one run, thread independence, ratios.
 use qdscope::multislice::image::{cell_images, series};
-use qdscope::multislice::series::{merge, positions, run_shard, SimParams};
+use qdscope::multislice::merge::merge;
+use qdscope::multislice::series::{positions, run_shard, SimParams};
 use qdscope::optics::Microscope;
 
 fn small() -> SimParams {

@@ -8,10 +8,9 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::multislice::image::{series, Row};
+use crate::multislice::merge::{check_complete, merge, reevaluate};
 use crate::multislice::propagate::Grid;
-use crate::multislice::series::{
-    check_complete, engine, in_shard, merge, run_shard, Partial, SimParams,
-};
+use crate::multislice::series::{engine, in_shard, run_shard, Partial, SimParams};
 use crate::optics::Microscope;
 use crate::report::{self, fmt_f64, plot};
 
@@ -303,6 +302,7 @@ fn params(a: &Args) -> Result<(SimParams, (usize, usize))> {
 /// I/O errors; nothing is written before the computation succeeded.
 pub fn run(a: &Args, quiet: bool) -> Result<()> {
     let (p, range) = params(a)?;
+    let mut reevaluated = Vec::new();
     let part = if a.merge.is_empty() {
         let shard = match &a.shard {
             None => (0, 1),
@@ -354,19 +354,22 @@ pub fn run(a: &Args, quiet: bool) -> Result<()> {
             parts.push(part);
         }
         let mut m = merge(&parts)?;
-        if m.params != p {
-            return Err(Error::param(
-                "--merge",
-                "the shards were run with other parameters than these flags",
-            ));
-        }
+        reevaluated = reevaluate(&mut m, &p)?;
         check_complete(&mut m, a.allow_partial)?;
         m
     };
-    write_outputs(a, &p, range, &part)
+    write_outputs(a, range, &part, &reevaluated)
 }
 
-fn write_outputs(a: &Args, p: &SimParams, range: (usize, usize), part: &Partial) -> Result<()> {
+/// Write the series files; `part.params` are the parameters the results
+/// are for (a merge may have re-evaluated the shards' ones, `reevaluated`).
+fn write_outputs(
+    a: &Args,
+    range: (usize, usize),
+    part: &Partial,
+    reevaluated: &[String],
+) -> Result<()> {
+    let p = &part.params;
     let mut tables = Vec::new();
     for d in 0..p.detectors.len() {
         tables.push(series(part, d, a.pixel_size_angstrom)?);
@@ -527,6 +530,7 @@ fn write_outputs(a: &Args, p: &SimParams, range: (usize, usize), part: &Partial)
         "ratio_height_30uc": at(30),
         "study": {"15uc": 0.370, "30uc": 0.338},
         "work_items": part.items.len(),
+        "reevaluated_at_merge": reevaluated,
         "compute_seconds": part.seconds,
         "warnings": warnings,
     });

@@ -3,7 +3,7 @@
 //! position of one unit cell (the 4mm wedge about the Cs column by
 //! default), the ADF fraction recorded after every unit cell, so one
 //! propagation gives the whole series. Work items (configuration, node)
-//! can be split into shards and summed by [`merge`].
+//! can be split into shards and summed by [`merge`](super::merge::merge).
 //!
 //! Crystal (A-site origin): Cs (0,0,0), Pb (½,½,½), Br (½,½,0), (½,0,½),
 //! (0,½,½); slice 1 at z = 0 (Cs, Br(½,½)), slice 2 at z = ½ (Pb,
@@ -465,82 +465,4 @@ fn multislice_shard<T: FftFloat>(
 #[must_use]
 pub fn in_shard(k: usize, total: usize, shard: (usize, usize)) -> bool {
     k * shard.1 / total.max(1) == shard.0
-}
-
-/// Check that `part` holds every (configuration, node) work item and return
-/// the number of configurations in it. With `allow_partial`, whole
-/// configurations may be missing (a sharded run merged before all shards
-/// finished): the items present are re-weighted to average over the
-/// configurations present.
-///
-/// # Errors
-/// Missing items (without `allow_partial`), a configuration with only some
-/// of its defocus nodes, no items.
-pub fn check_complete(part: &mut Partial, allow_partial: bool) -> Result<usize> {
-    let nodes = part.params.defocus_nodes;
-    let phonons = part.params.phonons;
-    let configs = part.configurations();
-    for &c in &configs {
-        let have = part.items.iter().filter(|it| it.config == c).count();
-        if have != nodes {
-            return Err(Error::param(
-                "--merge",
-                format!("configuration {c} has {have} of its {nodes} defocus nodes (a shard is missing)"),
-            ));
-        }
-    }
-    let k = configs.len();
-    if k == phonons {
-        return Ok(k);
-    }
-    if k == 0 || !allow_partial {
-        return Err(Error::param(
-            "--merge",
-            format!("the shards hold {k} of {phonons} configurations; merge every shard, or pass --allow-partial to average over the ones present"),
-        ));
-    }
-    let f = phonons as f64 / k as f64;
-    for it in &mut part.items {
-        it.weight *= f;
-        it.sums.iter_mut().flatten().flatten().for_each(|v| *v *= f);
-    }
-    Ok(k)
-}
-
-/// Sum shards of the same parameters.
-///
-/// # Errors
-/// No parts, different parameters, a work item done twice.
-pub fn merge(parts: &[Partial]) -> Result<Partial> {
-    let Some(first) = parts.first() else {
-        return Err(Error::param("--merge", "no shard directories given"));
-    };
-    let mut out = first.clone();
-    for p in &parts[1..] {
-        if p.params != first.params {
-            return Err(Error::param(
-                "--merge",
-                "shards were run with different parameters",
-            ));
-        }
-        for it in &p.items {
-            if out
-                .items
-                .iter()
-                .any(|o| (o.config, o.node) == (it.config, it.node))
-            {
-                return Err(Error::param(
-                    "--merge",
-                    format!(
-                        "work item (configuration {}, node {}) is in two shards",
-                        it.config, it.node
-                    ),
-                ));
-            }
-            out.items.push(it.clone());
-        }
-        out.min_intensity = out.min_intensity.min(p.min_intensity);
-        out.seconds += p.seconds;
-    }
-    Ok(out)
 }
