@@ -106,6 +106,44 @@ fn files_shards_and_merge() {
     let j: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(p1.join("simulate.json")).unwrap()).unwrap();
     assert!(j.to_string().contains("1 of 2 configurations"));
+    assert!(j["jackknife"].is_null() && !p1.join("series_se.csv").exists());
+    // Jackknife over two configurations: leaving one out gives the other's
+    // series, so the s.e. is |θ₀ − θ₁| / 2 for every number.
+    let p2 = tmp.path().join("p2");
+    qdscope()
+        .arg("simulate")
+        .args(TINY)
+        .args(["--merge", s(&b), "--allow-partial", "-o", s(&p2)])
+        .assert()
+        .success();
+    let col = |d: &std::path::Path, f: &str, c: usize| -> Vec<f64> {
+        fs::read_to_string(d.join(f))
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(c).unwrap().parse().unwrap())
+            .collect()
+    };
+    let se = fs::read_to_string(one.join("series_se.csv")).unwrap();
+    assert!(se.starts_with("thickness_uc,ratio_volume_se,ratio_height_se\n"));
+    for (c_ratio, c_se) in [(4, 1), (5, 2)] {
+        let (x, y) = (
+            col(&p1, "series.csv", c_ratio),
+            col(&p2, "series.csv", c_ratio),
+        );
+        let e = col(&one, "series_se.csv", c_se);
+        for t in 0..2 {
+            let want = (x[t] - y[t]).abs() / 2.0;
+            assert!(
+                want > 1e-4 && (e[t] - want).abs() <= 1e-9 * want,
+                "{} vs {want}",
+                e[t]
+            );
+        }
+    }
+    let j: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(one.join("simulate.json")).unwrap()).unwrap();
+    assert_eq!(j["jackknife"]["configurations"], 2);
     // Merging with other parameters is refused.
     fail(
         &[

@@ -271,3 +271,18 @@ fn double_precision_agrees_with_single() {
     };
     assert!(run_shard(&prism, (0, 1), &|| {}).is_err());
 }
+
+/// Jackknife s.e. of the mean from leave-one-out means equals the usual
+/// s.d./√n (an identity for the mean): values 1, 2, 3, 6.
+#[test]
+fn jackknife_se_of_the_mean_is_sd_over_root_n() {
+    let x = [1.0, 2.0, 3.0, 6.0];
+    let n = x.len() as f64;
+    let total: f64 = x.iter().sum();
+    let loo: Vec<f64> = x.iter().map(|v| (total - v) / (n - 1.0)).collect();
+    let m = total / n;
+    let sd = (x.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+    let se = qdscope::multislice::image::jackknife_se(&loo);
+    assert!((se - sd / n.sqrt()).abs() < 1e-12, "{se}");
+    assert_eq!(qdscope::multislice::image::jackknife_se(&[0.4]), 0.0);
+}

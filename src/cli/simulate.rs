@@ -1,13 +1,14 @@
 //! `qdscope simulate`: multislice ADF-STEM thickness series of CsPbBr3
 //! [001] and the Cs : Pb/Br column ratio vs thickness (simulation spec).
-//! Writes `series.csv`, `images/t<NN>uc.npy`, `series.png`,
+//! Writes `series.csv`, `series_se.csv` (jackknife standard errors over the
+//! frozen-phonon configurations, two or more), `images/t<NN>uc.npy`, `series.png`,
 //! `simulate.json`; with `--shard I/N` only `partial.json` (summed
 //! detector fractions of that shard), which `--merge DIR...` combines.
 
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::multislice::image::{series, Row};
+use crate::multislice::image::{jackknife, jackknife_se, series, Row};
 use crate::multislice::merge::{check_complete, merge, reevaluate};
 use crate::multislice::propagate::Grid;
 use crate::multislice::series::{engine, in_shard, run_shard, Partial, SimParams};
@@ -371,8 +372,10 @@ fn write_outputs(
 ) -> Result<()> {
     let p = &part.params;
     let mut tables = Vec::new();
+    let mut jack = Vec::new();
     for d in 0..p.detectors.len() {
         tables.push(series(part, d, a.pixel_size_angstrom)?);
+        jack.push(jackknife(part, d, a.pixel_size_angstrom)?);
     }
     let mut warnings = Vec::new();
     let configs = part.configurations().len();
@@ -426,13 +429,6 @@ fn write_outputs(
             p.phonons
         ));
     }
-    let expected = p.phonons * p.defocus_nodes;
-    if part.items.len() != expected {
-        warnings.push(format!(
-            "{} of {expected} work items computed (missing shards?)",
-            part.items.len()
-        ));
-    }
     let rows_of = |rows: &[Row]| -> Vec<Vec<String>> {
         rows.iter()
             .filter(|r| r.thickness_uc >= range.0)
@@ -466,6 +462,31 @@ fn write_outputs(
             format!("series_detector{d}.csv")
         };
         report::write_csv(&a.output.join(name), &HEADER, &rows_of(rows))?;
+        if let Some(loo) = &jack[d] {
+            let name = if d == 0 {
+                "series_se.csv".to_string()
+            } else {
+                format!("series_se_detector{d}.csv")
+            };
+            let se_rows: Vec<Vec<String>> = rows
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.thickness_uc >= range.0)
+                .map(|(t, r)| {
+                    let of = |f: fn(&Row) -> f64| row_se(loo, t, f);
+                    vec![
+                        r.thickness_uc.to_string(),
+                        fmt_f64(of(|r| r.ratio_volume)),
+                        fmt_f64(of(|r| r.ratio_height)),
+                    ]
+                })
+                .collect();
+            report::write_csv(
+                &a.output.join(name),
+                &["thickness_uc", "ratio_volume_se", "ratio_height_se"],
+                &se_rows,
+            )?;
+        }
         for (t, img) in imgs.iter().enumerate().filter(|(t, _)| t + 1 >= range.0) {
             let f = if d == 0 {
                 format!("t{:02}uc.npy", t + 1)
@@ -477,29 +498,66 @@ fn write_outputs(
     }
     let rows = &tables[0].0;
     let at = |t: usize| rows.get(t.wrapping_sub(1)).map(|r| r.ratio_height);
+    // Jackknife standard errors of detector 0 (None: one configuration).
+    let se_of = |f: &dyn Fn(&[Row]) -> Option<f64>| -> Option<f64> {
+        let loo = jack[0].as_ref()?;
+        let v: Option<Vec<f64>> = loo.iter().map(|l| f(l)).collect();
+        v.map(|v| jackknife_se(&v))
+    };
+    let h = |t: usize| move |r: &[Row]| r.get(t - 1).map(|r| r.ratio_height);
+    let v = |t: usize| move |r: &[Row]| r.get(t - 1).map(|r| r.ratio_volume);
+    let jackknife_summary = jack[0].as_ref().map(|loo| {
+        let diff = |f: fn(&Row) -> f64| move |r: &[Row]| Some(f(r.get(29)?) - f(r.get(14)?));
+        serde_json::json!({
+            "configurations": loo.len(),
+            "ratio_height_15uc_se": se_of(&h(15)),
+            "ratio_height_30uc_se": se_of(&h(30)),
+            "ratio_height_30uc_minus_15uc": diff(|r| r.ratio_height)(rows),
+            "ratio_height_30uc_minus_15uc_se": se_of(&diff(|r| r.ratio_height)),
+            "ratio_volume_15uc_se": se_of(&v(15)),
+            "ratio_volume_30uc_se": se_of(&v(30)),
+            "ratio_volume_30uc_minus_15uc": diff(|r| r.ratio_volume)(rows),
+            "ratio_volume_30uc_minus_15uc_se": se_of(&diff(|r| r.ratio_volume)),
+        })
+    });
+    let errs = |f: fn(&Row) -> f64| -> Option<Vec<f64>> {
+        let loo = jack[0].as_ref()?;
+        Some(
+            rows.iter()
+                .enumerate()
+                .filter(|(_, r)| r.thickness_uc >= range.0)
+                .map(|(t, _)| row_se(loo, t, f))
+                .collect(),
+        )
+    };
     let pts = |f: fn(&Row) -> f64| {
         rows.iter()
             .filter(|r| r.thickness_uc >= range.0)
             .map(|r| (r.thickness_uc as f64, f(r)))
             .collect()
     };
+    let bars = if jack[0].is_some() {
+        " ± jackknife s.e."
+    } else {
+        ""
+    };
     plot::xy_png(
         &a.output.join("series.png"),
-        "Cs : Pb/Br column ratio vs thickness (study: 0.370 at 15 u.c., 0.338 at 30 u.c.)",
+        "Cs : Pb/Br ratio vs thickness (study: 0.370 at 15, 0.338 at 30 u.c.)",
         "thickness (u.c.)",
         "Cs : Pb/Br",
         &[
             plot::Series {
-                label: "height (A) ratio".into(),
+                label: format!("height (A) ratio{bars}"),
                 points: pts(|r| r.ratio_height),
                 line: true,
-                y_err: None,
+                y_err: errs(|r| r.ratio_height),
             },
             plot::Series {
-                label: "volume ratio".into(),
+                label: format!("volume ratio{bars}"),
                 points: pts(|r| r.ratio_volume),
                 line: true,
-                y_err: None,
+                y_err: errs(|r| r.ratio_volume),
             },
             plot::Series {
                 label: "study".into(),
@@ -529,6 +587,7 @@ fn write_outputs(
         "ratio_height_14_16_mean": match (at(14), at(16)) { (Some(x), Some(y)) => Some((x + y) / 2.0), _ => None },
         "ratio_height_30uc": at(30),
         "study": {"15uc": 0.370, "30uc": 0.338},
+        "jackknife": jackknife_summary,
         "work_items": part.items.len(),
         "reevaluated_at_merge": reevaluated,
         "compute_seconds": part.seconds,
@@ -539,4 +598,9 @@ fn write_outputs(
         eprintln!("qdscope: warning: {w}");
     }
     Ok(())
+}
+
+/// Jackknife s.e. of one column `f` of row `t` from leave-one-out row sets.
+fn row_se(loo: &[Vec<Row>], t: usize, f: fn(&Row) -> f64) -> f64 {
+    jackknife_se(&loo.iter().map(|l| f(&l[t])).collect::<Vec<_>>())
 }

@@ -171,3 +171,55 @@ pub fn series(
     }
     Ok((rows, imgs))
 }
+
+/// Jackknife over frozen-phonon configurations: the series rows of detector
+/// `d` with each configuration left out in turn (the remaining items'
+/// weights renormalise the average), in configuration order. Fewer than two
+/// configurations give no rows (`None`). The standard error of any
+/// quantity θ computed from a row set is [`jackknife_se`] of its
+/// leave-one-out values — also for differences such as θ(30 u.c.) −
+/// θ(15 u.c.), where the configurations' common fluctuations cancel.
+///
+/// # Errors
+/// As [`series`].
+pub fn jackknife(
+    part: &Partial,
+    d: usize,
+    pixel_size_angstrom: f64,
+) -> Result<Option<Vec<Vec<Row>>>> {
+    use rayon::prelude::*;
+    let configs = part.configurations();
+    if configs.len() < 2 {
+        return Ok(None);
+    }
+    configs
+        .par_iter()
+        .map(|&c| {
+            let rest = Partial {
+                params: part.params.clone(),
+                items: part
+                    .items
+                    .iter()
+                    .filter(|it| it.config != c)
+                    .cloned()
+                    .collect(),
+                min_intensity: part.min_intensity,
+                seconds: part.seconds,
+            };
+            series(&rest, d, pixel_size_angstrom).map(|(rows, _)| rows)
+        })
+        .collect::<Result<Vec<_>>>()
+        .map(Some)
+}
+
+/// Jackknife standard error from leave-one-out estimates θ₍ᵢ₎:
+/// √((n − 1)/n · Σ (θ₍ᵢ₎ − θ̄)²); 0 for fewer than two values.
+#[must_use]
+pub fn jackknife_se(loo: &[f64]) -> f64 {
+    let n = loo.len();
+    if n < 2 {
+        return 0.0;
+    }
+    let m = loo.iter().sum::<f64>() / n as f64;
+    ((n - 1) as f64 / n as f64 * loo.iter().map(|x| (x - m).powi(2)).sum::<f64>()).sqrt()
+}

@@ -182,6 +182,39 @@ fn range(vals: impl Iterator<Item = f64>) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
+/// The corner of the plot area (x range `xr`, y range `yr`) with the fewest
+/// data points and error-bar ends in its 40 % × 30 % box, for the legend.
+fn emptiest_corner(series: &[Series], xr: (f64, f64), yr: (f64, f64)) -> SeriesLabelPosition {
+    let pts: Vec<(f64, f64)> = series
+        .iter()
+        .flat_map(|s| {
+            let e = s.y_err.clone().unwrap_or_else(|| vec![0.0; s.points.len()]);
+            s.points
+                .iter()
+                .zip(e)
+                .flat_map(|(&(x, y), e)| [(x, y - e), (x, y), (x, y + e)])
+                .collect::<Vec<_>>()
+        })
+        .map(|(x, y)| ((x - xr.0) / (xr.1 - xr.0), (y - yr.0) / (yr.1 - yr.0)))
+        .collect();
+    let count = |right: bool, top: bool| {
+        pts.iter()
+            .filter(|&&(u, v)| {
+                (if right { u > 0.6 } else { u < 0.4 }) && (if top { v > 0.7 } else { v < 0.3 })
+            })
+            .count()
+    };
+    [
+        (count(true, true), SeriesLabelPosition::UpperRight),
+        (count(false, true), SeriesLabelPosition::UpperLeft),
+        (count(true, false), SeriesLabelPosition::LowerRight),
+        (count(false, false), SeriesLabelPosition::LowerLeft),
+    ]
+    .into_iter()
+    .min_by_key(|c| c.0)
+    .map_or(SeriesLabelPosition::UpperRight, |c| c.1)
+}
+
 /// Line/point plot of several series with axis labels (units in them).
 ///
 /// # Errors
@@ -246,6 +279,7 @@ pub fn xy_png(
         }
         chart
             .configure_series_labels()
+            .position(emptiest_corner(series, xr, yr))
             .background_style(WHITE.mix(0.8))
             .border_style(BLACK)
             .label_font(("sans-serif", 14))
@@ -463,6 +497,20 @@ pub fn value_map_png(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn legend_goes_to_the_emptiest_corner() {
+        // A rising line fills the lower-left and upper-right corners; its
+        // error bars reach into the upper left, so the lower right is free.
+        let s = Series {
+            label: "x".into(),
+            points: (0..=10).map(|i| (f64::from(i), f64::from(i))).collect(),
+            line: true,
+            y_err: Some(vec![6.0, 6.0, 6.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]),
+        };
+        let c = emptiest_corner(&[s], (0.0, 10.0), (0.0, 10.0));
+        assert!(matches!(c, SeriesLabelPosition::LowerRight));
+    }
 
     #[test]
     fn plots_render_to_png() {
