@@ -208,6 +208,7 @@ fn bad_input() {
         "unknown element",
     );
     fail(&["--shard", "3/2", "-o", s(&o)], "--shard");
+    fail(&["--defocus-angstrom", "nan", "-o", s(&o)], "--defocus-angstrom");
     fail(&["--method", "prism", "--double", "-o", s(&o)], "--double");
     fail(&["--probe-per-cell", "10", "-o", s(&o)], "under-sample");
     fail(

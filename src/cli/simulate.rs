@@ -56,6 +56,9 @@ pub struct Args {
     /// Chromatic aberration C_c, mm (assumption).
     #[arg(long, value_name = "MM", default_value_t = 1.4)]
     pub cc_mm: f64,
+    /// Probe defocus Δf, Å (Kirkland sign: Δf > 0 focuses the probe Δf below the entrance surface; assumption: 0).
+    #[arg(long, value_name = "A", default_value_t = 0.0, allow_hyphen_values = true)]
+    pub defocus_angstrom: f64,
     /// Effective source size, Å FWHM.
     #[arg(long, value_name = "ANGSTROM", default_value_t = 0.25)]
     pub source_size_angstrom: f64,
@@ -247,6 +250,7 @@ fn params(a: &Args) -> Result<(SimParams, (usize, usize))> {
             high_tension_kv: a.kv,
             convergence_mrad: a.convergence_mrad,
             cc_mm: a.cc_mm,
+            defocus_angstrom: a.defocus_angstrom,
             energy_spread_ev: a.energy_spread_ev,
             source_size_angstrom: a.source_size_angstrom,
             ..Microscope::default()
@@ -573,7 +577,7 @@ fn write_outputs(
         "prism_interpolation": p.prism_interpolation,
         "quality": a.quality,
         "parameters": p,
-        "assumptions": ["C_s = C_5 = Δf = 0", "C_c as given (--cc-mm)", "energy spread and source size read as FWHM", "Einstein model, independent Gaussian displacements"],
+        "assumptions": ["C_s = C_5 = 0, Δf as given (--defocus-angstrom)", "C_c as given (--cc-mm)", "energy spread and source size read as FWHM", "Einstein model, independent Gaussian displacements"],
         "sampling": {
             "grid_n": p.grid_n,
             "dx_angstrom": grid.dx(),
