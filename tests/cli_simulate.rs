@@ -9,6 +9,16 @@ fn fail(args: &[&str], needle: &str) {
 }
 use std::fs;
 
+/// The numbers of a CSV file's rows (header skipped).
+fn csv_rows(path: &std::path::Path) -> Vec<Vec<f64>> {
+    fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+        .collect()
+}
+
 const TINY: [&str; 10] = [
     "--thickness-uc",
     "1..2",
@@ -117,12 +127,7 @@ fn files_shards_and_merge() {
         .assert()
         .success();
     let col = |d: &std::path::Path, f: &str, c: usize| -> Vec<f64> {
-        fs::read_to_string(d.join(f))
-            .unwrap()
-            .lines()
-            .skip(1)
-            .map(|l| l.split(',').nth(c).unwrap().parse().unwrap())
-            .collect()
+        csv_rows(&d.join(f)).iter().map(|r| r[c]).collect()
     };
     let se = fs::read_to_string(one.join("series_se.csv")).unwrap();
     assert!(se.starts_with("thickness_uc,ratio_volume_se,ratio_height_se\n"));
@@ -208,7 +213,10 @@ fn bad_input() {
         "unknown element",
     );
     fail(&["--shard", "3/2", "-o", s(&o)], "--shard");
-    fail(&["--defocus-angstrom", "nan", "-o", s(&o)], "--defocus-angstrom");
+    fail(
+        &["--defocus-angstrom", "nan", "-o", s(&o)],
+        "--defocus-angstrom",
+    );
     fail(&["--method", "prism", "--double", "-o", s(&o)], "--double");
     fail(&["--probe-per-cell", "10", "-o", s(&o)], "under-sample");
     fail(
@@ -255,18 +263,7 @@ fn prism_cli_matches_multislice() {
         .args(["--method", "prism", "--interpolation", "1", "-o", s(&pr)])
         .assert()
         .success();
-    let read = |d: &std::path::Path| -> Vec<f64> {
-        fs::read_to_string(d.join("series.csv"))
-            .unwrap()
-            .lines()
-            .skip(1)
-            .flat_map(|l| {
-                l.split(',')
-                    .map(|v| v.parse::<f64>().unwrap())
-                    .collect::<Vec<_>>()
-            })
-            .collect()
-    };
+    let read = |d: &std::path::Path| -> Vec<f64> { csv_rows(&d.join("series.csv")).concat() };
     let (a, b) = (read(&ms), read(&pr));
     assert_eq!(a.len(), b.len());
     for (x, y) in a.iter().zip(&b) {
@@ -324,18 +321,7 @@ fn merge_reevaluates_source_blur_and_spread() {
     };
     let sh = tmp.path().join("sh");
     run(&["--defocus-nodes", "3", "--shard", "0/1"], &sh);
-    let numbers = |d: &std::path::Path| -> Vec<f64> {
-        fs::read_to_string(d.join("series.csv"))
-            .unwrap()
-            .lines()
-            .skip(1)
-            .flat_map(|l| {
-                l.split(',')
-                    .map(|v| v.parse::<f64>().unwrap())
-                    .collect::<Vec<_>>()
-            })
-            .collect()
-    };
+    let numbers = |d: &std::path::Path| -> Vec<f64> { csv_rows(&d.join("series.csv")).concat() };
     let post = ["--source-size-angstrom", "0.5887", "--blur-angstrom", "0.2"];
     let (m, f) = (tmp.path().join("m"), tmp.path().join("f"));
     run(

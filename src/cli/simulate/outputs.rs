@@ -1,0 +1,253 @@
+//! The files of `qdscope simulate`: `series.csv` and `series_se.csv` per
+//! detector, the cell images, `series.png` and `simulate.json` with the
+//! sampling checks, warnings and jackknife summary.
+
+use super::Args;
+use crate::error::Result;
+use crate::multislice::image::{jackknife, jackknife_se, series, Row};
+use crate::multislice::propagate::Grid;
+use crate::multislice::series::Partial;
+use crate::report::{self, fmt_f64, plot};
+
+/// Write the series files; `part.params` are the parameters the results
+/// are for (a merge may have re-evaluated the shards' ones, `reevaluated`).
+pub(super) fn write_outputs(
+    a: &Args,
+    range: (usize, usize),
+    part: &Partial,
+    reevaluated: &[String],
+) -> Result<()> {
+    let p = &part.params;
+    let mut tables = Vec::new();
+    let mut jack = Vec::new();
+    for d in 0..p.detectors.len() {
+        tables.push(series(part, d, a.pixel_size_angstrom)?);
+        jack.push(jackknife(part, d, a.pixel_size_angstrom)?);
+    }
+    let mut warnings = Vec::new();
+    let configs = part.configurations().len();
+    if configs < p.phonons {
+        warnings.push(format!(
+            "averaged over the {configs} of {} configurations the shards hold (--allow-partial): a preliminary result",
+            p.phonons
+        ));
+    }
+    let moving = p.displacement_angstrom.iter().any(|&d| d > 0.0);
+    // Static crystals channel more intensity past the band limit by nature
+    // (spec §6.5), so the monitor warns for frozen-phonon runs only.
+    if let Some(f) = p.prism_interpolation.filter(|&f| f > 1) {
+        // PRISM's monitor is the intensity inside the windows, which also
+        // drops when the window cuts the spread probe (any crystal).
+        if part.min_intensity < 0.99 {
+            warnings.push(format!(
+                "only {:.4} of the probe intensity is inside the PRISM windows (L/f = {:.1} Å) after {} u.c.: the window cuts the spread probe or the grid is under-sampled; use a lower --interpolation or a larger --supercell-uc",
+                part.min_intensity,
+                p.lattice_angstrom * p.supercell_uc as f64 / f as f64,
+                p.max_thickness_uc
+            ));
+        }
+    } else if moving && part.min_intensity < 0.99 {
+        warnings.push(format!(
+            "only {:.4} of the probe intensity is left after {} u.c. (> 1 % scattered past the band limit): the grid is under-sampled",
+            part.min_intensity, p.max_thickness_uc
+        ));
+    }
+    // Scattering a probe component at α into the detector edge β_out needs
+    // transmission frequencies up to β_out + α (measured: at a band limit of
+    // 192 mrad for 35–190 mrad and α = 18 mrad the Pb/Br column intensity at
+    // 4 u.c. is 2.8 % low).
+    let grid = Grid {
+        n: p.grid_n,
+        l_angstrom: p.lattice_angstrom * p.supercell_uc as f64,
+    };
+    let lambda = crate::optics::wavelength_angstrom(p.microscope.high_tension_kv);
+    let band_mrad = grid.k_max() * lambda * 1e3;
+    let needed =
+        p.detectors.iter().map(|d| d.1).fold(0.0, f64::max) + p.microscope.convergence_mrad;
+    if band_mrad < needed {
+        warnings.push(format!(
+            "band limit {band_mrad:.0} mrad < outer detector angle + convergence = {needed:.0} mrad: high-angle scattering is cut, intensities are under-converged (needs --sampling-angstrom ≤ {:.4})",
+            lambda / (3.0 * needed * 1e-3)
+        ));
+    }
+    if p.symmetry_wedge && moving && p.phonons < 10 {
+        warnings.push(format!(
+            "the 4mm wedge copies each configuration's (asymmetric) displacements to the 8 equivalent positions: with {} configurations thin-crystal ratios are biased; use more --phonons or --no-symmetry",
+            p.phonons
+        ));
+    }
+    let rows_of = |rows: &[Row]| -> Vec<Vec<String>> {
+        rows.iter()
+            .filter(|r| r.thickness_uc >= range.0)
+            .map(|r| {
+                vec![
+                    r.thickness_uc.to_string(),
+                    fmt_f64(r.thickness_nm),
+                    fmt_f64(r.cs_intensity),
+                    fmt_f64(r.pbbr_intensity),
+                    fmt_f64(r.ratio_volume),
+                    fmt_f64(r.ratio_height),
+                ]
+            })
+            .collect()
+    };
+    const HEADER: [&str; 6] = [
+        "thickness_uc",
+        "thickness_nm",
+        "cs_intensity",
+        "pbbr_intensity",
+        "ratio_volume",
+        "ratio_height",
+    ];
+    crate::cli::ensure_dir(&a.output)?;
+    let images = a.output.join("images");
+    crate::cli::ensure_dir(&images)?;
+    for (d, (rows, imgs)) in tables.iter().enumerate() {
+        let name = if d == 0 {
+            "series.csv".to_string()
+        } else {
+            format!("series_detector{d}.csv")
+        };
+        report::write_csv(&a.output.join(name), &HEADER, &rows_of(rows))?;
+        if let Some(loo) = &jack[d] {
+            let name = if d == 0 {
+                "series_se.csv".to_string()
+            } else {
+                format!("series_se_detector{d}.csv")
+            };
+            let se_rows: Vec<Vec<String>> = rows
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.thickness_uc >= range.0)
+                .map(|(t, r)| {
+                    let of = |f: fn(&Row) -> f64| row_se(loo, t, f);
+                    vec![
+                        r.thickness_uc.to_string(),
+                        fmt_f64(of(|r| r.ratio_volume)),
+                        fmt_f64(of(|r| r.ratio_height)),
+                    ]
+                })
+                .collect();
+            report::write_csv(
+                &a.output.join(name),
+                &["thickness_uc", "ratio_volume_se", "ratio_height_se"],
+                &se_rows,
+            )?;
+        }
+        for (t, img) in imgs.iter().enumerate().filter(|(t, _)| t + 1 >= range.0) {
+            let f = if d == 0 {
+                format!("t{:02}uc.npy", t + 1)
+            } else {
+                format!("t{:02}uc_detector{d}.npy", t + 1)
+            };
+            crate::io::write_npy_2d(&images.join(f), img.mapv(|v| v as f32).view())?;
+        }
+    }
+    let rows = &tables[0].0;
+    let at = |t: usize| rows.get(t.wrapping_sub(1)).map(|r| r.ratio_height);
+    // Jackknife standard errors of detector 0 (None: one configuration).
+    let se_of = |f: &dyn Fn(&[Row]) -> Option<f64>| -> Option<f64> {
+        let loo = jack[0].as_ref()?;
+        let v: Option<Vec<f64>> = loo.iter().map(|l| f(l)).collect();
+        v.map(|v| jackknife_se(&v))
+    };
+    let h = |t: usize| move |r: &[Row]| r.get(t - 1).map(|r| r.ratio_height);
+    let v = |t: usize| move |r: &[Row]| r.get(t - 1).map(|r| r.ratio_volume);
+    let jackknife_summary = jack[0].as_ref().map(|loo| {
+        let diff = |f: fn(&Row) -> f64| move |r: &[Row]| Some(f(r.get(29)?) - f(r.get(14)?));
+        serde_json::json!({
+            "configurations": loo.len(),
+            "ratio_height_15uc_se": se_of(&h(15)),
+            "ratio_height_30uc_se": se_of(&h(30)),
+            "ratio_height_30uc_minus_15uc": diff(|r| r.ratio_height)(rows),
+            "ratio_height_30uc_minus_15uc_se": se_of(&diff(|r| r.ratio_height)),
+            "ratio_volume_15uc_se": se_of(&v(15)),
+            "ratio_volume_30uc_se": se_of(&v(30)),
+            "ratio_volume_30uc_minus_15uc": diff(|r| r.ratio_volume)(rows),
+            "ratio_volume_30uc_minus_15uc_se": se_of(&diff(|r| r.ratio_volume)),
+        })
+    });
+    let errs = |f: fn(&Row) -> f64| -> Option<Vec<f64>> {
+        let loo = jack[0].as_ref()?;
+        Some(
+            rows.iter()
+                .enumerate()
+                .filter(|(_, r)| r.thickness_uc >= range.0)
+                .map(|(t, _)| row_se(loo, t, f))
+                .collect(),
+        )
+    };
+    let pts = |f: fn(&Row) -> f64| {
+        rows.iter()
+            .filter(|r| r.thickness_uc >= range.0)
+            .map(|r| (r.thickness_uc as f64, f(r)))
+            .collect()
+    };
+    let bars = if jack[0].is_some() {
+        " ± jackknife s.e."
+    } else {
+        ""
+    };
+    plot::xy_png(
+        &a.output.join("series.png"),
+        "Cs : Pb/Br ratio vs thickness (study: 0.370 at 15, 0.338 at 30 u.c.)",
+        "thickness (u.c.)",
+        "Cs : Pb/Br",
+        &[
+            plot::Series {
+                label: format!("height (A) ratio{bars}"),
+                points: pts(|r| r.ratio_height),
+                line: true,
+                y_err: errs(|r| r.ratio_height),
+            },
+            plot::Series {
+                label: format!("volume ratio{bars}"),
+                points: pts(|r| r.ratio_volume),
+                line: true,
+                y_err: errs(|r| r.ratio_volume),
+            },
+            plot::Series {
+                label: "study".into(),
+                points: vec![(15.0, 0.370), (30.0, 0.338)],
+                line: false,
+                y_err: None,
+            },
+        ],
+    )?;
+    let summary = serde_json::json!({
+        "qdscope_version": env!("CARGO_PKG_VERSION"),
+        "method": if p.prism_interpolation.is_some() { "prism" } else { "multislice" },
+        "prism_interpolation": p.prism_interpolation,
+        "quality": a.quality,
+        "parameters": p,
+        "assumptions": ["C_s = C_5 = 0, Δf as given (--defocus-angstrom)", "C_c as given (--cc-mm)", "energy spread and source size read as FWHM", "Einstein model, independent Gaussian displacements"],
+        "sampling": {
+            "grid_n": p.grid_n,
+            "dx_angstrom": grid.dx(),
+            "band_limit_mrad": band_mrad,
+            "potential_oversampling": p.potential_oversampling,
+            "precision": if p.double_precision { "complex f64" } else { "complex f32" },
+            "probe_step_angstrom": p.lattice_angstrom / p.probe_per_cell as f64,
+            "min_intensity_after_last_slice": part.min_intensity,
+        },
+        "ratio_height_15uc": at(15),
+        "ratio_height_14_16_mean": match (at(14), at(16)) { (Some(x), Some(y)) => Some((x + y) / 2.0), _ => None },
+        "ratio_height_30uc": at(30),
+        "study": {"15uc": 0.370, "30uc": 0.338},
+        "jackknife": jackknife_summary,
+        "work_items": part.items.len(),
+        "reevaluated_at_merge": reevaluated,
+        "compute_seconds": part.seconds,
+        "warnings": warnings,
+    });
+    report::write_json(&a.output.join("simulate.json"), &summary)?;
+    for w in &warnings {
+        eprintln!("qdscope: warning: {w}");
+    }
+    Ok(())
+}
+
+/// Jackknife s.e. of one column `f` of row `t` from leave-one-out row sets.
+fn row_se(loo: &[Vec<Row>], t: usize, f: fn(&Row) -> f64) -> f64 {
+    jackknife_se(&loo.iter().map(|l| f(&l[t])).collect::<Vec<_>>())
+}
