@@ -102,8 +102,8 @@ pub fn merge(parts: &[Partial]) -> Result<Partial> {
 /// in shards whose node rule has no in-focus node (an even count).
 pub fn reevaluate(part: &mut Partial, want: &SimParams) -> Result<Vec<String>> {
     let have = part.params.clone();
+    let mut p = part.params.clone();
     let mut changed = Vec::new();
-    let mut p = have.clone();
     let (src, blur) = (want.microscope.source_size_angstrom, want.blur_angstrom);
     if src != have.microscope.source_size_angstrom {
         changed.push(format!(
@@ -116,10 +116,7 @@ pub fn reevaluate(part: &mut Partial, want: &SimParams) -> Result<Vec<String>> {
         changed.push(format!("blur {} -> {blur} Å", have.blur_angstrom));
         p.blur_angstrom = blur;
     }
-    let spread_off = want.microscope.energy_spread_ev == 0.0
-        && have.microscope.energy_spread_ev != 0.0
-        && have.defocus_nodes > 0;
-    if spread_off {
+    if want.microscope.energy_spread_ev == 0.0 && have.microscope.energy_spread_ev != 0.0 {
         let nodes = defocus_nodes(have.defocus_nodes)?;
         let Some((centre, &(_, w))) = nodes.iter().enumerate().find(|(_, n)| n.0 == 0.0) else {
             return Err(Error::param(

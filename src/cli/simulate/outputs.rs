@@ -24,6 +24,22 @@ pub(super) fn write_outputs(
         tables.push(series(part, d, a.pixel_size_angstrom)?);
         jack.push(jackknife(part, d, a.pixel_size_angstrom)?);
     }
+    // Per row: jackknife s.e. of the (volume, height) ratios.
+    let errors: Vec<Option<Vec<(f64, f64)>>> = jack
+        .iter()
+        .map(|j| {
+            j.as_ref().map(|loo| {
+                (0..loo[0].len())
+                    .map(|t| {
+                        (
+                            row_se(loo, t, |r| r.ratio_volume),
+                            row_se(loo, t, |r| r.ratio_height),
+                        )
+                    })
+                    .collect()
+            })
+        })
+        .collect();
     let mut warnings = Vec::new();
     let configs = part.configurations().len();
     if configs < p.phonons {
@@ -109,7 +125,7 @@ pub(super) fn write_outputs(
             format!("series_detector{d}.csv")
         };
         report::write_csv(&a.output.join(name), &HEADER, &rows_of(rows))?;
-        if let Some(loo) = &jack[d] {
+        if let Some(e) = &errors[d] {
             let name = if d == 0 {
                 "series_se.csv".to_string()
             } else {
@@ -117,16 +133,9 @@ pub(super) fn write_outputs(
             };
             let se_rows: Vec<Vec<String>> = rows
                 .iter()
-                .enumerate()
-                .filter(|(_, r)| r.thickness_uc >= range.0)
-                .map(|(t, r)| {
-                    let of = |f: fn(&Row) -> f64| row_se(loo, t, f);
-                    vec![
-                        r.thickness_uc.to_string(),
-                        fmt_f64(of(|r| r.ratio_volume)),
-                        fmt_f64(of(|r| r.ratio_height)),
-                    ]
-                })
+                .zip(e)
+                .filter(|(r, _)| r.thickness_uc >= range.0)
+                .map(|(r, e)| vec![r.thickness_uc.to_string(), fmt_f64(e.0), fmt_f64(e.1)])
                 .collect();
             report::write_csv(
                 &a.output.join(name),
@@ -146,34 +155,36 @@ pub(super) fn write_outputs(
     let rows = &tables[0].0;
     let at = |t: usize| rows.get(t.wrapping_sub(1)).map(|r| r.ratio_height);
     // Jackknife standard errors of detector 0 (None: one configuration).
-    let se_of = |f: &dyn Fn(&[Row]) -> Option<f64>| -> Option<f64> {
-        let loo = jack[0].as_ref()?;
-        let v: Option<Vec<f64>> = loo.iter().map(|l| f(l)).collect();
-        v.map(|v| jackknife_se(&v))
-    };
-    let h = |t: usize| move |r: &[Row]| r.get(t - 1).map(|r| r.ratio_height);
-    let v = |t: usize| move |r: &[Row]| r.get(t - 1).map(|r| r.ratio_volume);
-    let jackknife_summary = jack[0].as_ref().map(|loo| {
-        let diff = |f: fn(&Row) -> f64| move |r: &[Row]| Some(f(r.get(29)?) - f(r.get(14)?));
+    let jackknife_summary = jack[0].as_ref().zip(errors[0].as_ref()).map(|(loo, e)| {
+        let se = |t: usize, f: fn(&(f64, f64)) -> f64| e.get(t - 1).map(f);
+        let diff = |f: fn(&Row) -> f64| -> (Option<f64>, Option<f64>) {
+            if rows.len() < 30 {
+                return (None, None);
+            }
+            let d: Vec<f64> = loo.iter().map(|l| f(&l[29]) - f(&l[14])).collect();
+            (Some(f(&rows[29]) - f(&rows[14])), Some(jackknife_se(&d)))
+        };
+        let (dh, dh_se) = diff(|r| r.ratio_height);
+        let (dv, dv_se) = diff(|r| r.ratio_volume);
         serde_json::json!({
             "configurations": loo.len(),
-            "ratio_height_15uc_se": se_of(&h(15)),
-            "ratio_height_30uc_se": se_of(&h(30)),
-            "ratio_height_30uc_minus_15uc": diff(|r| r.ratio_height)(rows),
-            "ratio_height_30uc_minus_15uc_se": se_of(&diff(|r| r.ratio_height)),
-            "ratio_volume_15uc_se": se_of(&v(15)),
-            "ratio_volume_30uc_se": se_of(&v(30)),
-            "ratio_volume_30uc_minus_15uc": diff(|r| r.ratio_volume)(rows),
-            "ratio_volume_30uc_minus_15uc_se": se_of(&diff(|r| r.ratio_volume)),
+            "ratio_height_15uc_se": se(15, |e| e.1),
+            "ratio_height_30uc_se": se(30, |e| e.1),
+            "ratio_height_30uc_minus_15uc": dh,
+            "ratio_height_30uc_minus_15uc_se": dh_se,
+            "ratio_volume_15uc_se": se(15, |e| e.0),
+            "ratio_volume_30uc_se": se(30, |e| e.0),
+            "ratio_volume_30uc_minus_15uc": dv,
+            "ratio_volume_30uc_minus_15uc_se": dv_se,
         })
     });
-    let errs = |f: fn(&Row) -> f64| -> Option<Vec<f64>> {
-        let loo = jack[0].as_ref()?;
+    let errs = |f: fn(&(f64, f64)) -> f64| -> Option<Vec<f64>> {
+        let e = errors[0].as_ref()?;
         Some(
             rows.iter()
-                .enumerate()
-                .filter(|(_, r)| r.thickness_uc >= range.0)
-                .map(|(t, _)| row_se(loo, t, f))
+                .zip(e)
+                .filter(|(r, _)| r.thickness_uc >= range.0)
+                .map(|(_, e)| f(e))
                 .collect(),
         )
     };
@@ -198,13 +209,13 @@ pub(super) fn write_outputs(
                 label: format!("height (A) ratio{bars}"),
                 points: pts(|r| r.ratio_height),
                 line: true,
-                y_err: errs(|r| r.ratio_height),
+                y_err: errs(|e| e.1),
             },
             plot::Series {
                 label: format!("volume ratio{bars}"),
                 points: pts(|r| r.ratio_volume),
                 line: true,
-                y_err: errs(|r| r.ratio_volume),
+                y_err: errs(|e| e.0),
             },
             plot::Series {
                 label: "study".into(),
