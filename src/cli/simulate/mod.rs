@@ -19,7 +19,7 @@ use crate::report;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Quality {
-    /// 3×3 u.c., 576² grid, 4 configurations, 3 defocus nodes (minutes on 2 cores).
+    /// 3×3 u.c., 576² grid, 16 configurations, 3 defocus nodes (≈ 4 min on 2 cores).
     Quick,
     /// The study's settings: 5×5 u.c., 1536² grid, 20 configurations, 5 nodes (≈ 8 min per configuration on 2 cores, ≈ 3 h in all; shard it with --shard I/20).
     High,
@@ -212,7 +212,7 @@ fn rmsf_displacements(path: &Path) -> Result<[f64; 3]> {
 fn params(a: &Args) -> Result<(SimParams, (usize, usize))> {
     let range = parse_range(&a.thickness_uc)?;
     let (sc, n, ph, nodes) = match a.quality {
-        Quality::Quick => (3, 576, 4, 3),
+        Quality::Quick => (3, 576, 16, 3),
         Quality::High => (5, 1536, 20, 5),
     };
     let supercell = a.supercell_uc.unwrap_or(sc);
