@@ -19,7 +19,7 @@
 use std::path::PathBuf;
 
 use qdscope::multislice::image::{jackknife, jackknife_se, series, Row};
-use qdscope::multislice::merge::{merge, reevaluate};
+use qdscope::multislice::merge::{read_shards, reevaluate};
 use qdscope::multislice::series::Partial;
 
 type Quantity = (&'static str, fn(&[Row]) -> f64);
@@ -35,16 +35,6 @@ const QUANTITIES: [Quantity; 7] = [
     ("V 30 u.c.", |r| r[29].ratio_volume),
     ("V 30 - 15", |r| r[29].ratio_volume - r[14].ratio_volume),
 ];
-
-fn load(dirs: &[PathBuf]) -> Result<Partial, String> {
-    let mut parts = Vec::new();
-    for d in dirs {
-        let f = d.join("partial.json");
-        let text = std::fs::read_to_string(&f).map_err(|e| format!("{}: {e}", f.display()))?;
-        parts.push(serde_json::from_str(&text).map_err(|e| format!("{}: {e}", f.display()))?);
-    }
-    merge(&parts).map_err(|e| e.to_string())
-}
 
 fn keep(part: &mut Partial, configs: &[usize]) {
     part.items.retain(|it| configs.contains(&it.config));
@@ -72,6 +62,7 @@ fn main() -> Result<(), String> {
             _ => return Err(format!("unexpected argument '{a}' (see the example's doc)")),
         }
     }
+    let load = |d: &[PathBuf]| read_shards(d).map_err(|e| e.to_string());
     let (mut b, mut v) = (load(&base)?, load(&variant)?);
     let mut want = v.params.clone();
     if let Some(s) = src {

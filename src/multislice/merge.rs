@@ -50,6 +50,23 @@ pub fn check_complete(part: &mut Partial, allow_partial: bool) -> Result<usize> 
     Ok(k)
 }
 
+/// Read the `partial.json` of every shard directory and [`merge`] them.
+///
+/// # Errors
+/// An unreadable or malformed `partial.json` (named), and as [`merge`].
+pub fn read_shards<P: AsRef<std::path::Path>>(dirs: &[P]) -> Result<Partial> {
+    let mut parts = Vec::new();
+    for d in dirs {
+        let f = d.as_ref().join("partial.json");
+        let text = std::fs::read_to_string(&f).map_err(|e| Error::io(&f, e))?;
+        parts.push(
+            serde_json::from_str(&text)
+                .map_err(|e| Error::format(&f, format!("not a shard file: {e}")))?,
+        );
+    }
+    merge(&parts)
+}
+
 /// Sum shards of the same parameters.
 ///
 /// # Errors

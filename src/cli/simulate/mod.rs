@@ -10,8 +10,8 @@ mod outputs;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::multislice::merge::{check_complete, merge, reevaluate};
-use crate::multislice::series::{engine, in_shard, run_shard, Partial, SimParams};
+use crate::multislice::merge::{check_complete, read_shards, reevaluate};
+use crate::multislice::series::{engine, in_shard, run_shard, SimParams};
 use crate::optics::Microscope;
 use crate::report;
 
@@ -355,15 +355,7 @@ pub fn run(a: &Args, quiet: bool) -> Result<()> {
         }
         part
     } else {
-        let mut parts = Vec::new();
-        for d in &a.merge {
-            let f = d.join("partial.json");
-            let text = std::fs::read_to_string(&f).map_err(|e| Error::io(&f, e))?;
-            let part: Partial = serde_json::from_str(&text)
-                .map_err(|e| Error::format(&f, format!("not a shard file: {e}")))?;
-            parts.push(part);
-        }
-        let mut m = merge(&parts)?;
+        let mut m = read_shards(&a.merge)?;
         reevaluated = reevaluate(&mut m, &p)?;
         check_complete(&mut m, a.allow_partial)?;
         m
