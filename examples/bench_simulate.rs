@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use qdscope::multislice::image::series;
-use qdscope::multislice::series::{run_shard, Item, Partial, SimParams};
+use qdscope::multislice::series::{run_shard, Item, Partial, SimParams, RNG_SCHEME};
 use qdscope::optics::Microscope;
 
 const THICK: usize = 15;
@@ -52,6 +52,7 @@ fn params(prism: Option<usize>) -> SimParams {
         prism_interpolation: prism,
         potential_oversampling: 2,
         double_precision: false,
+        rng_scheme: RNG_SCHEME,
     }
 }
 

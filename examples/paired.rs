@@ -1,7 +1,8 @@
 //! Paired sensitivity of the simulated Cs : Pb/Br ratio: a variant run
 //! against a base run on the **same frozen-phonon configurations** (same
 //! seed, so the same normal draws — scaled when only the displacements
-//! differ), with jackknife standard errors of the base, the variant and
+//! differ, and shared by the cells around the probe when the supercell
+//! differs), with jackknife standard errors of the base, the variant and
 //! their difference. The configurations' common fluctuations cancel in the
 //! difference, so a sensitivity of a few thousandths is resolved from a
 //! handful of configurations whose ratios scatter by ± 0.1 each.
@@ -100,8 +101,8 @@ fn main() -> Result<(), String> {
     };
     let (fb, fv, lb, lv) = (full(&b)?, full(&v)?, loo(&b)?, loo(&v)?);
     println!("configurations in common: {common:?}");
-    if b.params.seed != v.params.seed {
-        println!("note: different seeds, so the configurations are not paired (the s.e. of the difference holds, without the cancellation)");
+    if b.params.seed != v.params.seed || b.params.rng_scheme != v.params.rng_scheme {
+        println!("note: different seeds or random-stream schemes, so the configurations are not paired (the s.e. of the difference holds, without the cancellation)");
     }
     if !changed.is_empty() {
         println!("variant re-evaluated: {}", changed.join("; "));

@@ -170,6 +170,40 @@ fn files_shards_and_merge() {
         "other parameters",
     );
 
+    // Shards written before the per-cell random streams (no `rng_scheme`
+    // in partial.json: scheme 1) still merge, and say so; mixed with
+    // shards of the current scheme they are refused.
+    let legacy = |from: &std::path::Path, name: &str| {
+        let d = tmp.path().join(name);
+        fs::create_dir_all(&d).unwrap();
+        let mut j: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(from.join("partial.json")).unwrap()).unwrap();
+        assert_eq!(j["params"]["rng_scheme"], 2);
+        j["params"].as_object_mut().unwrap().remove("rng_scheme");
+        fs::write(d.join("partial.json"), j.to_string()).unwrap();
+        d
+    };
+    let (la, lb) = (legacy(&a, "la"), legacy(&b, "lb"));
+    let lm = tmp.path().join("lm");
+    qdscope()
+        .arg("simulate")
+        .args(TINY)
+        .args(["--merge", s(&la), s(&lb), "-o", s(&lm)])
+        .assert()
+        .success();
+    assert_eq!(fs::read_to_string(lm.join("series.csv")).unwrap(), csv);
+    let j: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(lm.join("simulate.json")).unwrap()).unwrap();
+    assert_eq!(j["parameters"]["rng_scheme"], 1);
+    fail(
+        &[
+            &TINY[..],
+            &["--merge", s(&la), s(&b), "-o", s(&tmp.path().join("mixed"))],
+        ]
+        .concat(),
+        "different parameters",
+    );
+
     // Displacements from an RMSF table.
     let r = tmp.path().join("rmsf_elements.csv");
     fs::write(&r, "element,rmsf_mean_angstrom,rmsf_sd_angstrom,count\nBr,0.35,0.01,36\nCs,0.4,0.02,19\nPb,0.25,0.01,8\n").unwrap();
@@ -273,11 +307,14 @@ fn prism_cli_matches_multislice() {
         serde_json::from_str(&fs::read_to_string(pr.join("simulate.json")).unwrap()).unwrap();
     assert_eq!(j["method"], "prism");
     assert_eq!(j["prism_interpolation"], 1);
-    // f = 2 on a one-cell supercell: 2.9 Å windows cut the probe, and the
-    // run says so.
+    // f = 2 on a one-cell supercell: 2.9 Å windows cut the probe spread by
+    // 4 u.c. (0.979 of it left inside; after 2 u.c. 0.988–0.994, depending
+    // on the draws), and the run says so.
     let f2 = tmp.path().join("f2");
+    let mut thick = args;
+    thick[2] = "1..4";
     qdscope()
-        .args(args)
+        .args(thick)
         .args(["--method", "prism", "--interpolation", "2", "-o", s(&f2)])
         .assert()
         .success();

@@ -2,7 +2,7 @@
 //! wedge = full scan, shard/merge = one run, thread independence, ratios.
 use qdscope::multislice::image::{cell_images, series};
 use qdscope::multislice::merge::merge;
-use qdscope::multislice::series::{positions, run_shard, SimParams};
+use qdscope::multislice::series::{positions, run_shard, SimParams, RNG_SCHEME};
 use qdscope::optics::Microscope;
 
 fn small() -> SimParams {
@@ -27,6 +27,7 @@ fn small() -> SimParams {
         prism_interpolation: None,
         potential_oversampling: 1,
         double_precision: false,
+        rng_scheme: RNG_SCHEME,
     }
 }
 
@@ -96,6 +97,13 @@ fn shards_merge_to_the_single_run_and_ratios_fall_out() {
         merge(&[parts[0].clone(), parts[0].clone()]).is_err(),
         "an item twice"
     );
+    // Scheme-1 shards (before the per-cell streams) are merged, never computed.
+    let legacy = SimParams {
+        rng_scheme: 1,
+        ..p.clone()
+    };
+    let err = run_shard(&legacy, (0, 1), &|| {}).unwrap_err().to_string();
+    assert!(err.contains("no longer computed"), "{err}");
     let (rows, _) = series(&merged, 0, 0.1).unwrap();
     assert_eq!(rows.len(), 3);
     for r in &rows {

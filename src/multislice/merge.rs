@@ -158,7 +158,12 @@ pub fn reevaluate(part: &mut Partial, want: &SimParams) -> Result<Vec<String>> {
         p.defocus_nodes = 1;
     }
     // Without an energy spread every node has the same defocus, so the
-    // requested node count does not matter.
+    // requested node count does not matter; the shards' random-stream
+    // scheme is their provenance, not a setting.
+    let want = &SimParams {
+        rng_scheme: p.rng_scheme,
+        ..want.clone()
+    };
     let same = if p.microscope.energy_spread_ev == 0.0 {
         SimParams {
             defocus_nodes: want.defocus_nodes,

@@ -7,11 +7,13 @@
 //! |---|---|---|
 //! | [`potential`] | Kirkland f_e(q), v_z(r), K₀; slice potentials built in Fourier space and the (oversampled) band-limited transmissions on an engine's grids | §4, §6 |
 //! | [`propagate`] | grid, Fresnel propagator, probe, annular detector | §5–6 |
-//! | [`series`] | crystal slices, frozen phonons, Gauss–Hermite focal spread, probe positions (4mm wedge), shards | §3, §5, §7 |
+//! | [`displace`] | frozen-phonon displacements from per-(configuration, layer, slice, cell offset) random streams: supercells share the cells around the probe | §7 |
+//! | [`series`] | crystal slices, configurations, Gauss–Hermite focal spread, probe positions (4mm wedge), shards | §3, §5, §7 |
 //! | [`merge`] | sum shards, complete or partial sets, re-evaluate source size / blur / energy spread off without a new propagation | §5.2 |
 //! | [`prism`] | PRISM S-matrix with interpolation f, window probes, coarse-grid detectors | §9 |
 //! | [`image`] | cell images, source + blur, Fourier resampling, 7-parameter column fits, ratios | §5.2, §8 |
 
+pub mod displace;
 pub mod image;
 pub mod merge;
 pub mod potential;

@@ -9,16 +9,16 @@
 //! (0,½,½); slice 1 at z = 0 (Cs, Br(½,½)), slice 2 at z = ½ (Pb,
 //! Br(½,0), Br(0,½)). Frozen phonons: independent Gaussian x/y
 //! displacements per atom (per-axis RMS per element), atoms keep their
-//! nominal slice; configuration k's random stream is seeded from
-//! (seed, k), so results do not depend on threads or shards.
+//! nominal slice; drawn by [`displace`](super::displace) from random
+//! streams seeded per (seed, configuration, layer, slice, cell offset), so
+//! results do not depend on threads or shards.
 
-use rand::SeedableRng;
-use rand_distr::{Distribution, Normal};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::fft::FftFloat;
+use crate::multislice::displace::layer_atoms;
 use crate::multislice::propagate::{Engine, Grid};
 use crate::optics::{focal_spread_angstrom, Microscope, GAUSS_HERMITE_5};
 use crate::structure::Element;
@@ -64,9 +64,23 @@ pub struct SimParams {
     /// precision (complex f32) by default and in older files.
     #[serde(default)]
     pub double_precision: bool,
+    /// How the displacements were drawn: [`RNG_SCHEME`] for every new run;
+    /// 1 in files written before 2026-11-30 (one stream per configuration,
+    /// drawn in order over the whole supercell — such shards still merge
+    /// and re-evaluate, but are no longer computed; qdscope at git commit
+    /// 9f418a2 reproduces them).
+    #[serde(default = "one_u32")]
+    pub rng_scheme: u32,
 }
 
+/// The random-stream scheme of new runs ([`displace`](super::displace)).
+pub const RNG_SCHEME: u32 = 2;
+
 fn one() -> usize {
+    1
+}
+
+fn one_u32() -> u32 {
     1
 }
 
@@ -205,61 +219,29 @@ pub fn positions(p: usize, wedge: bool) -> (Vec<(usize, usize)>, Vec<usize>) {
     (comp, map)
 }
 
-/// The atoms of slice `s` (0 or 1) of every unit cell of one configuration
-/// layer: (element, (y, x) Å), displaced.
-fn layer_atoms(
-    p: &SimParams,
-    slice: usize,
-    rng: &mut rand::rngs::StdRng,
-) -> Result<Vec<(Element, [f64; 2])>> {
-    let a = p.lattice_angstrom;
-    let basis: &[(Element, [f64; 2])] = if slice == 0 {
-        &[(Element::Cs, [0.0, 0.0]), (Element::Br, [0.5, 0.5])]
-    } else {
-        &[
-            (Element::Pb, [0.5, 0.5]),
-            (Element::Br, [0.0, 0.5]),
-            (Element::Br, [0.5, 0.0]),
-        ]
-    };
-    let l = a * p.supercell_uc as f64;
-    let mut out = Vec::new();
-    for i in 0..p.supercell_uc {
-        for j in 0..p.supercell_uc {
-            for &(e, u) in basis {
-                let rms = match e {
-                    Element::Cs => p.displacement_angstrom[0],
-                    Element::Pb => p.displacement_angstrom[1],
-                    _ => p.displacement_angstrom[2],
-                };
-                let (dy, dx) = if rms > 0.0 {
-                    let n = Normal::new(0.0, rms)
-                        .map_err(|e| Error::param("--displacement-angstrom", e.to_string()))?;
-                    (n.sample(rng), n.sample(rng))
-                } else {
-                    (0.0, 0.0)
-                };
-                let y = ((i as f64 + u[0]) * a + dy).rem_euclid(l);
-                let x = ((j as f64 + u[1]) * a + dx).rem_euclid(l);
-                out.push((e, [y, x]));
-            }
-        }
-    }
-    Ok(out)
-}
-
 /// The 2·n slices of configuration `k` as transmission functions.
+///
+/// # Errors
+/// Shards of an older random-stream scheme ([`SimParams::rng_scheme`]),
+/// or a transmission function that cannot be built.
 pub(crate) fn configuration<T: FftFloat>(
     p: &SimParams,
     e: &Engine<T>,
     k: usize,
 ) -> Result<Vec<Vec<num_complex::Complex<T>>>> {
-    let mut rng =
-        rand::rngs::StdRng::seed_from_u64(p.seed ^ (k as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    if p.rng_scheme != RNG_SCHEME {
+        return Err(Error::param(
+            "simulate",
+            format!(
+                "random-stream scheme {} is no longer computed (this version draws scheme {RNG_SCHEME}); such shards can still be merged",
+                p.rng_scheme
+            ),
+        ));
+    }
     let mut layers = Vec::new();
-    for _ in 0..p.max_thickness_uc {
+    for t in 0..p.max_thickness_uc {
         for s in 0..2 {
-            layers.push(layer_atoms(p, s, &mut rng)?);
+            layers.push(layer_atoms(p, k, t, s));
         }
     }
     // Identical layers (a static crystal repeats every unit cell) are
@@ -306,6 +288,16 @@ pub fn engine_in<T: FftFloat>(p: &SimParams) -> Result<Engine<T>> {
     }
     if p.detectors.is_empty() {
         return Err(Error::param("--detector-mrad", "at least one detector"));
+    }
+    if let Some(u) = p
+        .displacement_angstrom
+        .iter()
+        .find(|u| !(u.is_finite() && **u >= 0.0))
+    {
+        return Err(Error::param(
+            "--displacement-angstrom",
+            format!("RMS displacements must be finite and ≥ 0 Å, got {u}"),
+        ));
     }
     defocus_nodes(p.defocus_nodes)?;
     check_memory(p)?;

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::multislice::merge::{check_complete, read_shards, reevaluate};
-use crate::multislice::series::{engine, in_shard, run_shard, SimParams};
+use crate::multislice::series::{engine, in_shard, run_shard, SimParams, RNG_SCHEME};
 use crate::optics::Microscope;
 use crate::report;
 
@@ -275,6 +275,7 @@ fn params(a: &Args) -> Result<(SimParams, (usize, usize))> {
         prism_interpolation: (a.method == Method::Prism).then_some(a.interpolation),
         potential_oversampling: a.potential_oversampling,
         double_precision: a.double,
+        rng_scheme: RNG_SCHEME,
     };
     if p.double_precision && p.prism_interpolation.is_some() {
         return Err(Error::param(
