@@ -6,6 +6,9 @@
 # usage: bash examples/sensitivity_high.sh BASE OUT "FLAGS" [CONFIG...]   (default configs 0 1 2;
 #        ≈ 8 min per configuration on 2 cores, 1536² grid; 2048²: ≈ 15 min)
 # e.g.   bash examples/sensitivity_high.sh high x1.5 "--displacement-angstrom Cs=0.3354,Pb=0.2372,Br=0.3354"
+#        bash examples/sensitivity_high.sh high sc7 "--supercell-uc 7" 0 1 2   (5x5 -> 7x7 u.c., 2160²
+#        grid, ≈ 15 min per configuration: the cells within ±2 of the probe's cell carry the same
+#        displacements in both, so the difference is paired)
 # Settings that act after the propagation need no run:
 #        target/release/examples/paired --base BASE/shard* --variant BASE/shard* --energy-spread-off
 #        (or --source-size-angstrom X, --blur-angstrom X)
