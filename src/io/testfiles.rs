@@ -153,7 +153,7 @@ pub struct DmImage {
     pub name: String,
     /// DM `DataType` code.
     pub data_type: u32,
-    /// Dimensions in DM order (x, y, [z]).
+    /// Dimensions in DM order (x, y, \[z\]).
     pub dims: Vec<usize>,
     /// The `Data` tag (an [`Tag::Array`] or [`Tag::StructArray`], little-endian bytes).
     pub data: Tag,

@@ -1,4 +1,4 @@
-//! Multislice ADF-STEM simulation of CsPbBr3 along [001] (simulation spec;
+//! Multislice ADF-STEM simulation of CsPbBr3 along \[001\] (simulation spec;
 //! the study's Supplementary Note 2). **In progress** (issue 8): potential,
 //! engine, frozen-phonon × defocus thickness series with shards, PRISM,
 //! images and column-fit ratios are here.

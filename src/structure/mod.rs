@@ -155,7 +155,7 @@ pub fn perovskite_basis() -> [(Element, [f64; 3]); 5] {
 }
 
 /// A periodic `nx × ny × nz` CsPbBr3 slab with lattice constant `a` (Å),
-/// cell = the slab's box (for the multislice thickness series along [001]).
+/// cell = the slab's box (for the multislice thickness series along \[001\]).
 #[must_use]
 pub fn perovskite_slab(nx: usize, ny: usize, nz: usize, a: f64) -> Atoms {
     let mut atoms = Atoms {

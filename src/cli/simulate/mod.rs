@@ -1,5 +1,5 @@
 //! `qdscope simulate`: multislice ADF-STEM thickness series of CsPbBr3
-//! [001] and the Cs : Pb/Br column ratio vs thickness (simulation spec).
+//! \[001\] and the Cs : Pb/Br column ratio vs thickness (simulation spec).
 //! Writes `series.csv`, `series_se.csv` (jackknife standard errors over the
 //! frozen-phonon configurations, two or more), `images/t<NN>uc.npy`, `series.png`,
 //! `simulate.json`; with `--shard I/N` only `partial.json` (summed
