@@ -222,22 +222,12 @@ pub fn positions(p: usize, wedge: bool) -> (Vec<(usize, usize)>, Vec<usize>) {
 /// The 2·n slices of configuration `k` as transmission functions.
 ///
 /// # Errors
-/// Shards of an older random-stream scheme ([`SimParams::rng_scheme`]),
-/// or a transmission function that cannot be built.
+/// A transmission function that cannot be built.
 pub(crate) fn configuration<T: FftFloat>(
     p: &SimParams,
     e: &Engine<T>,
     k: usize,
 ) -> Result<Vec<Vec<num_complex::Complex<T>>>> {
-    if p.rng_scheme != RNG_SCHEME {
-        return Err(Error::param(
-            "simulate",
-            format!(
-                "random-stream scheme {} is no longer computed (this version draws scheme {RNG_SCHEME}); such shards can still be merged",
-                p.rng_scheme
-            ),
-        ));
-    }
     let mut layers = Vec::new();
     for t in 0..p.max_thickness_uc {
         for s in 0..2 {
@@ -269,7 +259,9 @@ pub(crate) fn configuration<T: FftFloat>(
 /// Validate parameters and build the engine.
 ///
 /// # Errors
-/// Invalid microscope, grid too coarse for the detectors, empty series.
+/// Invalid microscope, grid too coarse for the detectors, empty series,
+/// negative or non-finite displacements, an older random-stream scheme
+/// ([`SimParams::rng_scheme`]).
 pub fn engine(p: &SimParams) -> Result<Engine<f32>> {
     engine_in(p)
 }
@@ -288,6 +280,16 @@ pub fn engine_in<T: FftFloat>(p: &SimParams) -> Result<Engine<T>> {
     }
     if p.detectors.is_empty() {
         return Err(Error::param("--detector-mrad", "at least one detector"));
+    }
+    // Shards of an older scheme merge, but are not computed again.
+    if p.rng_scheme != RNG_SCHEME {
+        return Err(Error::param(
+            "simulate",
+            format!(
+                "random-stream scheme {} is no longer computed (this version draws scheme {RNG_SCHEME}); such shards can still be merged",
+                p.rng_scheme
+            ),
+        ));
     }
     if let Some(u) = p
         .displacement_angstrom
