@@ -142,7 +142,7 @@ fn columns_bad_inputs_fail_with_one_line() {
     let corrupt = tmp.path().join("corrupt.tif");
     fs::write(&corrupt, b"II*\0garbage").unwrap();
     for (path, needle) in [
-        (&flat, "no atomic columns"),
+        (&flat, "no crystal lattice"),
         (&noise, "lattice"),
         (&nan, "non-finite"),
         (&uncal, "uncalibrated"),

@@ -16,11 +16,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result, Warnings};
 use crate::image::Image;
+use crate::stem::detect::{self, DetectParams, Detection, LatticeReport};
 use crate::stem::gaussian::{self, ColumnFit, FitParams, FitStatus, Neighbours};
 use crate::stem::lattice::{self, PeakPairs, StrainMode};
-use crate::stem::peaks::{self, CentroidBackground, PeakParams};
+use crate::stem::peaks;
 use crate::stem::ratio::{self, RatioStats};
-use crate::stem::sublattice::{self, Assignment, Sublattice};
+use crate::stem::sites::SiteKind;
+use crate::stem::sublattice::{Assignment, Sublattice};
 use crate::stem::synth::LATTICE_ANGSTROM;
 
 /// Every parameter of the column analysis (lengths in Å; the image must be
@@ -188,8 +190,10 @@ pub struct ColumnsResult {
     pub mask_threshold: Option<f64>,
     /// Pixels in the mask.
     pub mask_pixels: usize,
-    /// Peak-search bookkeeping.
+    /// Site bookkeeping (sites predicted, centroids rejected).
     pub peak_search: peaks::PeakSearch,
+    /// The measured lattice, mask, sites and joint-fit summary.
+    pub lattice: LatticeReport,
     /// Non-fatal remarks.
     pub warnings: Warnings,
 }
@@ -214,11 +218,15 @@ fn positive(name: &str, v: f64) -> Result<f64> {
     }
 }
 
-/// Run the column analysis on a prepared image (`what` names it in errors).
+/// Run the column analysis on a prepared image (`what` names it in errors):
+/// lattice-guided detection and the joint fit ([`detect::detect`]), the
+/// chosen column fits, the ratios and the peak pairs.
 ///
 /// # Errors
-/// Uncalibrated image, non-finite pixels, no columns, a lattice that cannot
-/// be assigned, every fit failing, a class without columns.
+/// Uncalibrated image, non-finite pixels, invalid parameters, and every
+/// refusal of [`detect`]: no lattice, not square, far from the given
+/// constant, one sublattice only, too few interior columns, classes not
+/// separated — one line naming `what`; no ratio is computed then.
 pub fn analyse(what: &str, image: &Image, p: &ColumnsParams) -> Result<ColumnsResult> {
     let ps = image
         .calibration
@@ -228,133 +236,34 @@ pub fn analyse(what: &str, image: &Image, p: &ColumnsParams) -> Result<ColumnsRe
         })?;
     image.check_finite(what)?;
     let a = positive("lattice_angstrom", p.lattice_angstrom)?;
-    let lengths = Lengths {
-        min_separation_px: positive(
-            "--min-separation-angstrom",
-            p.min_separation_angstrom.unwrap_or(0.5622 * a),
-        )? / ps,
-        centroid_radius_px: (positive(
-            "centroid_radius_angstrom",
-            p.centroid_radius_angstrom.unwrap_or(0.35 * a / 2.0),
-        )? / ps)
-            .max(2.0),
-        fit_radius_px: positive(
-            "--fit-radius-angstrom",
-            p.fit_radius_angstrom.unwrap_or(0.5 * a / 2.0),
-        )? / ps,
-        mask_sigma_px: positive("mask_sigma_angstrom", p.mask_sigma_angstrom.unwrap_or(a))? / ps,
-    };
     let img: Array2<f64> = image.data.mapv(f64::from);
     let mut warnings = Warnings::default();
-    let (mask, mask_threshold) = if p.mask {
-        let (m, t) = peaks::qd_mask(
-            img.view(),
-            lengths.mask_sigma_px,
-            p.mask_threshold,
-            lengths.mask_sigma_px,
-        )
-        .map_err(|e| e.context(what))?;
-        (Some(m), Some(t))
-    } else {
-        (None, None)
-    };
-    let mask_pixels = mask
-        .as_ref()
-        .map_or(img.len(), |m| m.iter().filter(|v| **v).count());
-    let pk = PeakParams {
-        min_separation_px: lengths.min_separation_px,
-        threshold_rel: p.threshold_rel,
-        threshold_abs: p.threshold_abs,
-        smooth_sigma_px: p.smooth_sigma_px,
-        exclude_border_px: lengths.min_separation_px.max(lengths.fit_radius_px + 1.0),
-        centroid_radius_px: lengths.centroid_radius_px,
-        centroid_background: CentroidBackground::DiskMin,
-    };
-    let search = peaks::find_peaks(img.view(), &pk, mask.as_ref().map(|m| m.view()))
-        .map_err(|e| e.context(what))?;
-    if search.peaks.len() < 5 {
-        return Err(Error::Empty {
-            what: what.to_string(),
-            reason: format!(
-                "no atomic columns found ({} peak(s) above the threshold {:.4} in the particle mask); a flat or pure-noise image?",
-                search.peaks.len(),
-                search.threshold
-            ),
-        });
-    }
-    let fp = FitParams {
-        radius_px: lengths.fit_radius_px,
-        poisson_weights: p.poisson_weights,
-        neighbours: p.neighbours,
-        sweeps: p.sweeps,
-    };
-    let starts: Vec<(f64, f64)> = search.peaks.iter().map(|q| (q.x, q.y)).collect();
-    let fits = gaussian::fit_columns(img.view(), &starts, &fp).map_err(|e| e.context(what))?;
-    let n_ok = fits.iter().filter(|f| f.converged()).count();
-    if n_ok == 0 {
-        return Err(Error::Numerical {
-            what: what.to_string(),
-            reason: format!("all {} column fits failed", fits.len()),
-        });
-    }
-    if n_ok * 10 < fits.len() * 9 {
-        warnings.push(format!(
-            "{} of {} column fits did not converge (kept with their centroid, flagged)",
-            fits.len() - n_ok,
-            fits.len()
-        ));
-    }
-    // Sublattices from fitted positions and volumes.
-    let pos: Vec<[f64; 2]> = fits.iter().map(|f| [f.params.x0, f.params.y0]).collect();
-    let vol: Vec<f64> = fits
-        .iter()
-        .map(|f| {
-            if f.converged() {
-                f.params.volume()
-            } else {
-                f64::NAN
-            }
-        })
-        .collect();
-    let vol_for_assign: Vec<f64> = vol
-        .iter()
-        .zip(&search.peaks)
-        .map(|(v, q)| if v.is_finite() { *v } else { q.intensity })
-        .collect();
-    let asg = sublattice::assign(&pos, &vol_for_assign).map_err(|e| e.context(what))?;
-    let mut columns: Vec<Column> = fits
-        .iter()
-        .enumerate()
-        .map(|(i, f)| Column {
-            id: i,
-            sublattice: asg.labels[i],
-            fit: *f,
-            index: asg.index[i],
-            edge: asg.edge[i],
-            intensity_mismatch: asg.intensity_mismatch[i],
-            in_ratio: false,
-        })
-        .collect();
-    if asg.mismatch_fraction > 0.05 {
-        warnings.push(format!(
-            "{:.1} % of interior columns are brighter/darker than their neighbours against their parity label (expected < 5 %)",
-            100.0 * asg.mismatch_fraction
-        ));
-    }
-    if p.fit_br {
-        fit_br_columns(
-            img.view(),
-            &asg,
-            &mut columns,
-            &fp,
-            lengths.min_separation_px,
+    if p.min_separation_angstrom.is_some()
+        || p.threshold_abs.is_some()
+        || p.mask_threshold.is_some()
+    {
+        warnings.push(
+            "min_separation_angstrom, threshold_abs and mask_threshold are not used by the lattice-guided detection (sites come from the measured lattice, the mask from its amplitude)"
+                .to_string(),
         );
     }
+    let dp = DetectParams {
+        expected_lattice_angstrom: a,
+        mask: p.mask,
+        ..DetectParams::default()
+    };
+    let det = detect::detect(what, img.view(), ps, &dp, &mut warnings)?;
+    let a_meas = det.report.measured_angstrom;
+    let lengths = resolve_lengths(p, a_meas, ps)?;
+    let mut columns =
+        column_fits(img.view(), &det, p, &lengths, &mut warnings).map_err(|e| e.context(what))?;
     for c in columns.iter_mut() {
         c.in_ratio = c.fit.converged()
             && matches!(c.sublattice, Sublattice::Cs | Sublattice::PbBr)
             && (p.include_edge || !c.edge);
     }
+    check_separation(what, &mut columns, dp.max_mismatch_fraction)?;
+    let assignment = assignment_of(&det, &columns);
     let pick = |s: Sublattice, f: &dyn Fn(&Column) -> f64| -> Vec<f64> {
         columns
             .iter()
@@ -369,11 +278,285 @@ pub fn analyse(what: &str, image: &Image, p: &ColumnsParams) -> Result<ColumnsRe
     let pb_h = pick(Sublattice::PbBr, &|c| c.fit.params.height);
     let ratio_volume = ratio::image_ratio(what, &cs_v, &pb_v, p.seed)?;
     let ratio_height = ratio::image_ratio(what, &cs_h, &pb_h, p.seed)?;
-    // Peak pairs per sublattice.
+    let (spacing, local) = spacings(what, &columns, &assignment, p, ps, &mut warnings)?;
+    let search = peaks::PeakSearch {
+        peaks: Vec::new(),
+        threshold: f64::NAN,
+        n_candidates: det.report.n_sites[0] + det.report.n_sites[1],
+        n_outside_mask: 0,
+        n_centroid_rejected: det
+            .columns
+            .iter()
+            .filter(|d| d.site.kind != SiteKind::Anion && !d.site.centroid_ok)
+            .count(),
+    };
+    Ok(ColumnsResult {
+        pixel_size_angstrom: ps,
+        lengths,
+        columns,
+        assignment,
+        ratio_volume,
+        ratio_height,
+        spacing,
+        local,
+        mask_threshold: None,
+        mask_pixels: det.report.mask_pixels,
+        peak_search: search,
+        lattice: det.report.clone(),
+        warnings,
+    })
+}
+
+/// The separation check of [`detect`] again, on the volumes that enter
+/// the ratio (a single-column fit can undo what the joint fit separated):
+/// each interior Cs (Pb/Br) column must be darker (brighter) than the
+/// median of its four other-class neighbours; more than `limit` of them
+/// not → refused. Marks the disagreeing columns.
+fn check_separation(what: &str, columns: &mut [Column], limit: f64) -> Result<()> {
+    let at: std::collections::HashMap<(i64, i64), usize> = columns
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| c.index.map(|ix| (ix, i)))
+        .collect();
+    let vol = |c: &Column| {
+        if c.fit.converged() {
+            c.fit.params.volume()
+        } else {
+            f64::NAN
+        }
+    };
+    let (mut n, mut bad) = (0usize, 0usize);
+    for i in 0..columns.len() {
+        let c = &columns[i];
+        let Some((h, k)) = c.index else { continue };
+        if !c.in_ratio {
+            continue;
+        }
+        let mut nb: Vec<f64> = [(h + 1, k), (h - 1, k), (h, k + 1), (h, k - 1)]
+            .iter()
+            .filter_map(|ix| at.get(ix).map(|&j| vol(&columns[j])))
+            .filter(|v| v.is_finite())
+            .collect();
+        if nb.len() < 4 {
+            continue;
+        }
+        nb.sort_by(f64::total_cmp);
+        let m = 0.5 * (nb[1] + nb[2]);
+        let v = vol(c);
+        let ok = match c.sublattice {
+            Sublattice::PbBr => v > m,
+            Sublattice::Cs => v < m,
+            _ => true,
+        };
+        n += 1;
+        if !ok {
+            bad += 1;
+            columns[i].intensity_mismatch = true;
+        }
+    }
+    let frac = bad as f64 / n.max(1) as f64;
+    if frac > limit {
+        return Err(Error::Numerical {
+            what: what.to_string(),
+            reason: format!(
+                "no ratio: the fitted volumes do not separate the classes: {:.0} % of interior columns are not brighter (Pb/Br) or darker (Cs) than their four neighbours of the other class (limit {:.0} %)",
+                100.0 * frac,
+                100.0 * limit
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Lengths in px from the parameters (Å) and the measured lattice.
+fn resolve_lengths(p: &ColumnsParams, a_meas: f64, ps: f64) -> Result<Lengths> {
+    Ok(Lengths {
+        min_separation_px: positive(
+            "min_separation_angstrom",
+            p.min_separation_angstrom.unwrap_or(0.5622 * a_meas),
+        )? / ps,
+        centroid_radius_px: (positive(
+            "centroid_radius_angstrom",
+            p.centroid_radius_angstrom.unwrap_or(0.35 * a_meas / 2.0),
+        )? / ps)
+            .max(2.0),
+        fit_radius_px: positive(
+            "fit_radius_angstrom",
+            p.fit_radius_angstrom.unwrap_or(0.5 * a_meas / 2.0),
+        )? / ps,
+        mask_sigma_px: positive(
+            "mask_sigma_angstrom",
+            p.mask_sigma_angstrom.unwrap_or(a_meas),
+        )? / ps,
+    })
+}
+
+/// The fit of every detected column: the joint fit itself (default) or the
+/// 7-parameter single/sweep fits at the joint fit's positions.
+fn column_fits(
+    img: ArrayView2<f64>,
+    det: &Detection,
+    p: &ColumnsParams,
+    lengths: &Lengths,
+    warnings: &mut Warnings,
+) -> Result<Vec<Column>> {
+    let f = &det.fit;
+    let class_of = |k: SiteKind| match k {
+        SiteKind::Corner => 0usize,
+        SiteKind::Centre => 1,
+        SiteKind::Anion => 2,
+    };
+    let label = |k: SiteKind| match (k, det.corner_is_bright) {
+        (SiteKind::Anion, _) => Sublattice::Br,
+        (SiteKind::Corner, true) | (SiteKind::Centre, false) => Sublattice::PbBr,
+        _ => Sublattice::Cs,
+    };
+    let wanted: Vec<&detect::Detected> = det
+        .columns
+        .iter()
+        .filter(|d| d.site.kind != SiteKind::Anion || p.fit_br)
+        .collect();
+    let joint_fit = |d: &detect::Detected| -> ColumnFit {
+        let i = d.fit_index;
+        let c = class_of(d.site.kind);
+        let s = f.sigma_px[c];
+        let ok = f.volume[i].is_finite() && f.volume[i] > 0.0;
+        ColumnFit {
+            params: gaussian::Gaussian7 {
+                baseline: f.background[i],
+                height: f.height(i, c),
+                x0: f.x[i],
+                y0: f.y[i],
+                sigma_x: s,
+                sigma_y: s,
+                rotation: 0.0,
+            },
+            stderr: [f64::NAN; 7],
+            residual_rms: f.local_rms[i],
+            evaluations: f.iterations,
+            n_pixels: 0,
+            status: if ok {
+                FitStatus::Converged
+            } else {
+                FitStatus::CentroidFallback
+            },
+            rotation_defined: false,
+        }
+    };
+    let fits: Vec<ColumnFit> = match p.neighbours {
+        Neighbours::Joint => wanted.iter().map(|d| joint_fit(d)).collect(),
+        Neighbours::Single | Neighbours::Sweep => {
+            let fp = FitParams {
+                radius_px: lengths.fit_radius_px,
+                poisson_weights: p.poisson_weights,
+                neighbours: p.neighbours,
+                sweeps: p.sweeps,
+            };
+            let starts: Vec<(f64, f64)> = wanted
+                .iter()
+                .map(|d| (f.x[d.fit_index], f.y[d.fit_index]))
+                .collect();
+            let mut fits = gaussian::fit_columns(img, &starts, &fp)?;
+            // A width beyond the fit disk is not set by the data in it: the
+            // volume would be an extrapolation (seen: 10⁹ × the others).
+            for f in fits.iter_mut() {
+                if f.converged() && f.params.sigma_x > 2.0 * fp.radius_px {
+                    f.status = FitStatus::CentroidFallback;
+                }
+            }
+            fits
+        }
+    };
+    let n_ok = fits.iter().filter(|f| f.converged()).count();
+    if n_ok == 0 {
+        return Err(Error::Numerical {
+            what: "column fits".into(),
+            reason: format!("all {} column fits failed", fits.len()),
+        });
+    }
+    if n_ok * 10 < fits.len() * 9 {
+        warnings.push(format!(
+            "{} of {} column fits did not converge (kept with their centroid, flagged)",
+            fits.len() - n_ok,
+            fits.len()
+        ));
+    }
+    let lat = &det.lattice;
+    Ok(wanted
+        .iter()
+        .zip(fits)
+        .enumerate()
+        .map(|(id, (d, fit))| {
+            let (u, v) = d.site.uv;
+            let class = d.site.kind != SiteKind::Anion;
+            let _ = lat;
+            Column {
+                id,
+                sublattice: label(d.site.kind),
+                fit,
+                index: class.then_some(((u - v).div_euclid(2), (u + v).div_euclid(2))),
+                edge: !d.interior,
+                intensity_mismatch: det
+                    .columns
+                    .iter()
+                    .position(|e| e.fit_index == d.fit_index)
+                    .is_some_and(|k| det.mismatch[k]),
+                in_ratio: false,
+            }
+        })
+        .collect())
+}
+
+/// The sublattice record of the output from the detection.
+fn assignment_of(det: &Detection, columns: &[Column]) -> Assignment {
+    let lat = &det.lattice;
+    // Combined-lattice basis: e₁ = (a₁ − a₂)/2, e₂ = (a₁ + a₂)/2, so that
+    // a₁ = e₁ + e₂ and a₂ = e₂ − e₁ (Assignment::cube_axes).
+    let e1 = [0.5 * (lat.a1[0] - lat.a2[0]), 0.5 * (lat.a1[1] - lat.a2[1])];
+    let e2 = [0.5 * (lat.a1[0] + lat.a2[0]), 0.5 * (lat.a1[1] + lat.a2[1])];
+    let mut ss = 0.0;
+    let mut n = 0usize;
+    for c in columns.iter().filter(|c| c.index.is_some()) {
+        if let Some((h, k)) = c.index {
+            let px = lat.origin[0] + h as f64 * e1[0] + k as f64 * e2[0];
+            let py = lat.origin[1] + h as f64 * e1[1] + k as f64 * e2[1];
+            ss += (px - c.fit.params.x0).powi(2) + (py - c.fit.params.y0).powi(2);
+            n += 1;
+        }
+    }
+    Assignment {
+        origin: lat.origin,
+        e1,
+        e2,
+        labels: columns.iter().map(|c| c.sublattice).collect(),
+        index: columns.iter().map(|c| c.index).collect(),
+        edge: columns.iter().map(|c| c.edge).collect(),
+        intensity_mismatch: columns.iter().map(|c| c.intensity_mismatch).collect(),
+        mismatch_fraction: det.mismatch_fraction,
+        residual_rms_px: if n > 0 {
+            (ss / n as f64).sqrt()
+        } else {
+            f64::NAN
+        },
+    }
+}
+
+/// Spacings and the per-column local lattice keyed by column id.
+type SpacingsAndLocal = (Vec<Spacing>, Vec<(usize, lattice::LocalLattice)>);
+
+/// Peak-pair spacings per sublattice and pooled (stem §9).
+fn spacings(
+    what: &str,
+    columns: &[Column],
+    asg: &Assignment,
+    p: &ColumnsParams,
+    ps: f64,
+    warnings: &mut Warnings,
+) -> Result<SpacingsAndLocal> {
     let (a1, a2) = asg.cube_axes();
     let (r1, r2) = match p.reference_lattice_angstrom {
         Some(r) => {
-            let r = positive("--reference-lattice-angstrom", r)? / ps;
+            let r = positive("reference_lattice_angstrom", r)? / ps;
             let (l1, l2) = (a1[0].hypot(a1[1]), a2[0].hypot(a2[1]));
             (
                 [a1[0] / l1 * r, a1[1] / l1 * r],
@@ -418,8 +601,8 @@ pub fn analyse(what: &str, image: &Image, p: &ColumnsParams) -> Result<ColumnsRe
         .collect();
     let (m, s) = ratio::mean_sd(&all);
     let n = pooled.iter().map(|p| p.n_pairs).sum();
+    let tot: f64 = pooled.iter().map(|p| p.n_pairs as f64).sum();
     let w = |k: usize| {
-        let tot: f64 = pooled.iter().map(|p| p.n_pairs as f64).sum();
         pooled
             .iter()
             .map(|p| p.mean_strain[k] * p.n_pairs as f64 / tot)
@@ -433,20 +616,7 @@ pub fn analyse(what: &str, image: &Image, p: &ColumnsParams) -> Result<ColumnsRe
         mean_strain: [w(0), w(1), w(2), w(3)],
         n_pairs: n,
     });
-    Ok(ColumnsResult {
-        pixel_size_angstrom: ps,
-        lengths,
-        columns,
-        assignment: asg,
-        ratio_volume,
-        ratio_height,
-        spacing,
-        local,
-        mask_threshold,
-        mask_pixels,
-        peak_search: search,
-        warnings,
-    })
+    Ok((spacing, local))
 }
 
 fn to_spacing(name: &'static str, pp: &PeakPairs, ps: f64) -> Spacing {
@@ -457,59 +627,5 @@ fn to_spacing(name: &'static str, pp: &PeakPairs, ps: f64) -> Spacing {
         spacing_angstrom: [pp.spacing_mean_sd_px[0] * ps, pp.spacing_mean_sd_px[1] * ps],
         mean_strain: pp.mean_strain,
         n_pairs: pp.n_pairs,
-    }
-}
-
-/// Fit pure-Br columns at the centres of every square of four indexed
-/// Cs/Pb/Br columns (spec §7 step 6), in a disk of 0.6× the fit radius.
-fn fit_br_columns(
-    img: ArrayView2<f64>,
-    asg: &Assignment,
-    columns: &mut Vec<Column>,
-    fp: &FitParams,
-    min_sep_px: f64,
-) {
-    let mut at = std::collections::HashSet::new();
-    for ix in asg.index.iter().flatten() {
-        at.insert(*ix);
-    }
-    let existing: Vec<[f64; 2]> = columns
-        .iter()
-        .filter(|c| c.sublattice == Sublattice::Br)
-        .map(|c| [c.fit.params.x0, c.fit.params.y0])
-        .collect();
-    let mut sites = Vec::new();
-    let mut keys: Vec<(i64, i64)> = at.iter().copied().collect();
-    keys.sort_unstable();
-    for (h, k) in keys {
-        if at.contains(&(h + 1, k)) && at.contains(&(h, k + 1)) && at.contains(&(h + 1, k + 1)) {
-            let (fh, fk) = (h as f64 + 0.5, k as f64 + 0.5);
-            let x = asg.origin[0] + fh * asg.e1[0] + fk * asg.e2[0];
-            let y = asg.origin[1] + fh * asg.e1[1] + fk * asg.e2[1];
-            if existing
-                .iter()
-                .all(|e| (e[0] - x).hypot(e[1] - y) > 0.25 * min_sep_px)
-            {
-                sites.push((x, y));
-            }
-        }
-    }
-    let small = FitParams {
-        radius_px: 0.6 * fp.radius_px,
-        neighbours: Neighbours::Single,
-        ..fp.clone()
-    };
-    let fits = gaussian::fit_columns(img, &sites, &small).unwrap_or_default();
-    let base = columns.len();
-    for (i, f) in fits.into_iter().enumerate() {
-        columns.push(Column {
-            id: base + i,
-            sublattice: Sublattice::Br,
-            fit: f,
-            index: None,
-            edge: false,
-            intensity_mismatch: false,
-            in_ratio: false,
-        });
     }
 }

@@ -73,10 +73,16 @@ impl Gaussian7 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Neighbours {
-    /// Each column alone in its disk (the study's procedure; default).
+    /// Each column alone in its disk (the study's procedure; default: the
+    /// smallest error on the randomized benchmark today).
     Single,
     /// Refit after subtracting the neighbours' fitted models (2 sweeps).
     Sweep,
+    /// Every column of the particle in one model with a width per class
+    /// ([`crate::stem::joint`]): unbiased volumes where neighbours overlap
+    /// on clean Gaussian columns; biased high on textured, processed images
+    /// (docs/methods/columns.md).
+    Joint,
 }
 
 /// Fit settings.

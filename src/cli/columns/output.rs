@@ -99,6 +99,7 @@ struct Full<'a> {
     peak_search: serde_json::Value,
     mask_threshold: Option<f64>,
     mask_pixels: usize,
+    measured_lattice: &'a crate::stem::detect::LatticeReport,
 }
 
 fn spacing_json(s: &Spacing) -> serde_json::Value {
@@ -323,6 +324,7 @@ pub fn write_outputs(
             "candidates": r.peak_search.n_candidates, "outside_mask": r.peak_search.n_outside_mask,
             "centroid_rejected": r.peak_search.n_centroid_rejected}),
         mask_threshold: r.mask_threshold,
+        measured_lattice: &r.lattice,
         mask_pixels: r.mask_pixels,
     };
     report::write_json(&dir.join("summary.json"), &full)?;

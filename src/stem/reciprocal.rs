@@ -1,0 +1,546 @@
+//! The crystal lattice measured from the image itself: the shortest
+//! reciprocal vectors of the particle's spectrum (docs/methods/columns.md,
+//! "Lattice from the image").
+//!
+//! Along \[001\] the projected structure factor of a cubic ABX3 perovskite
+//! (A at (0,0), B/X at (½,½), X at (½,0) and (0,½)) is
+//! `F(h,k) = f_A + (−1)^(h+k) f_BX + [(−1)^h + (−1)^k] f_X`: the (1,0)
+//! reflections carry `f_A − f_BX` (strong whenever the two column classes
+//! differ), (1,1) carries `f_A + f_BX − 2 f_X`. The spectrum of the particle
+//! therefore shows the square lattice of the cube constant a itself, and its
+//! two shortest independent peaks give the basis. Nothing here depends on a
+//! given lattice constant or a tuned peak separation: the given constant is
+//! only compared with the measured one afterwards.
+//!
+//! Steps: the image minus its weighted mean, times a smooth window (the
+//! particle mask), is Fourier transformed; each bin's power is divided by
+//! the median power of its ring (|k| bin), which flattens the smooth
+//! envelope and the diffuse ring of an amorphous support; local maxima of
+//! that contrast inside the band of d-spacings are candidate reflections,
+//! refined to sub-bin precision by their power centroid. Among pairs of
+//! candidates the basis is the pair whose lattice indexes the candidates
+//! best (log-contrast of indexed peaks, minus a penalty for predicted
+//! reflections inside the band that are not seen), reduced to the shortest
+//! vectors (Lagrange–Gauss). The origin is the site of the class that makes
+//! `F(1,0)` and `F(0,1)` real and positive: the brighter class (from the
+//! phases of the two reflections evaluated exactly at the measured g, with
+//! coordinates taken from the window's centroid).
+//!
+//! Written here: no maintained crate measures a crystal lattice from an
+//! image spectrum; the FFT itself is the shared [`crate::fft`] layer.
+
+use ndarray::{Array2, ArrayView2};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::fft::{self, Complex};
+
+/// One reflection of the spectrum.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Reflection {
+    /// Spatial frequency (x, y), cycles/px.
+    pub k: [f64; 2],
+    /// Power over the median power of its ring.
+    pub contrast: f64,
+    /// Index (h, k) in the measured basis, when it indexes.
+    pub index: Option<(i64, i64)>,
+}
+
+/// The lattice measured from the spectrum.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MeasuredLattice {
+    /// Reciprocal basis g₁, g₂ (x, y), cycles/px; the shortest pair.
+    pub g: [[f64; 2]; 2],
+    /// Real-space basis a₁, a₂ (x, y), px, with a_i · g_j = δ_ij.
+    pub a: [[f64; 2]; 2],
+    /// A site of the brighter column class (x, y), px.
+    pub origin: [f64; 2],
+    /// Contrast (power over ring median) at g₁ and g₂.
+    pub contrast_g: [f64; 2],
+    /// Every candidate reflection (half plane), strongest first.
+    pub reflections: Vec<Reflection>,
+}
+
+impl MeasuredLattice {
+    /// Mean length of a₁ and a₂, px.
+    #[must_use]
+    pub fn a_px(&self) -> f64 {
+        0.5 * (norm(self.a[0]) + norm(self.a[1]))
+    }
+    /// |a₁|/|a₂| − 1 and the angle between a₁ and a₂ in degrees.
+    #[must_use]
+    pub fn squareness(&self) -> (f64, f64) {
+        let (l1, l2) = (norm(self.a[0]), norm(self.a[1]));
+        let c = (self.a[0][0] * self.a[1][0] + self.a[0][1] * self.a[1][1]) / (l1 * l2);
+        (l1 / l2 - 1.0, c.clamp(-1.0, 1.0).acos().to_degrees())
+    }
+}
+
+fn norm(v: [f64; 2]) -> f64 {
+    v[0].hypot(v[1])
+}
+
+/// Settings of [`measure`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct LatticeSearch {
+    /// Shortest d-spacing searched, px.
+    pub d_min_px: f64,
+    /// Longest d-spacing searched, px.
+    pub d_max_px: f64,
+    /// Minimum contrast (power over ring median) of a reflection.
+    pub min_contrast: f64,
+}
+
+/// Measure the lattice of `image` weighted by `window` (same shape, ≥ 0;
+/// the particle region, smooth-edged).
+///
+/// # Errors
+/// Shapes that differ, an empty window, a band outside the Nyquist limit,
+/// fewer than two independent reflections (no lattice: noise, amorphous
+/// support only).
+pub fn measure(
+    image: ArrayView2<f64>,
+    window: ArrayView2<f64>,
+    s: &LatticeSearch,
+) -> Result<MeasuredLattice> {
+    let (ny, nx) = image.dim();
+    if window.dim() != (ny, nx) {
+        return Err(Error::shape(
+            "lattice window",
+            format!("{ny}x{nx}"),
+            format!("{:?}", window.dim()),
+        ));
+    }
+    if !(s.d_min_px >= 2.0 && s.d_max_px > s.d_min_px && s.min_contrast > 1.0) {
+        return Err(Error::param(
+            "lattice search band",
+            format!(
+                "needs 2 px ≤ d_min < d_max and contrast > 1 (got d = {:.2}…{:.2} px, contrast {})",
+                s.d_min_px, s.d_max_px, s.min_contrast
+            ),
+        ));
+    }
+    let wsum: f64 = window.iter().sum();
+    if wsum.is_nan() || wsum <= 0.0 {
+        return Err(Error::Empty {
+            what: "lattice measurement".into(),
+            reason: "the particle window is empty".into(),
+        });
+    }
+    let mean = image
+        .iter()
+        .zip(window.iter())
+        .map(|(v, w)| v * w)
+        .sum::<f64>()
+        / wsum;
+    let (cy, cx) = window
+        .indexed_iter()
+        .fold((0.0, 0.0), |(a, b), ((y, x), w)| {
+            (a + y as f64 * w, b + x as f64 * w)
+        });
+    let centre = [cx / wsum, cy / wsum];
+    let weighted: Array2<f64> = ndarray::Zip::from(&image)
+        .and(&window)
+        .map_collect(|v, w| (v - mean) * w);
+    let spec = fft::fft2(weighted.mapv(|v| Complex::new(v, 0.0)).view());
+    let power = spec.mapv(|c| c.norm_sqr());
+    let freq = |k: usize, n: usize| {
+        let k = k as f64;
+        let n = n as f64;
+        if k >= n / 2.0 {
+            (k - n) / n
+        } else {
+            k / n
+        }
+    };
+    let (k_lo, k_hi) = (1.0 / s.d_max_px, (1.0 / s.d_min_px).min(0.5));
+    let dk = 1.0 / ny.max(nx) as f64;
+    // Ring medians over the band (plus a margin of two rings).
+    let ring_of = |ky: usize, kx: usize| -> usize {
+        (freq(ky, ny).hypot(freq(kx, nx)) / dk).round() as usize
+    };
+    let r_lo = ((k_lo / dk).floor() as usize).saturating_sub(2);
+    let r_hi = (k_hi / dk).ceil() as usize + 2;
+    let mut rings: Vec<Vec<f64>> = vec![Vec::new(); r_hi + 1];
+    for ((ky, kx), &p) in power.indexed_iter() {
+        let r = ring_of(ky, kx);
+        if (r_lo..=r_hi).contains(&r) {
+            rings[r].push(p);
+        }
+    }
+    let med: Vec<f64> = rings
+        .iter_mut()
+        .map(|v| {
+            if v.is_empty() {
+                return f64::NAN;
+            }
+            let m = v.len() / 2;
+            v.select_nth_unstable_by(m, f64::total_cmp);
+            v[m]
+        })
+        .collect();
+    let contrast = |ky: usize, kx: usize| -> f64 {
+        let r = ring_of(ky, kx);
+        match med.get(r) {
+            Some(&m) if m > 0.0 && m.is_finite() => power[[ky, kx]] / m,
+            _ => 0.0,
+        }
+    };
+    // Local maxima of the contrast in the band (half plane), 5×5 window.
+    let mut cands: Vec<Reflection> = Vec::new();
+    for ky in 0..ny {
+        for kx in 0..nx {
+            let (fy, fx) = (freq(ky, ny), freq(kx, nx));
+            if !(fy > 0.0 || (fy == 0.0 && fx > 0.0)) {
+                continue;
+            }
+            let kr = fy.hypot(fx);
+            if kr < k_lo || kr > k_hi {
+                continue;
+            }
+            let c = contrast(ky, kx);
+            if c < s.min_contrast {
+                continue;
+            }
+            let p = power[[ky, kx]];
+            let mut is_max = true;
+            'w: for dy in -2i64..=2 {
+                for dx in -2i64..=2 {
+                    if dy == 0 && dx == 0 {
+                        continue;
+                    }
+                    let yy = (ky as i64 + dy).rem_euclid(ny as i64) as usize;
+                    let xx = (kx as i64 + dx).rem_euclid(nx as i64) as usize;
+                    let q = power[[yy, xx]];
+                    if q > p || (q == p && (dy, dx) < (0, 0)) {
+                        is_max = false;
+                        break 'w;
+                    }
+                }
+            }
+            if !is_max {
+                continue;
+            }
+            // Sub-bin: power centroid over 3×3 above the ring median.
+            let m = p / c;
+            let (mut sw, mut sy, mut sx) = (0.0, 0.0, 0.0);
+            for dy in -1i64..=1 {
+                for dx in -1i64..=1 {
+                    let yy = (ky as i64 + dy).rem_euclid(ny as i64) as usize;
+                    let xx = (kx as i64 + dx).rem_euclid(nx as i64) as usize;
+                    let w = (power[[yy, xx]] - m).max(0.0);
+                    sw += w;
+                    sy += w * dy as f64;
+                    sx += w * dx as f64;
+                }
+            }
+            let (oy, ox) = if sw > 0.0 {
+                (sy / sw, sx / sw)
+            } else {
+                (0.0, 0.0)
+            };
+            cands.push(Reflection {
+                k: [fx + ox / nx as f64, fy + oy / ny as f64],
+                contrast: c,
+                index: None,
+            });
+        }
+    }
+    cands.sort_by(|a, b| b.contrast.total_cmp(&a.contrast));
+    cands.truncate(40);
+    let no_lattice = |why: String| Error::Empty {
+        what: "lattice measurement".into(),
+        reason: format!(
+            "no crystal lattice in the image ({why}); noise or amorphous support only?"
+        ),
+    };
+    if cands.len() < 2 {
+        return Err(no_lattice(format!(
+            "{} reflection(s) with contrast ≥ {} at d = {:.1}…{:.1} px",
+            cands.len(),
+            s.min_contrast,
+            s.d_min_px,
+            s.d_max_px
+        )));
+    }
+    let g = best_basis(&cands, k_lo, k_hi, s.min_contrast)
+        .ok_or_else(|| no_lattice("no two independent reflections index the others".into()))?;
+    let g = reduce(g);
+    let det = g[0][0] * g[1][1] - g[0][1] * g[1][0];
+    // a_i · g_j = δ_ij: [a1 a2] = G⁻¹ with G rows g1, g2.
+    let a = [
+        [g[1][1] / det, -g[1][0] / det],
+        [-g[0][1] / det, g[0][0] / det],
+    ];
+    for c in cands.iter_mut() {
+        c.index = index_of(&g, c.k, 0.15);
+    }
+    // Phases of F at g1, g2 relative to the window centroid.
+    let phase = |gv: [f64; 2]| -> f64 {
+        let mut acc = Complex::new(0.0, 0.0);
+        for ((y, x), &v) in weighted.indexed_iter() {
+            if v != 0.0 {
+                let t = -std::f64::consts::TAU
+                    * (gv[0] * (x as f64 - centre[0]) + gv[1] * (y as f64 - centre[1]));
+                acc += Complex::new(v * t.cos(), v * t.sin());
+            }
+        }
+        acc.arg()
+    };
+    let (p1, p2) = (phase(g[0]), phase(g[1]));
+    let t1 = -p1 / std::f64::consts::TAU;
+    let t2 = -p2 / std::f64::consts::TAU;
+    let origin = [
+        centre[0] + t1 * a[0][0] + t2 * a[1][0],
+        centre[1] + t1 * a[0][1] + t2 * a[1][1],
+    ];
+    let contrast_at = |gv: [f64; 2]| {
+        cands
+            .iter()
+            .filter(|c| {
+                (c.k[0] - gv[0]).hypot(c.k[1] - gv[1]) < 2.0 * dk
+                    || (c.k[0] + gv[0]).hypot(c.k[1] + gv[1]) < 2.0 * dk
+            })
+            .map(|c| c.contrast)
+            .fold(0.0, f64::max)
+    };
+    Ok(MeasuredLattice {
+        g,
+        a,
+        origin,
+        contrast_g: [contrast_at(g[0]), contrast_at(g[1])],
+        reflections: cands,
+    })
+}
+
+/// (h, k) of `k` in basis `g` when both are within `tol` of integers.
+fn index_of(g: &[[f64; 2]; 2], k: [f64; 2], tol: f64) -> Option<(i64, i64)> {
+    let det = g[0][0] * g[1][1] - g[0][1] * g[1][0];
+    if det.abs() < 1e-300 {
+        return None;
+    }
+    // k = h g1 + l g2.
+    let h = (k[0] * g[1][1] - k[1] * g[1][0]) / det;
+    let l = (g[0][0] * k[1] - g[0][1] * k[0]) / det;
+    let (hr, lr) = (h.round(), l.round());
+    ((h - hr).abs() < tol && (l - lr).abs() < tol && (hr != 0.0 || lr != 0.0))
+        .then_some((hr as i64, lr as i64))
+}
+
+/// The pair of candidates whose lattice indexes the candidates best.
+fn best_basis(c: &[Reflection], k_lo: f64, k_hi: f64, min_contrast: f64) -> Option<[[f64; 2]; 2]> {
+    let n = c.len().min(24);
+    let mut best: Option<(f64, f64, [[f64; 2]; 2])> = None;
+    for i in 0..n {
+        for j in i + 1..n {
+            let g = [c[i].k, c[j].k];
+            let cross = g[0][0] * g[1][1] - g[0][1] * g[1][0];
+            let sin = cross.abs() / (norm(g[0]) * norm(g[1]));
+            if sin < 0.5 {
+                continue;
+            }
+            // Index with a loose tolerance, refine the basis by least
+            // squares on what indexed (the sub-bin positions of low orders
+            // are the least precise), then score with the strict one.
+            let gr = refine(reduce(g), c, 0.25);
+            let gr = refine(gr, c, 0.12);
+            let mut score = 0.0;
+            for r in c {
+                if index_of(&gr, r.k, 0.12).is_some() {
+                    score += r.contrast.ln();
+                }
+            }
+            // Lowest-order predicted reflections ((1,0), (0,1), (1,±1) of
+            // this basis) in the band that are not seen: a finer lattice
+            // than the crystal's predicts reflections that are not there.
+            // Higher orders are not counted: the column width damps them.
+            let kmax = 1.01 * std::f64::consts::SQRT_2 * norm(gr[0]).max(norm(gr[1]));
+            let mut missing = 0usize;
+            for h in -1i64..=1 {
+                for l in -1i64..=1 {
+                    let k = [
+                        h as f64 * gr[0][0] + l as f64 * gr[1][0],
+                        h as f64 * gr[0][1] + l as f64 * gr[1][1],
+                    ];
+                    let kr = norm(k);
+                    if kr < k_lo
+                        || kr > k_hi.min(kmax)
+                        || !(k[1] > 0.0 || (k[1] == 0.0 && k[0] > 0.0))
+                    {
+                        continue;
+                    }
+                    let seen = c
+                        .iter()
+                        .any(|r| (r.k[0] - k[0]).hypot(r.k[1] - k[1]) < 0.12 * norm(gr[0]));
+                    if !seen {
+                        missing += 1;
+                    }
+                }
+            }
+            score -= missing as f64 * min_contrast.ln();
+            let area = cross.abs();
+            let better = match &best {
+                None => true,
+                Some((s, a, _)) => score > *s + 1e-9 || ((score - *s).abs() <= 1e-9 && area < *a),
+            };
+            if better {
+                best = Some((score, area, gr));
+            }
+        }
+    }
+    best.filter(|b| b.0 > 0.0).map(|b| b.2)
+}
+
+/// Least-squares basis from every reflection that indexes in `g` within
+/// `tol` (k = h g₁ + l g₂, weights 1); `g` itself when fewer than three do.
+fn refine(g: [[f64; 2]; 2], c: &[Reflection], tol: f64) -> [[f64; 2]; 2] {
+    let mut m = [[0.0f64; 2]; 2]; // Σ [h l]ᵀ[h l]
+    let mut b = [[0.0f64; 2]; 2]; // Σ [h l]ᵀ k  (rows: basis, cols: x, y)
+    let mut n = 0;
+    for r in c {
+        if let Some((h, l)) = index_of(&g, r.k, tol) {
+            let (h, l) = (h as f64, l as f64);
+            m[0][0] += h * h;
+            m[0][1] += h * l;
+            m[1][1] += l * l;
+            for (d, kd) in r.k.iter().enumerate() {
+                b[0][d] += h * kd;
+                b[1][d] += l * kd;
+            }
+            n += 1;
+        }
+    }
+    m[1][0] = m[0][1];
+    let det = m[0][0] * m[1][1] - m[0][1] * m[1][0];
+    if n < 3 || det.abs() < 1e-9 {
+        return g;
+    }
+    let inv = [
+        [m[1][1] / det, -m[0][1] / det],
+        [-m[1][0] / det, m[0][0] / det],
+    ];
+    let mut out = [[0.0; 2]; 2];
+    for i in 0..2 {
+        for d in 0..2 {
+            out[i][d] = inv[i][0] * b[0][d] + inv[i][1] * b[1][d];
+        }
+    }
+    out
+}
+
+/// Lagrange–Gauss reduction: the shortest basis of the same lattice, with
+/// g₁ · g₂ ≤ 0 avoided (acute pair) and g₁ the shorter.
+fn reduce(mut g: [[f64; 2]; 2]) -> [[f64; 2]; 2] {
+    let dot = |a: [f64; 2], b: [f64; 2]| a[0] * b[0] + a[1] * b[1];
+    for _ in 0..64 {
+        if dot(g[0], g[0]) > dot(g[1], g[1]) {
+            g.swap(0, 1);
+        }
+        let mu = (dot(g[0], g[1]) / dot(g[0], g[0])).round();
+        if mu == 0.0 {
+            break;
+        }
+        g[1] = [g[1][0] - mu * g[0][0], g[1][1] - mu * g[0][1]];
+    }
+    if dot(g[0], g[0]) > dot(g[1], g[1]) {
+        g.swap(0, 1);
+    }
+    g
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two-class square lattice (bright at the origin class) rotated by
+    /// `rot` rad, spacing `a` px, Gaussian columns σ px.
+    fn lattice_image(n: usize, a: f64, rot: f64, dim: f64, sigma: f64) -> Array2<f64> {
+        let (s, c) = rot.sin_cos();
+        let (a1, a2) = ([a * c, a * s], [-a * s, a * c]);
+        let o = [n as f64 / 2.0 + 0.3, n as f64 / 2.0 - 0.2];
+        let mut img = Array2::<f64>::zeros((n, n));
+        let m = (n as f64 / a) as i64 + 2;
+        for i in -m..=m {
+            for j in -m..=m {
+                for (fi, fj, amp) in [(0.0, 0.0, 1.0), (0.5, 0.5, dim)] {
+                    let x = o[0] + (i as f64 + fi) * a1[0] + (j as f64 + fj) * a2[0];
+                    let y = o[1] + (i as f64 + fi) * a1[1] + (j as f64 + fj) * a2[1];
+                    if x < -4.0 * sigma || y < -4.0 * sigma {
+                        continue;
+                    }
+                    let (x0, x1) = (
+                        (x - 4.0 * sigma).max(0.0) as usize,
+                        (x + 4.0 * sigma) as usize,
+                    );
+                    let (y0, y1) = (
+                        (y - 4.0 * sigma).max(0.0) as usize,
+                        (y + 4.0 * sigma) as usize,
+                    );
+                    for yy in y0..=y1.min(n - 1) {
+                        for xx in x0..=x1.min(n - 1) {
+                            let r2 = (xx as f64 - x).powi(2) + (yy as f64 - y).powi(2);
+                            img[[yy, xx]] += amp * (-r2 / (2.0 * sigma * sigma)).exp();
+                        }
+                    }
+                }
+            }
+        }
+        img
+    }
+
+    fn search() -> LatticeSearch {
+        LatticeSearch {
+            d_min_px: 6.0,
+            d_max_px: 60.0,
+            min_contrast: 20.0,
+        }
+    }
+
+    #[test]
+    fn square_two_class_lattice_measured_to_two_percent_and_bright_origin() {
+        for (a, rot) in [(20.0, 0.0), (23.7, 0.4), (31.0, 1.2), (25.0, -0.7)] {
+            let img = lattice_image(256, a, rot, 0.4, 3.0);
+            let w = Array2::<f64>::ones((256, 256));
+            let m = measure(img.view(), w.view(), &search()).unwrap();
+            let err = (m.a_px() / a - 1.0).abs();
+            assert!(err < 0.02, "a = {a}: measured {} ({err})", m.a_px());
+            let (ratio, angle) = m.squareness();
+            assert!(
+                ratio.abs() < 0.02 && (angle - 90.0).abs() < 1.0,
+                "{ratio} {angle}"
+            );
+            // The origin is a bright site: integer lattice coordinates of
+            // the true bright origin relative to it.
+            let (s, c) = rot.sin_cos();
+            let o = [128.3, 127.8];
+            let d = [o[0] - m.origin[0], o[1] - m.origin[1]];
+            let _ = (s, c);
+            let det = m.a[0][0] * m.a[1][1] - m.a[0][1] * m.a[1][0];
+            let u = (d[0] * m.a[1][1] - d[1] * m.a[1][0]) / det;
+            let v = (m.a[0][0] * d[1] - m.a[0][1] * d[0]) / det;
+            assert!(
+                (u - u.round()).abs() < 0.05 && (v - v.round()).abs() < 0.05,
+                "origin off the bright class: ({u}, {v})"
+            );
+        }
+    }
+
+    #[test]
+    fn equal_classes_give_the_combined_lattice_and_noise_gives_none() {
+        let img = lattice_image(256, 24.0, 0.2, 1.0, 3.0);
+        let w = Array2::<f64>::ones((256, 256));
+        let m = measure(img.view(), w.view(), &search()).unwrap();
+        assert!((m.a_px() / (24.0 / 2f64.sqrt()) - 1.0).abs() < 0.02);
+        // White noise: no lattice.
+        use rand::{rngs::StdRng, Rng, SeedableRng};
+        let mut rng = StdRng::seed_from_u64(3);
+        let noise = Array2::from_shape_fn((256, 256), |_| rng.gen::<f64>());
+        assert!(measure(noise.view(), w.view(), &search()).is_err());
+    }
+
+    #[test]
+    fn reduction_gives_the_shortest_basis() {
+        let g = reduce([[1.0, 0.0], [3.0, 1.0]]);
+        assert_eq!(g, [[1.0, 0.0], [0.0, 1.0]]);
+    }
+}
