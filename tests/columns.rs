@@ -186,3 +186,75 @@ fn whole_chain_recovers_ratio_positions_labels_and_separates_groups() {
     println!("{w:?}");
     assert!(w.p < 0.01, "{w:?}");
 }
+
+/// Bad input of issue 19: each refused with one line naming the input and
+/// the reason, no ratio.
+#[test]
+fn weak_evidence_is_refused_with_a_reason() {
+    let base = SynthParams {
+        rows: 256,
+        cols: 256,
+        frames: 1,
+        pixel_size_angstrom: 0.2,
+        n_cells: 7,
+        rotation_deg: 11.0,
+        column_sigma_angstrom: 0.5,
+        peak_counts: 100.0,
+        ratio_cs_pbbr: 0.35,
+        ratio_br_pbbr: 0.1,
+        pedestal: 0.0,
+        support_level: 0.0,
+        support_variation: 0.0,
+        poisson: false,
+        read_noise_counts: 0.0,
+        ..SynthParams::default()
+    };
+    let refused = |img: &Image, p: &ColumnsParams, needle: &str| {
+        let e = analyse("qd7", img, p).unwrap_err().to_string();
+        assert!(e.starts_with("qd7"), "{e}");
+        assert!(e.contains(needle), "want '{needle}': {e}");
+        assert_eq!(e.lines().count(), 1, "{e}");
+    };
+    // The reference case itself reports.
+    let good = noise_free(&base);
+    let r = analyse("qd7", &good, &ColumnsParams::default()).unwrap();
+    assert!(
+        (r.ratio_volume.ratio - 0.35).abs() < 0.01,
+        "{:?}",
+        r.ratio_volume
+    );
+    // Noise only: no lattice.
+    let mut s = 11u64;
+    let noise = Image::new(
+        ndarray::Array2::from_shape_fn((256, 256), |_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (s >> 40) as f32
+        }),
+        good.calibration,
+    );
+    refused(&noise, &ColumnsParams::default(), "no crystal lattice");
+    // One sublattice: no Cs columns.
+    let one = noise_free(&SynthParams {
+        ratio_cs_pbbr: 0.0,
+        ratio_br_pbbr: 0.0,
+        ..base.clone()
+    });
+    refused(&one, &ColumnsParams::default(), "one sublattice");
+    // A lattice far from the given constant.
+    let far = ColumnsParams {
+        lattice_angstrom: 4.2,
+        ..ColumnsParams::default()
+    };
+    refused(&good, &far, "from the expected");
+    // A particle too small for a ratio.
+    let small = noise_free(&SynthParams {
+        n_cells: 2,
+        ..base.clone()
+    });
+    let e = analyse("qd7", &small, &ColumnsParams::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no ratio") || e.contains("lattice"), "{e}");
+}

@@ -265,7 +265,22 @@ pub fn measure(
     }
     let g = best_basis(&cands, k_lo, k_hi, s.min_contrast)
         .ok_or_else(|| no_lattice("no two independent reflections index the others".into()))?;
-    let g = reduce(g);
+    let mut g = reduce(g);
+    // A reflection at (½, ½) of the basis means the basis spans the
+    // combined lattice (both classes as one, a/√2) and the crystal's own
+    // cell is twice as large: switch to (g₁ ± g₂)/2. In a noise-free image
+    // the many strong higher orders can outscore the weaker (1,0)s.
+    let half = [0.5 * (g[0][0] + g[1][0]), 0.5 * (g[0][1] + g[1][1])];
+    let half2 = [0.5 * (g[0][0] - g[1][0]), 0.5 * (g[0][1] - g[1][1])];
+    let seen = |k: [f64; 2]| {
+        cands.iter().any(|c| {
+            let tol = 0.1 * norm(k);
+            (c.k[0] - k[0]).hypot(c.k[1] - k[1]) < tol || (c.k[0] + k[0]).hypot(c.k[1] + k[1]) < tol
+        })
+    };
+    if seen(half) || seen(half2) {
+        g = reduce(refine(reduce([half, half2]), &cands, 0.12));
+    }
     let det = g[0][0] * g[1][1] - g[0][1] * g[1][0];
     // a_i · g_j = δ_ij: [a1 a2] = G⁻¹ with G rows g1, g2.
     let a = [
