@@ -22,7 +22,7 @@ use crate::stem::lattice::{self, PeakPairs, StrainMode};
 use crate::stem::peaks;
 use crate::stem::ratio::{self, RatioStats};
 use crate::stem::sites::SiteKind;
-use crate::stem::sublattice::{Assignment, Sublattice};
+use crate::stem::sublattice::{self, Assignment, Sublattice};
 use crate::stem::synth::LATTICE_ANGSTROM;
 
 /// Every parameter of the column analysis (lengths in Å; the image must be
@@ -308,53 +308,27 @@ pub fn analyse(what: &str, image: &Image, p: &ColumnsParams) -> Result<ColumnsRe
 }
 
 /// The separation check of [`detect`] again, on the volumes that enter
-/// the ratio (a single-column fit can undo what the joint fit separated):
-/// each interior Cs (Pb/Br) column must be darker (brighter) than the
-/// median of its four other-class neighbours; more than `limit` of them
-/// not → refused. Marks the disagreeing columns.
+/// the ratio (a single-column fit can undo what the joint fit separated);
+/// more than `limit` of the checked columns on the wrong side → refused.
+/// Marks the disagreeing columns.
 fn check_separation(what: &str, columns: &mut [Column], limit: f64) -> Result<()> {
-    let at: std::collections::HashMap<(i64, i64), usize> = columns
+    let classed: Vec<sublattice::ClassedColumn> = columns
         .iter()
-        .enumerate()
-        .filter_map(|(i, c)| c.index.map(|ix| (ix, i)))
+        .map(|c| sublattice::ClassedColumn {
+            index: c.index,
+            sublattice: c.sublattice,
+            intensity: if c.fit.converged() {
+                c.fit.params.volume()
+            } else {
+                f64::NAN
+            },
+            checked: c.in_ratio,
+        })
         .collect();
-    let vol = |c: &Column| {
-        if c.fit.converged() {
-            c.fit.params.volume()
-        } else {
-            f64::NAN
-        }
-    };
-    let (mut n, mut bad) = (0usize, 0usize);
-    for i in 0..columns.len() {
-        let c = &columns[i];
-        let Some((h, k)) = c.index else { continue };
-        if !c.in_ratio {
-            continue;
-        }
-        let mut nb: Vec<f64> = [(h + 1, k), (h - 1, k), (h, k + 1), (h, k - 1)]
-            .iter()
-            .filter_map(|ix| at.get(ix).map(|&j| vol(&columns[j])))
-            .filter(|v| v.is_finite())
-            .collect();
-        if nb.len() < 4 {
-            continue;
-        }
-        nb.sort_by(f64::total_cmp);
-        let m = 0.5 * (nb[1] + nb[2]);
-        let v = vol(c);
-        let ok = match c.sublattice {
-            Sublattice::PbBr => v > m,
-            Sublattice::Cs => v < m,
-            _ => true,
-        };
-        n += 1;
-        if !ok {
-            bad += 1;
-            columns[i].intensity_mismatch = true;
-        }
+    let (bad, frac) = sublattice::separation(&classed);
+    for (c, b) in columns.iter_mut().zip(bad) {
+        c.intensity_mismatch |= b;
     }
-    let frac = bad as f64 / n.max(1) as f64;
     if frac > limit {
         return Err(Error::Numerical {
             what: what.to_string(),

@@ -40,9 +40,9 @@ use crate::fft::{self, Complex};
 use crate::stem::background::gaussian::gaussian_filter;
 use crate::stem::background::{dilate, Decomposition, Footprint};
 use crate::stem::joint::{self, JointColumn, JointFit, JointParams};
-use crate::stem::peaks;
 use crate::stem::reciprocal::{self, LatticeSearch, MeasuredLattice};
 use crate::stem::sites::{self, AffineLattice, Site, SiteKind};
+use crate::stem::{mask, peaks};
 
 /// Limits of the detection (fractions are of the quantities named).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -228,7 +228,7 @@ fn crystal_mask(
         reason: "no lattice amplitude contrast".into(),
     })?;
     let above = amp.mapv(|v| v > t);
-    let filled = peaks::fill_holes(&peaks::largest_component(&above));
+    let filled = mask::fill_holes(&mask::largest_component(&above));
     // Grown by 0.8 a: the blurred amplitude at a corner of the particle is
     // a quarter of the interior's, below the threshold, yet a column sits
     // there; empty sites this adds are dropped by the occupancy test.

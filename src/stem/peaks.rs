@@ -3,8 +3,8 @@
 //! every peak within `min_sep` of a brighter kept one, then the intensity centroid in a
 //! disk of radius `r_c`, recentred by bilinear sampling.
 //!
-//! Also the particle mask ([`qd_mask`]): columns on the support around the
-//! QD are not counted.
+//! The intensity particle mask ([`qd_mask`], [`otsu`]) lives in
+//! [`crate::stem::mask`] and is re-exported here.
 //!
 //! Written by hand: scikit-image's `peak_local_max` uses a square window
 //! (which loses every Cs column next to a Pb/Br column at a/√2, spec §5)
@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::stem::background::gaussian::gaussian_filter;
-use crate::stem::background::{dilate, Decomposition, Footprint};
+pub use crate::stem::mask::{otsu, qd_mask};
 
 /// How the centroid weights are offset before clipping at zero.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -339,145 +339,6 @@ pub fn centroid(
         }
     }
     Some((x, y))
-}
-
-/// Particle mask: the image smoothed with σ = `sigma_px`, thresholded at
-/// `threshold` (absolute) or by Otsu's method, largest connected component,
-/// holes filled, then dilated by a disk of radius `grow_px` (the smoothing
-/// pulls the rim columns below the threshold). Returns the mask and the
-/// threshold used.
-///
-/// # Errors
-/// Invalid σ; an image without any contrast.
-pub fn qd_mask(
-    image: ArrayView2<f64>,
-    sigma_px: f64,
-    threshold: Option<f64>,
-    grow_px: f64,
-) -> Result<(Array2<bool>, f64)> {
-    let f = image.mapv(|v| v as f32);
-    let smooth = gaussian_filter(f.view(), sigma_px, 3.0)?.mapv(f64::from);
-    let t = match threshold {
-        Some(t) => t,
-        None => otsu(smooth.iter().copied()).ok_or_else(|| Error::Empty {
-            what: "particle mask".into(),
-            reason: "the image has no contrast (flat)".into(),
-        })?,
-    };
-    let above = smooth.mapv(|v| v > t);
-    let filled = fill_holes(&largest_component(&above));
-    let r = grow_px.max(0.0).round() as usize;
-    if r == 0 {
-        return Ok((filled, t));
-    }
-    let fp = Footprint::disk(r, Decomposition::Exact)?;
-    let grown = dilate(filled.mapv(|b| if b { 1.0f32 } else { 0.0 }).view(), &fp);
-    Ok((grown.mapv(|v| v > 0.5), t))
-}
-
-/// Otsu threshold (256 bins) of finite values; `None` when flat.
-pub fn otsu(values: impl Iterator<Item = f64> + Clone) -> Option<f64> {
-    let (lo, hi) = values
-        .clone()
-        .filter(|v| v.is_finite())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
-            (a.min(v), b.max(v))
-        });
-    if hi <= lo {
-        return None;
-    }
-    const NB: usize = 256;
-    let mut hist = [0f64; NB];
-    for v in values.filter(|v| v.is_finite()) {
-        let b = (((v - lo) / (hi - lo)) * NB as f64).min(NB as f64 - 1.0) as usize;
-        hist[b] += 1.0;
-    }
-    let total: f64 = hist.iter().sum();
-    let sum_all: f64 = hist.iter().enumerate().map(|(i, h)| i as f64 * h).sum();
-    let (mut w0, mut s0, mut best, mut best_i) = (0.0, 0.0, -1.0, 0usize);
-    for (i, h) in hist.iter().enumerate().take(NB - 1) {
-        w0 += h;
-        s0 += i as f64 * h;
-        let w1 = total - w0;
-        if w0 == 0.0 || w1 == 0.0 {
-            continue;
-        }
-        let (m0, m1) = (s0 / w0, (sum_all - s0) / w1);
-        let between = w0 * w1 * (m0 - m1).powi(2);
-        if between > best {
-            best = between;
-            best_i = i;
-        }
-    }
-    Some(lo + (best_i as f64 + 1.0) / NB as f64 * (hi - lo))
-}
-
-/// Connected components (4-connectivity) labelled by flood fill; returns
-/// the largest one.
-pub(crate) fn largest_component(m: &Array2<bool>) -> Array2<bool> {
-    let (ny, nx) = m.dim();
-    let mut label = Array2::<u32>::zeros((ny, nx));
-    let mut sizes = vec![0usize];
-    let mut stack = Vec::new();
-    for y in 0..ny {
-        for x in 0..nx {
-            if !m[[y, x]] || label[[y, x]] != 0 {
-                continue;
-            }
-            let id = sizes.len() as u32;
-            let mut n = 0;
-            stack.push((y, x));
-            label[[y, x]] = id;
-            while let Some((cy, cx)) = stack.pop() {
-                n += 1;
-                let nb = [
-                    (cy.wrapping_sub(1), cx),
-                    (cy + 1, cx),
-                    (cy, cx.wrapping_sub(1)),
-                    (cy, cx + 1),
-                ];
-                for (yy, xx) in nb {
-                    if yy < ny && xx < nx && m[[yy, xx]] && label[[yy, xx]] == 0 {
-                        label[[yy, xx]] = id;
-                        stack.push((yy, xx));
-                    }
-                }
-            }
-            sizes.push(n);
-        }
-    }
-    let best = (1..sizes.len()).max_by_key(|&i| sizes[i]).unwrap_or(0) as u32;
-    label.mapv(|l| best != 0 && l == best)
-}
-
-/// Fill holes: background not connected to the border becomes foreground.
-pub(crate) fn fill_holes(m: &Array2<bool>) -> Array2<bool> {
-    let (ny, nx) = m.dim();
-    let mut outside = Array2::<bool>::from_elem((ny, nx), false);
-    let mut stack = Vec::new();
-    for y in 0..ny {
-        for x in 0..nx {
-            if (y == 0 || x == 0 || y == ny - 1 || x == nx - 1) && !m[[y, x]] {
-                outside[[y, x]] = true;
-                stack.push((y, x));
-            }
-        }
-    }
-    while let Some((cy, cx)) = stack.pop() {
-        let nb = [
-            (cy.wrapping_sub(1), cx),
-            (cy + 1, cx),
-            (cy, cx.wrapping_sub(1)),
-            (cy, cx + 1),
-        ];
-        for (yy, xx) in nb {
-            if yy < ny && xx < nx && !m[[yy, xx]] && !outside[[yy, xx]] {
-                outside[[yy, xx]] = true;
-                stack.push((yy, xx));
-            }
-        }
-    }
-    outside.mapv(|o| !o)
 }
 
 #[cfg(test)]

@@ -1,0 +1,288 @@
+//! The linear part of the joint fit: the fit region, the Gaussian stamps,
+//! and the volumes + background nodes solved matrix-free by Jacobi-
+//! preconditioned conjugate gradients on the normal equations.
+
+use ndarray::ArrayView2;
+use rayon::prelude::*;
+
+use super::JointColumn;
+use crate::error::{Error, Result};
+
+/// Fit region, pixel coordinates and background interpolation weights.
+pub(super) struct Region {
+    /// (y, x) of each pixel in the region.
+    pub(super) px: Vec<(usize, usize)>,
+    /// Data at each pixel.
+    pub(super) data: Vec<f64>,
+    /// Pixel index of (y, x), u32::MAX outside the region.
+    pub(super) index: Vec<u32>,
+    pub(super) nx: usize,
+    /// Background: 4 (node, weight) per pixel.
+    pub(super) bw: Vec<[(u32, f64); 4]>,
+    /// Background grid size (rows, cols of nodes).
+    pub(super) grid: (usize, usize),
+}
+
+/// Gaussian stamps: for each column the (region pixel, value/V, r²) list.
+pub(super) type Stamps = Vec<Vec<(u32, f64, f64)>>;
+
+pub(super) fn build_region(
+    image: ArrayView2<f64>,
+    cols: &[JointColumn],
+    reach: f64,
+    spacing: f64,
+    within: Option<ArrayView2<bool>>,
+) -> Result<Region> {
+    let (ny, nx) = image.dim();
+    let mut index = vec![u32::MAX; ny * nx];
+    let r2 = reach * reach;
+    let ri = reach.ceil() as i64;
+    for c in cols {
+        let (cx, cy) = (c.x.round() as i64, c.y.round() as i64);
+        for yy in (cy - ri).max(0)..=(cy + ri).min(ny as i64 - 1) {
+            for xx in (cx - ri).max(0)..=(cx + ri).min(nx as i64 - 1) {
+                if (xx as f64 - c.x).powi(2) + (yy as f64 - c.y).powi(2) <= r2
+                    && within
+                        .as_ref()
+                        .is_none_or(|m| m[[yy as usize, xx as usize]])
+                {
+                    index[yy as usize * nx + xx as usize] = 0;
+                }
+            }
+        }
+    }
+    let mut px = Vec::new();
+    for (k, v) in index.iter_mut().enumerate() {
+        if *v == 0 {
+            *v = u32::try_from(px.len())
+                .map_err(|_| Error::param("joint fit", "too many pixels"))?;
+            px.push((k / nx, k % nx));
+        }
+    }
+    if px.is_empty() {
+        return Err(Error::Empty {
+            what: "joint column fit".into(),
+            reason: "no pixels near any column".into(),
+        });
+    }
+    let data = px.iter().map(|&(y, x)| image[[y, x]]).collect();
+    let (y0, x0) = px.iter().fold((usize::MAX, usize::MAX), |(a, b), &(y, x)| {
+        (a.min(y), b.min(x))
+    });
+    let (y1, x1) = px
+        .iter()
+        .fold((0, 0), |(a, b), &(y, x)| (a.max(y), b.max(x)));
+    let gy = ((y1 - y0) as f64 / spacing).ceil() as usize + 1;
+    let gx = ((x1 - x0) as f64 / spacing).ceil() as usize + 1;
+    let bw = px
+        .iter()
+        .map(|&(y, x)| {
+            let fy = (y - y0) as f64 / spacing;
+            let fx = (x - x0) as f64 / spacing;
+            let (iy, ix) = (
+                (fy as usize).min(gy.saturating_sub(2)),
+                (fx as usize).min(gx.saturating_sub(2)),
+            );
+            let (ty, tx) = (
+                (fy - iy as f64).clamp(0.0, 1.0),
+                (fx - ix as f64).clamp(0.0, 1.0),
+            );
+            let n = |a: usize, b: usize| ((a.min(gy - 1)) * gx + b.min(gx - 1)) as u32;
+            [
+                (n(iy, ix), (1.0 - ty) * (1.0 - tx)),
+                (n(iy, ix + 1), (1.0 - ty) * tx),
+                (n(iy + 1, ix), ty * (1.0 - tx)),
+                (n(iy + 1, ix + 1), ty * tx),
+            ]
+        })
+        .collect();
+    Ok(Region {
+        px,
+        data,
+        index,
+        nx,
+        bw,
+        grid: (gy, gx),
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn stamps(
+    reg: &Region,
+    x: &[f64],
+    y: &[f64],
+    cls: &[usize],
+    sigma: &[f64],
+    sigma0: &[f64],
+    reach: f64,
+) -> Stamps {
+    let ny = reg.index.len() / reg.nx;
+    (0..x.len())
+        .into_par_iter()
+        .map(|i| {
+            let s = sigma[cls[i]];
+            let rr = (reach * s).min(reach * sigma.iter().copied().fold(0.0, f64::max));
+            // Amplitude per unit W: 1/(2π σ σ₀(class)), so the volume is
+            // V = W σ/σ₀ and ∂h/∂σ at fixed W is orthogonal to h for an
+            // isolated column (the width step does not fight the volumes).
+            let norm = 1.0 / (std::f64::consts::TAU * s * sigma0[cls[i]]);
+            let ri = rr.ceil() as i64;
+            let (cx, cy) = (x[i].round() as i64, y[i].round() as i64);
+            let mut out = Vec::new();
+            for yy in (cy - ri).max(0)..=(cy + ri).min(ny as i64 - 1) {
+                for xx in (cx - ri).max(0)..=(cx + ri).min(reg.nx as i64 - 1) {
+                    let k = reg.index[yy as usize * reg.nx + xx as usize];
+                    if k == u32::MAX {
+                        continue;
+                    }
+                    let r2 = (xx as f64 - x[i]).powi(2) + (yy as f64 - y[i]).powi(2);
+                    if r2 <= rr * rr {
+                        out.push((k, norm * (-r2 / (2.0 * s * s)).exp(), r2));
+                    }
+                }
+            }
+            out
+        })
+        .collect()
+}
+
+/// The linear least-squares operator: unknowns [V (n); b (nodes)].
+pub(super) struct Linear<'a> {
+    pub(super) reg: &'a Region,
+    pub(super) st: &'a Stamps,
+    pub(super) n: usize,
+    pub(super) nb: usize,
+    pub(super) smooth: f64,
+}
+
+impl Linear<'_> {
+    pub(super) fn forward(&self, u: &[f64]) -> Vec<f64> {
+        let mut out: Vec<f64> = self
+            .reg
+            .bw
+            .iter()
+            .map(|w| w.iter().map(|(k, c)| c * u[self.n + *k as usize]).sum())
+            .collect();
+        for (i, s) in self.st.iter().enumerate() {
+            let v = u[i];
+            if v != 0.0 {
+                for &(k, g, _) in s {
+                    out[k as usize] += v * g;
+                }
+            }
+        }
+        out
+    }
+    fn adjoint(&self, r: &[f64]) -> Vec<f64> {
+        let mut out: Vec<f64> = self
+            .st
+            .par_iter()
+            .map(|s| s.iter().map(|&(k, g, _)| g * r[k as usize]).sum())
+            .collect();
+        let mut b = vec![0.0; self.nb];
+        for (w, rv) in self.reg.bw.iter().zip(r) {
+            for (k, c) in w {
+                b[*k as usize] += c * rv;
+            }
+        }
+        out.extend(b);
+        out
+    }
+    /// (AᵀA + λL + εI_b) u.
+    fn normal(&self, u: &[f64]) -> Vec<f64> {
+        let mut out = self.adjoint(&self.forward(u));
+        let (gy, gx) = self.reg.grid;
+        for y in 0..gy {
+            for x in 0..gx {
+                let k = y * gx + x;
+                let mut acc = 1e-9 * self.smooth * u[self.n + k];
+                for (yy, xx) in [
+                    (y.wrapping_sub(1), x),
+                    (y + 1, x),
+                    (y, x.wrapping_sub(1)),
+                    (y, x + 1),
+                ] {
+                    if yy < gy && xx < gx {
+                        acc += self.smooth * (u[self.n + k] - u[self.n + yy * gx + xx]);
+                    }
+                }
+                out[self.n + k] += acc;
+            }
+        }
+        out
+    }
+    fn diagonal(&self) -> Vec<f64> {
+        let mut d: Vec<f64> = self
+            .st
+            .iter()
+            .map(|s| s.iter().map(|&(_, g, _)| g * g).sum::<f64>())
+            .collect();
+        let mut b = vec![0.0; self.nb];
+        for w in &self.reg.bw {
+            for (k, c) in w {
+                b[*k as usize] += c * c;
+            }
+        }
+        let (gy, gx) = self.reg.grid;
+        for (k, v) in b.iter_mut().enumerate() {
+            let (y, x) = (k / gx, k % gx);
+            let deg = [y > 0, y + 1 < gy, x > 0, x + 1 < gx]
+                .iter()
+                .filter(|t| **t)
+                .count();
+            *v += self.smooth * deg as f64 + 1e-9 * self.smooth;
+        }
+        d.extend(b);
+        d.iter()
+            .map(|v| if *v > 0.0 { 1.0 / v } else { 1.0 })
+            .collect()
+    }
+}
+
+pub(super) fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Jacobi-preconditioned CG on the normal equations, from `u`.
+pub(super) fn solve(op: &Linear, data: &[f64], u: &mut [f64]) {
+    let rhs = op.adjoint(data);
+    let minv = op.diagonal();
+    let au = op.normal(u);
+    let mut r: Vec<f64> = rhs.iter().zip(&au).map(|(a, b)| a - b).collect();
+    let mut z: Vec<f64> = r.iter().zip(&minv).map(|(a, b)| a * b).collect();
+    let mut p = z.clone();
+    let mut rz = dot(&r, &z);
+    let r0 = dot(&rhs, &rhs).sqrt().max(1e-300);
+    for _ in 0..400 {
+        if dot(&r, &r).sqrt() <= 1e-10 * r0 {
+            break;
+        }
+        let ap = op.normal(&p);
+        let pap = dot(&p, &ap);
+        if pap.is_nan() || pap <= 0.0 {
+            break;
+        }
+        let alpha = rz / pap;
+        for k in 0..u.len() {
+            u[k] += alpha * p[k];
+            r[k] -= alpha * ap[k];
+        }
+        for k in 0..u.len() {
+            z[k] = r[k] * minv[k];
+        }
+        let rz1 = dot(&r, &z);
+        let beta = rz1 / rz;
+        rz = rz1;
+        for k in 0..u.len() {
+            p[k] = z[k] + beta * p[k];
+        }
+    }
+}
+
+/// Solve the linear part in place (warm start `u`) and return the model's
+/// residual data − model over the region.
+pub(super) fn solve_residual(op: &Linear, u: &mut [f64]) -> Vec<f64> {
+    solve(op, &op.reg.data, u);
+    let m = op.forward(u);
+    op.reg.data.iter().zip(&m).map(|(d, m)| d - m).collect()
+}
