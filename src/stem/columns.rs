@@ -385,10 +385,13 @@ fn column_fits(
         (SiteKind::Corner, true) | (SiteKind::Centre, false) => Sublattice::PbBr,
         _ => Sublattice::Cs,
     };
-    let wanted: Vec<&detect::Detected> = det
+    // Detected columns kept, with their mismatch flag from the detection.
+    let wanted: Vec<(&detect::Detected, bool)> = det
         .columns
         .iter()
-        .filter(|d| d.site.kind != SiteKind::Anion || p.fit_br)
+        .zip(&det.mismatch)
+        .filter(|(d, _)| d.site.kind != SiteKind::Anion || p.fit_br)
+        .map(|(d, m)| (d, *m))
         .collect();
     let joint_fit = |d: &detect::Detected| -> ColumnFit {
         let i = d.fit_index;
@@ -418,7 +421,7 @@ fn column_fits(
         }
     };
     let fits: Vec<ColumnFit> = match p.neighbours {
-        Neighbours::Joint => wanted.iter().map(|d| joint_fit(d)).collect(),
+        Neighbours::Joint => wanted.iter().map(|(d, _)| joint_fit(d)).collect(),
         Neighbours::Single | Neighbours::Sweep => {
             let fp = FitParams {
                 radius_px: lengths.fit_radius_px,
@@ -428,7 +431,7 @@ fn column_fits(
             };
             let starts: Vec<(f64, f64)> = wanted
                 .iter()
-                .map(|d| (f.x[d.fit_index], f.y[d.fit_index]))
+                .map(|(d, _)| (f.x[d.fit_index], f.y[d.fit_index]))
                 .collect();
             let mut fits = gaussian::fit_columns(img, &starts, &fp)?;
             // A width beyond the fit disk is not set by the data in it: the
@@ -455,26 +458,20 @@ fn column_fits(
             fits.len()
         ));
     }
-    let lat = &det.lattice;
     Ok(wanted
         .iter()
         .zip(fits)
         .enumerate()
-        .map(|(id, (d, fit))| {
+        .map(|(id, (&(d, mismatch), fit))| {
             let (u, v) = d.site.uv;
             let class = d.site.kind != SiteKind::Anion;
-            let _ = lat;
             Column {
                 id,
                 sublattice: label(d.site.kind),
                 fit,
                 index: class.then_some(((u - v).div_euclid(2), (u + v).div_euclid(2))),
                 edge: !d.interior,
-                intensity_mismatch: det
-                    .columns
-                    .iter()
-                    .position(|e| e.fit_index == d.fit_index)
-                    .is_some_and(|k| det.mismatch[k]),
+                intensity_mismatch: mismatch,
                 in_ratio: false,
             }
         })

@@ -38,7 +38,6 @@ use serde::Serialize;
 use crate::error::{Error, Result, Warnings};
 use crate::fft::{self, Complex};
 use crate::stem::background::gaussian::gaussian_filter;
-use crate::stem::background::{dilate, Decomposition, Footprint};
 use crate::stem::joint::{self, JointColumn, JointFit, JointParams};
 use crate::stem::reciprocal::{self, LatticeSearch, MeasuredLattice};
 use crate::stem::sites::{self, AffineLattice, Site, SiteKind};
@@ -232,15 +231,11 @@ fn crystal_mask(
     // Grown by 0.8 a: the blurred amplitude at a corner of the particle is
     // a quarter of the interior's, below the threshold, yet a column sits
     // there; empty sites this adds are dropped by the occupancy test.
-    let r = (0.8 * a_px).round().max(1.0) as usize;
-    let fp = Footprint::disk(r, Decomposition::Exact)?;
-    let grown = dilate(filled.mapv(|b| if b { 1.0f32 } else { 0.0 }).view(), &fp);
+    let grown = mask::grow(&filled, (0.8 * a_px).round().max(1.0) as usize)?;
     // The joint fit's region: the particle grown by 0.35a, enough to hold
     // the centre of a corner column, not the plateau step beyond the rim.
-    let ri = (0.35 * a_px).round().max(1.0) as usize;
-    let fpi = Footprint::disk(ri, Decomposition::Exact)?;
-    let inner = dilate(filled.mapv(|b| if b { 1.0f32 } else { 0.0 }).view(), &fpi);
-    Ok((grown.mapv(|v| v > 0.5), inner.mapv(|v| v > 0.5)))
+    let inner = mask::grow(&filled, (0.35 * a_px).round().max(1.0) as usize)?;
+    Ok((grown, inner))
 }
 
 /// Starting width: median geometric-mean σ of single-column fits at up to

@@ -38,9 +38,17 @@ pub fn qd_mask(
     if r == 0 {
         return Ok((filled, t));
     }
-    let fp = Footprint::disk(r, Decomposition::Exact)?;
-    let grown = dilate(filled.mapv(|b| if b { 1.0f32 } else { 0.0 }).view(), &fp);
-    Ok((grown.mapv(|v| v > 0.5), t))
+    Ok((grow(&filled, r)?, t))
+}
+
+/// `m` dilated by a disk of radius `r_px` (exact disk).
+///
+/// # Errors
+/// A disk the background module refuses (radius 0).
+pub(crate) fn grow(m: &Array2<bool>, r_px: usize) -> Result<Array2<bool>> {
+    let fp = Footprint::disk(r_px, Decomposition::Exact)?;
+    let grown = dilate(m.mapv(|b| if b { 1.0f32 } else { 0.0 }).view(), &fp);
+    Ok(grown.mapv(|v| v > 0.5))
 }
 
 /// Otsu threshold (256 bins) of finite values; `None` when flat.

@@ -250,10 +250,16 @@ impl Problem<'_> {
     /// constant background and the columns' common level). One Gauss–Newton
     /// step on the projected residual, Jacobian by forward differences.
     /// Returns the largest relative step.
-    fn width_step(&self, (x, y): (&[f64], &[f64]), theta: &mut [f64], u: &mut [f64]) -> f64 {
+    /// `r0` is the residual of the solved linear part at `theta` (the
+    /// caller's solve; `u` its solution).
+    fn width_step(
+        &self,
+        (x, y): (&[f64], &[f64]),
+        r0: &[f64],
+        theta: &mut [f64],
+        u: &[f64],
+    ) -> f64 {
         let nw = theta.len();
-        let st0 = self.stamps(x, y, &self.widths(theta));
-        let r0 = solve_residual(&self.op(&st0), u);
         let jac: Vec<Vec<f64>> = (0..nw)
             .map(|w| {
                 let h = 1e-3 * theta[w].abs().max(0.3);
@@ -269,7 +275,7 @@ impl Problem<'_> {
         let mut jtj = vec![0.0; nw * nw];
         let mut jtr = vec![0.0; nw];
         for a in 0..nw {
-            jtr[a] = dot(&jac[a], &r0);
+            jtr[a] = dot(&jac[a], r0);
             for b in 0..nw {
                 jtj[a * nw + b] = dot(&jac[a], &jac[b]);
             }
@@ -441,7 +447,7 @@ pub fn fit(
         it += 1;
         let resid = solve_residual(&pr.op(&st), &mut u);
         let steps = pr.position_steps(&st, &resid, &u, (&x, &y), &sigma);
-        let max_rel = pr.width_step((&x, &y), &mut theta, &mut u);
+        let max_rel = pr.width_step((&x, &y), &resid, &mut theta, &u);
         sigma = pr.widths(&theta);
         let mut max_step: f64 = 0.0;
         for (i, s) in steps.iter().enumerate() {
