@@ -2,7 +2,7 @@
 
 scikit-image `restoration.richardson_lucy` (non-blind, 10 iterations,
 clip=False) and a NumPy/SciPy implementation of the Du (2015) filter written
-from ../shared/specs/stem.md §3 (the same algorithm as qdscope's, in its
+from docs/methods/denoise.md (the same algorithm as qdscope's, in its
 reference structure: ~7 FFTs and a 5×5 median per iteration), on the image
 and PSF the Rust example wrote. Prints one markdown table.
 

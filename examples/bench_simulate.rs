@@ -38,7 +38,7 @@ fn params(prism: Option<usize>) -> SimParams {
         detectors: vec![(35.0, 190.0)],
         blur_angstrom: 0.3,
         // abTEM 1.0.11's S-matrix fails with several exit planes: PRISM is
-        // compared at one thickness, 4 u.c. (the spec's peer test).
+        // compared at one thickness, 4 u.c. (the peer test of docs/methods/multislice.md).
         max_thickness_uc: if prism.is_some() { PRISM_THICK } else { THICK },
         lattice_angstrom: 5.87,
         supercell_uc: 3,

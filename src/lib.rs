@@ -3,21 +3,21 @@
 //! ADF-STEM image analysis, multislice simulation and MD phonon analysis of
 //! CsPbBr3 quantum dots, re-doing end to end the analysis of Rainò et al.,
 //! "Ultra-narrow room-temperature emission from single CsPbBr3 perovskite
-//! quantum dots" (Nat. Commun. 2022). Design: `../shared/ARCHITECTURE.md`.
+//! quantum dots" (Nat. Commun. 2022). Layers and methods: `docs/methods/README.md`.
 //!
 //! ## Module map
-//! | module | what it is | equations / spec |
+//! | module | what it is | equations and methods (`docs/methods/`) |
 //! |---|---|---|
 //! | [`error`] | the one `Error` enum; every variant names its input | — |
-//! | [`units`] | CODATA 2018 constants and unit conversions | spectral spec §1 |
-//! | [`fft`] | the shared FFT layer: plans, 1-D/2-D transforms, convolution, correlation, psf2otf, power per bin | spectral spec §1 |
-//! | [`image`] | calibrated `Image` / `Stack` | stem spec §0 |
-//! | [`io`] | readers/writers (TIFF, NPY, MRC, DM3/DM4, Velox/Berkeley EMD (pure-Rust HDF5), TIA SER/EMI, PNG previews; CP2K `.ener`/MOLog/gap series; streaming XYZ/extended XYZ writers and readers), `signal` (multi-signal files, dtypes, unit-normalised axes, acquisition metadata), atomic writes | structure-and-cp2k spec §3–4 |
-//! | [`multislice`] | simulated images: `potential` (Kirkland f_e, v_z; slice potentials and band-limited transmissions), `propagate` (grid, propagator, probe, annular detector — the architecture's slice/propagate/detector in one engine), `displace` (frozen-phonon displacements, per-cell random streams), `series` (configurations × focal spread, wedge, shards), `merge` (shards summed; source size, blur, energy spread re-evaluated at a merge), `image` (cell images, blur, resampling, column-fit ratios), `prism` (S-matrix with interpolation f) | simulation spec §3–8 |
-//! | [`optics`] | electron optics: λ, σ, χ, probe, radial Airy/Hankel form, deconvolution PSF | simulation spec §2, §5; stem spec §4 |
-//! | [`phonon`] | simulated half: `cp2k_input` (CP2K inputs for the runs), `trajectory` (streamed XYZ, rigid removal), `dos` (eq. 1), `coupling` (eqs. 2–6), `dephasing` (eqs. 7–8), `histogram`, `rmsf` (eq. 9), `synth` (data with known answers) | spectral spec §1–8 |
-//! | [`stem`] | experimental half: `register` (§1), `background` (§2), `denoise` (Du 2015, §3), `deconvolve` (blind RL, §4), `pipeline` (`prepare`), `reciprocal` (the lattice measured from the image spectrum), `sites` (lattice-guided column sites), `joint` (joint fit of all columns, widths per class), `detect` (lattice → crystal mask → sites → joint fit → classes and refusals; docs/methods/columns.md), `peaks` (centre-of-mass peaks, §5), `mask` (intensity particle mask), `gaussian` (7-parameter LM fits, §6), `sublattice` (labels and the assignment record, §7), `ratio` (Cs : Pb/Br statistics, Welch, §8), `lattice` (peak pairs, §9), `columns` (the column chain behind `qdscope columns`), `synth` (synthetic stacks with ground truth), `testbed` (randomized stacks from wide ranges, independent of `synth`, for the accuracy benchmark) | stem spec §1–9 |
-//! | [`structure`] | `Atoms`, the cubic CsPbBr3 cell and slab, the QD cut (`qd`: corner-Cs removal, charge balance, core/shell, layers, frozen ranges) | structure-and-cp2k spec §1 |
+//! | [`units`] | CODATA 2018 constants and unit conversions | `conventions.md` |
+//! | [`fft`] | the shared FFT layer: plans, 1-D/2-D transforms, convolution, correlation, psf2otf, power per bin | `conventions.md` |
+//! | [`image`] | calibrated `Image` / `Stack` | `conventions.md` |
+//! | [`io`] | readers/writers (TIFF, NPY, MRC, DM3/DM4, Velox/Berkeley EMD (pure-Rust HDF5), TIA SER/EMI, PNG previews; CP2K `.ener`/MOLog/gap series; streaming XYZ/extended XYZ writers and readers), `signal` (multi-signal files, dtypes, unit-normalised axes, acquisition metadata), atomic writes | `structure.md` |
+//! | [`multislice`] | simulated images: `potential` (Kirkland f_e, v_z; slice potentials and band-limited transmissions), `propagate` (grid, propagator, probe, annular detector — the architecture's slice/propagate/detector in one engine), `displace` (frozen-phonon displacements, per-cell random streams), `series` (configurations × focal spread, wedge, shards), `merge` (shards summed; source size, blur, energy spread re-evaluated at a merge), `image` (cell images, blur, resampling, column-fit ratios), `prism` (S-matrix with interpolation f) | `multislice.md`, `optics.md` |
+//! | [`optics`] | electron optics: λ, σ, χ, probe, radial Airy/Hankel form, deconvolution PSF | `optics.md`, `deconvolution.md` |
+//! | [`phonon`] | simulated half: `cp2k_input` (CP2K inputs for the runs), `trajectory` (streamed XYZ, rigid removal), `dos` (eq. 1), `coupling` (eqs. 2–6), `dephasing` (eqs. 7–8), `histogram`, `rmsf` (eq. 9), `synth` (data with known answers) | `phonon.md`, `structure.md` (CP2K inputs) |
+//! | [`stem`] | experimental half: `register`, `background`, `denoise` (Du 2015), `deconvolve` (blind RL), `pipeline` (`prepare`), `reciprocal` (the lattice measured from the image spectrum), `sites` (lattice-guided column sites), `joint` (joint fit of all columns, widths per class), `detect` (lattice → crystal mask → sites → joint fit → classes and refusals), `peaks` (centre-of-mass peaks), `mask` (intensity particle mask), `gaussian` (7-parameter LM fits), `sublattice` (labels and the assignment record), `ratio` (Cs : Pb/Br statistics, Welch), `lattice` (peak pairs), `columns` (the column chain behind `qdscope columns`), `synth` (synthetic stacks with ground truth), `testbed` (randomized stacks from wide ranges, independent of `synth`, for the accuracy benchmark) | `registration.md`, `background.md`, `denoise.md`, `deconvolution.md`, `columns.md`, `fitting.md`, `statistics.md` |
+//! | [`structure`] | `Atoms`, the cubic CsPbBr3 cell and slab, the QD cut (`qd`: corner-Cs removal, charge balance, core/shell, layers, frozen ranges) | `structure.md` |
 //! | [`report`] | CSV/JSON outputs with units in headers; `plot`: PNG plots (plotters, embedded font); `view`: cluster picture | — |
 //! | [`cli`] | one file per subcommand: args → library call → report | — |
 //!

@@ -130,7 +130,7 @@ mod tests {
         // hc from SI: h c / e in eV·m → keV·Å.
         let hc = H_J_S * C_M_PER_S / E_CHARGE_C / 1e3 * 1e10;
         assert!(rel(hc, HC_KEV_ANGSTROM) < 1e-9);
-        // bohr / a.u. time = 21.876913 Å/fs (spectral spec §1).
+        // bohr / a.u. time = 21.876913 Å/fs (docs/methods/conventions.md).
         assert!(rel(AU_VELOCITY_ANGSTROM_PER_FS, 21.876_913) < 1e-7);
         // 1 amu·Å²/fs² = 1.66053906660e-27 kg · 1e-20 m² / 1e-30 s² / e = 103.6427 eV.
         let amu = 1.660_539_066_60e-27 * 1e-20 / 1e-30 / E_CHARGE_C;
@@ -153,7 +153,7 @@ mod tests {
         assert!(rel(mev_to_thz(1.0), 0.241_798_9) < 1e-12);
         assert!(rel(mev_to_cm1(1.0), 8.065_544) < 1e-12);
         assert!(rel(fwhm_to_sigma(sigma_to_fwhm(0.3)), 0.3) < 1e-15);
-        // Source FWHM 0.25 Å ↔ σ = 0.10617 Å (simulation spec §1).
+        // Source FWHM 0.25 Å ↔ σ = 0.10617 Å (docs/methods/multislice.md).
         assert!((fwhm_to_sigma(0.25) - 0.106_17).abs() < 1e-5);
         assert_eq!(nm_to_angstrom(1.5), 15.0);
         assert!((pm_to_angstrom(196.875) - 1.968_75).abs() < 1e-12);

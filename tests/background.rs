@@ -1,4 +1,4 @@
-//! Background opening (stem spec §2): MATLAB strel table, van Herk vs brute
+//! Background opening (docs/methods/background.md): MATLAB strel table, van Herk vs brute
 //! force, morphological laws, Gaussian parity, background subtraction.
 use ndarray::Array2;
 use qdscope::stem::background::{
@@ -39,7 +39,7 @@ fn random(rng: &mut StdRng, ny: usize, nx: usize) -> Array2<f32> {
 #[test]
 fn strel_table_rows_exactly() {
     use Decomposition::*;
-    // (n, R, size, members, p_v, correction length) — spec §2 table.
+    // (n, R, size, members, p_v, correction length) — docs/methods/background.md table.
     type Row = (
         Decomposition,
         usize,
@@ -74,7 +74,7 @@ fn strel_table_rows_exactly() {
     }
     assert_eq!(Footprint::disk(1, N4).unwrap().len(), 5);
     assert_eq!(Footprint::disk(2, N4).unwrap().len(), 13);
-    // n = 4 gives a (2R−1)² octagon for every R ≥ 3 (checked to 100 in the spec).
+    // n = 4 gives a (2R−1)² octagon for every R ≥ 3 (checked up to R = 100).
     for r in 3..=60 {
         assert_eq!(
             Footprint::disk(r, N4).unwrap().size(),
@@ -200,7 +200,7 @@ fn opening_laws() {
 
 #[test]
 fn gaussian_peak_is_opened_away() {
-    // Spec §2: Gaussian σ = 2 px, height 5, on constant 10, 64×64, R = 10, n = 4:
+    // docs/methods/background.md: Gaussian σ = 2 px, height 5, on constant 10, 64×64, R = 10, n = 4:
     // max |open(I) − 10| ≤ 5·exp(−(R−1)²/8) = 2.0e-4.
     let img = Array2::from_shape_fn((64, 64), |(y, x)| {
         let r2 = ((y as f32 - 32.0).powi(2) + (x as f32 - 32.0).powi(2)) / (2.0 * 4.0);
@@ -347,7 +347,7 @@ fn bad_parameters() {
         .unwrap_err()
         .to_string()
         .contains("y=3, x=4"));
-    // R ≥ image size: the global minimum (spec §2).
+    // R ≥ image size: the global minimum (docs/methods/background.md).
     let mut r = Array2::from_shape_fn((10, 10), |(y, x)| (y + x) as f32);
     r[[0, 0]] = -2.0;
     let b = estimate(

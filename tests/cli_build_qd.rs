@@ -1,6 +1,6 @@
 //! `qdscope build-qd` end to end: the files, composition.json, and the
 //! generated CP2K inputs parsed back (a small parser of CP2K's section
-//! syntax) into the settings of structure-and-cp2k spec §2; bad input.
+//! syntax) into the settings of docs/methods/structure.md; bad input.
 mod common;
 use common::{qdscope, s};
 

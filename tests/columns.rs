@@ -1,4 +1,4 @@
-//! Column analysis on generated data with known truth (stem spec §5–9,
+//! Column analysis on generated data with known truth (docs/methods/fitting.md, docs/methods/columns.md, docs/methods/statistics.md,
 //! issue "columns": accuracy section).
 
 use qdscope::stem::columns::{analyse, ColumnsParams};
@@ -18,7 +18,7 @@ fn noise_free(p: &SynthParams) -> Image {
 
 #[test]
 fn noise_free_map_ratio_is_exact() {
-    // Spec §6: p = 0.1 Å/px, a = 5.87 Å, σ = 0.35 Å, heights Cs 0.35,
+    // docs/methods/fitting.md: p = 0.1 Å/px, a = 5.87 Å, σ = 0.35 Å, heights Cs 0.35,
     // Pb/Br 1, Br 0.15, noise-free, interior columns: 0.3500 ± 1e-4.
     let p = SynthParams {
         rows: 560,

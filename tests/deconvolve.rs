@@ -1,4 +1,4 @@
-//! Richardson–Lucy / blind RL (stem spec §4).
+//! Richardson–Lucy / blind RL (docs/methods/deconvolution.md).
 use ndarray::Array2;
 use qdscope::fft;
 use qdscope::stem::deconvolve::{deconvolve, richardson_lucy, DeconvolveParams};

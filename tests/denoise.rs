@@ -1,4 +1,4 @@
-//! Du (2015) nonlinear filter against the spec's exact numbers (stem spec §3).
+//! Du (2015) nonlinear filter against exact numbers (docs/methods/denoise.md).
 use ndarray::Array2;
 use qdscope::stem::denoise::{denoise, DenoiseParams};
 use rand::{rngs::StdRng, SeedableRng};
@@ -14,7 +14,7 @@ fn cosine(k0: usize, offset: f64) -> Array2<f32> {
 
 #[test]
 fn single_cosine_attenuation_factors() {
-    // m^N with m = H(k0) + (1 − H(k0))B(k0): the spec's exact values (± 1e-5).
+    // m^N with m = H(k0) + (1 − H(k0))B(k0): exact values (± 1e-5; docs/methods/denoise.md).
     for (iters, want) in [
         (
             50usize,
@@ -114,7 +114,7 @@ fn noisy_lattice_improves_with_iterations() {
         prev = rms;
         last = rms;
     }
-    // Spec: ≤ 0.25 σ at N = 50 (reference 0.19).
+    // Criterion: ≤ 0.25 σ at N = 50 (reference 0.19).
     assert!(last <= 0.25, "RMS/σ = {last}");
 }
 

@@ -1,5 +1,5 @@
 //! 7-parameter Gaussian fits under Poisson noise against the Cramér–Rao
-//! bound (stem spec §6).
+//! bound (docs/methods/fitting.md).
 use nalgebra::{DMatrix, DVector};
 use ndarray::Array2;
 use qdscope::stem::gaussian::{
@@ -44,7 +44,7 @@ fn poisson_precision_near_cramer_rao() {
     let g = truth();
     let r = 19.5;
     let (cx, cy) = crb(&g, r);
-    // The spec's values for the whole 41×41 frame: 0.0384 / 0.0306 px; the
+    // The reference values for the whole 41×41 frame: 0.0384 / 0.0306 px; the
     // disk of radius 19.5 px holds nearly all the information.
     assert!(
         (cx - 0.0384).abs() < 0.002 && (cy - 0.0306).abs() < 0.002,
@@ -118,7 +118,7 @@ fn result_is_independent_of_thread_count() {
     assert_eq!(run(1), run(3));
 }
 
-// Noise-free cases (stem spec §6).
+// Noise-free cases (docs/methods/fitting.md).
 
 fn truth100() -> Gaussian7 {
     Gaussian7 {
@@ -147,7 +147,7 @@ fn opts(r: f64) -> FitParams {
 
 #[test]
 fn noise_free_recovers_all_seven_parameters() {
-    // Spec §6: start off by 1 px (and the estimates of B, A, σ from the
+    // docs/methods/fitting.md: start off by 1 px (and the estimates of B, A, σ from the
     // data), all parameters to 1e-6 relative.
     let g = truth100();
     let img = render(&g, 41);

@@ -112,7 +112,7 @@ fn shards_merge_to_the_single_run_and_ratios_fall_out() {
     }
 }
 
-/// PRISM with f = 1 equals multislice (spec §9: the window is the whole
+/// PRISM with f = 1 equals multislice (docs/methods/multislice.md: the window is the whole
 /// cell and ψ = Σ c_j S_j by linearity) to 1e-5 of the brightest value,
 /// frozen phonons and three defocus nodes included; shards of PRISM merge
 /// to its single run.

@@ -1,4 +1,4 @@
-//! Electron optics against published numbers (simulation spec §2, §5; stem spec §4).
+//! Electron optics against published numbers (docs/methods/optics.md; docs/methods/deconvolution.md).
 use qdscope::optics::{
     bessel_j0, bessel_j1, interaction_constant, probe_fwhm_angstrom, probe_intensity_grid,
     psf_for_sampling, radial_intensity, relativistic_factor, wavelength_angstrom, Microscope,

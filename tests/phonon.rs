@@ -1,5 +1,5 @@
 //! Phonon half on trajectories written by the test itself in CP2K's
-//! formats (spectral spec T8, T9, RMSF; readers' unit conversion).
+//! formats (docs/methods/phonon.md test cases: VDOS, rigid body, RMSF; readers' unit conversion).
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -302,7 +302,7 @@ fn bad_trajectories() {
 
 #[test]
 fn sampled_ornstein_uhlenbeck_line_width() {
-    // Spec T6: σ = 50 meV, τc = 50 fs, Δt = 1 fs, 4×10⁵ steps → exact
+    // Ornstein–Uhlenbeck case (docs/methods/phonon.md): σ = 50 meV, τc = 50 fs, Δt = 1 fs, 4×10⁵ steps → exact
     // line-shape FWHM near the analytic 106.782 meV (seed-dependent; the
     // issue asks for 1 %).
     use qdscope::phonon::coupling::{huang_rhys, SpectrumOptions};

@@ -1,4 +1,4 @@
-//! Registration and averaging (stem spec §1).
+//! Registration and averaging (docs/methods/registration.md).
 use ndarray::{s, Array2, Array3, Axis};
 use qdscope::image::{Calibration, Stack};
 use qdscope::stem::register::{
@@ -30,7 +30,7 @@ fn f32a(a: &Array2<f64>) -> Array2<f32> {
 
 #[test]
 fn circular_case_recovers_the_shift() {
-    // Spec: 256², lattice + one non-periodic blob, Fourier-shifted copy by
+    // docs/methods/registration.md: 256², lattice + one non-periodic blob, Fourier-shifted copy by
     // s = (−22.4, 13.32), window off, u = 100: within 0.01 px for any q.
     let mut scene = lattice(256);
     blob(&mut scene, 100.0, 140.0, 6.0, 3.0);
@@ -68,7 +68,7 @@ fn circular_case_recovers_the_shift() {
     );
 }
 
-/// The spec's realistic frames: central 256² crops of a Fourier-shifted
+/// The realistic frames of docs/methods/registration.md: central 256² crops of a Fourier-shifted
 /// 512² scene (lattice + 6 broad blobs + ramp).
 fn realistic_scene(rng: &mut StdRng) -> Array2<f32> {
     let mut scene = lattice(512);
@@ -146,7 +146,7 @@ fn without_the_window_real_frames_fail() {
 
 #[test]
 fn all_pairs_drop_one_corrupted_pair() {
-    // F = 10 frames, 45 pairs (the spec's case), one pair corrupted by +10 px.
+    // F = 10 frames, 45 pairs (the case of docs/methods/registration.md), one pair corrupted by +10 px.
     let truth = [
         (0.0, 0.0),
         (1.3, -2.2),

@@ -1,4 +1,4 @@
-//! QD builder against the structure-and-cp2k spec §1 table and §7 tests.
+//! QD builder against the table and tests of docs/methods/structure.md.
 
 use qdscope::structure::qd::{self, Balance, QdParams};
 use qdscope::structure::{Element, LATTICE_ANGSTROM};

@@ -1,5 +1,5 @@
 //! `qdscope build-qd`: the study's quantum-dot models and their CP2K inputs
-//! (structure-and-cp2k spec §1–2). Writes `qd.xyz`, `qd.extxyz`,
+//! (docs/methods/structure.md). Writes `qd.xyz`, `qd.extxyz`,
 //! `composition.json`, `cp2k-geo.inp`, `cp2k-md-equil.inp` (unless
 //! `--equil-steps 0`), `cp2k-md.inp`, `run-cp2k.sh` and `qd.png`.
 //! Everything is computed before the first file is written.

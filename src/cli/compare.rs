@@ -1,6 +1,6 @@
 //! `qdscope compare --group NAME DIR... --group NAME DIR... -o DIR`: per-QD
 //! Cs : Pb/Br ratios of each group, mean ± s.d. over QDs (n − 1), Welch's
-//! t-test and effect size for every pair of groups (stem spec §8).
+//! t-test and effect size for every pair of groups (docs/methods/statistics.md).
 //! Writes `comparison.json` and `comparison.png` (per-QD ratios as points,
 //! mean ± s.d. bars).
 //!

@@ -308,7 +308,7 @@ pub(crate) fn run(args: &Args, quiet: bool) -> Result<()> {
 }
 
 /// The phonon half on generated data: a 10-K gap series with the six modes
-/// of the spectral spec's T4 (known bands), dephasing of it, histograms of
+/// of the six-mode test case of docs/methods/phonon.md (known bands), dephasing of it, histograms of
 /// a "full" and a "frozen-shell" 300-K run, and a 64-atom oscillator
 /// cluster for the DOS and RMSF. Returns truth vs measured.
 fn run_phonon_demo(dir: &Path, seed: u64, quiet: bool) -> Result<serde_json::Value> {

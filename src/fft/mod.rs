@@ -21,7 +21,7 @@
 //!
 //! Modules: [`transform`] (1-D and 2-D transforms, shifts, axes),
 //! [`convolve`] (convolution and correlation, psf2otf/otf2psf, 1-D
-//! many-row convolver), [`spectrum`] (power per bin, spectral spec §1).
+//! many-row convolver), [`spectrum`] (power per bin, docs/methods/conventions.md).
 
 pub mod convolve;
 pub mod plane;

@@ -1,5 +1,5 @@
 //! One-sided power spectrum with the power-per-bin normalisation of the
-//! spectral spec §1 — the single primitive every trajectory spectrum
+//! docs/methods/conventions.md — the single primitive every trajectory spectrum
 //! (VDOS, Huang–Rhys S_k, band couplings) is derived from.
 
 use serde::{Deserialize, Serialize};
@@ -29,7 +29,7 @@ pub enum Detrend {
     Linear,
 }
 
-/// Power per frequency bin of a real series (spectral spec §1).
+/// Power per frequency bin of a real series (docs/methods/conventions.md).
 ///
 /// # Equation
 /// After removing the mean (or a least-squares line) and optionally applying

@@ -1,6 +1,6 @@
 //! CP2K text outputs: the `.ener` file, per-step HOMO/LUMO energies from the
 //! MO print (`PROJECT-mo.MOLog`), and plain two-column gap series
-//! (structure-and-cp2k spec §3–4). Units are converted once, here:
+//! (docs/methods/structure.md). Units are converted once, here:
 //! Hartree → eV/meV, the a.u. eigenvalue column is the one used.
 //!
 //! HOMO/LUMO are taken **by orbital index** (N_el/2 and N_el/2 + 1, N_el

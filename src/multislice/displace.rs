@@ -1,4 +1,4 @@
-//! Frozen-phonon displacements (simulation spec §7, Einstein model): every
+//! Frozen-phonon displacements (docs/methods/multislice.md, Einstein model): every
 //! atom of every unit cell gets independent Gaussian x/y displacements with
 //! its element's per-axis RMS; atoms keep their nominal slice.
 //!
@@ -7,7 +7,7 @@
 //! SplitMix64 finalisers. Hence results do not depend on threads or shards;
 //! two supercells of different size give the cells they share around the
 //! probe (offsets within ±⌊n/2⌋ of the smaller one) the same displacements,
-//! so the 5×5 → 7×7 u.c. convergence check (spec §11.6) is a paired
+//! so the 5×5 → 7×7 u.c. convergence check (docs/methods/multislice.md) is a paired
 //! comparison; and every atom draws two standard normals scaled by its
 //! element's RMS, so runs that differ only in the RMS values share their
 //! draws as well (the paired sensitivity runs).

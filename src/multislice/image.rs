@@ -1,5 +1,5 @@
-//! From summed detector fractions to images and ratios (simulation spec
-//! §5.2, §8): the periodic cell image per thickness (Cs column at pixel
+//! From summed detector fractions to images and ratios (docs/methods/optics.md,
+//! docs/methods/multislice.md): the periodic cell image per thickness (Cs column at pixel
 //! (0, 0), Pb/Br at the centre), source size and blur as a Gaussian on its
 //! Fourier coefficients, the Fourier series evaluated on the experiment's
 //! pixel grid over 5×5 cells, and the project's 7-parameter Gaussian column

@@ -1,9 +1,9 @@
-//! Multislice ADF-STEM simulation of CsPbBr3 along \[001\] (simulation spec;
+//! Multislice ADF-STEM simulation of CsPbBr3 along \[001\] (docs/methods/multislice.md;
 //! the study's Supplementary Note 2). **In progress** (issue 8): potential,
 //! engine, frozen-phonon × defocus thickness series with shards, PRISM,
 //! images and column-fit ratios are here.
 //!
-//! | module | what | spec |
+//! | module | what | section of docs/methods/multislice.md |
 //! |---|---|---|
 //! | [`potential`] | Kirkland f_e(q), v_z(r), K₀; slice potentials built in Fourier space and the (oversampled) band-limited transmissions on an engine's grids | §4, §6 |
 //! | [`propagate`] | grid, Fresnel propagator, probe, annular detector | §5–6 |

@@ -1,5 +1,5 @@
 //! Projected atomic potentials from the Kirkland parametrisation
-//! (simulation spec §4): electron scattering factors
+//! (docs/methods/multislice.md): electron scattering factors
 //! `f_e(q) = Σ a_i/(q² + b_i) + Σ c_i exp(−d_i q²)` (Å, q in 1/Å) and
 //! projected potentials `v_z(r) = 4π²a₀e Σ a_i K₀(2πr√b_i) +
 //! 2π²a₀e Σ (c_i/d_i) exp(−π²r²/d_i)` (V·Å), and the slice potential built
@@ -8,7 +8,7 @@
 //!
 //! Parameters: E. J. Kirkland, *Advanced Computing in Electron Microscopy*,
 //! 2nd ed. (Springer 2010), Appendix C (3 Lorentzians + 3 Gaussians fitted
-//! to Dirac–Fock scattering factors), as tabulated in the simulation spec.
+//! to Dirac–Fock scattering factors), as tabulated in Kirkland (2010), Appendix C.
 //! Elements: every element the structure builder makes — Cs, Pb, Br (the
 //! crystal of the thickness series) and Ca (the B site of the CsCaBr3
 //! shell, Kirkland's Z = 20 row).
@@ -408,7 +408,7 @@ mod tests {
     /// Mott–Bethe: at large q the Lorentzians give f_e q² → Σa_i, which
     /// must approach Z/(2π²a₀) (a₀ = 0.529177 Å; the fits end at
     /// q ≈ 12 Å⁻¹, so within 6 %). Catches a swapped or mistyped row,
-    /// Ca's included (its row has no spec test values).
+    /// Ca's included (its row has no reference test values).
     #[test]
     fn lorentzian_amplitudes_follow_mott_bethe() {
         for (e, z) in [

@@ -1,4 +1,4 @@
-//! The multislice engine (simulation spec §6): transmission functions
+//! The multislice engine (docs/methods/multislice.md): transmission functions
 //! `t = exp(iσ v)` band-limited to 2/3 of Nyquist, the Fresnel propagator
 //! `P(k) = exp(−iπλΔz|k|²)·BL(k)`, probes from [`crate::optics`]'s
 //! conventions, and the annular-detector fraction
@@ -349,7 +349,7 @@ mod tests {
         assert!((norm - 1.0).abs() < 1e-12, "{norm}");
     }
 
-    /// Weak-phase limit of one Br atom (spec §11.3).
+    /// Weak-phase limit of one Br atom (docs/methods/multislice.md).
     #[test]
     fn weak_phase_br_atom() {
         let l = 29.35;
@@ -366,10 +366,10 @@ mod tests {
             .unwrap();
         let mut s = e.scratch();
         let atoms = [(Element::Br, [l / 2.0, l / 2.0])];
-        // s = 1: the spec's 7.3426e-6 (± 1e-4) is not reproduced: we get
+        // s = 1: the reference 7.3426e-6 (± 1e-4) is not reproduced: we get
         // 7.3307e-6 (−0.16 %). The linear term matches to 1e-4, so σ and f_e
         // are right; the difference is in the strong-phase (non-linear) part,
-        // i.e. how the spec's reference sampled the atom core (a real-space v_z
+        // i.e. how the reference value sampled the atom core (a real-space v_z
         // clamped at r_min = 0.005 / 0.01 / 0.02 Å gives 7.48 / 7.12 / 6.61e-6:
         // that value is construction-dependent). Recorded in the issue note; the
         // tolerance here states what we get.

@@ -1,4 +1,4 @@
-//! Thickness series of CsPbBr3 \[001\] (simulation spec §3, §5–8): frozen
+//! Thickness series of CsPbBr3 \[001\] (docs/methods/multislice.md, docs/methods/optics.md): frozen
 //! phonon configurations × Gauss–Hermite defocus nodes, every probe
 //! position of one unit cell (the 4mm wedge about the Cs column by
 //! default), the ADF fraction recorded after every unit cell, so one

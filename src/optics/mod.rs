@@ -3,14 +3,14 @@
 //!
 //! # Conventions (fixed once, here)
 //! * Wavelength from the kinetic energy E = eV: `λ = hc/√(E(2m₀c² + E))`
-//!   (CODATA 2018, simulation spec §2).
+//!   (CODATA 2018, docs/methods/optics.md).
 //! * Aberration phase (Kirkland sign): `χ(k) = πλk²(½C_sλ²k² − Δf) +
 //!   (π/3)C₅λ⁵k⁶`; **Δf > 0 focuses Δf below the entrance surface**
 //!   (abTEM's C10 = −Δf).
 //! * Probe `ψ(r) = ∫ A(k) e^{−iχ(k)} e^{2πik·(r − r_p)} d²k`, aperture
 //!   `A = 1` for `λ|k| ≤ α`, normalised to `Σ|ψ|² = 1` on its grid.
 //! * Source size and energy spread are given as FWHM (study values 0.25 Å
-//!   and 0.8 eV; reading them as FWHM is the spec's decision).
+//!   and 0.8 eV; reading them as FWHM is a choice, docs/methods/optics.md).
 //!
 //! Modules: [`wavelength`] (λ, σ), [`probe`] (aperture, χ, probe on a grid,
 //! radial Airy/Hankel forms, FWHM, the deconvolution PSF at a sampling).

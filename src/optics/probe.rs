@@ -1,6 +1,6 @@
 //! The STEM probe: aberration phase, probe intensity on a grid (FFT), the
 //! radial (Hankel) form for symmetric probes, FWHM, and the pixel-integrated
-//! PSF that starts the blind deconvolution (stem spec §4 "Initial PSF").
+//! PSF that starts the blind deconvolution (docs/methods/deconvolution.md "Initial PSF").
 
 use ndarray::Array2;
 use num_complex::Complex;
@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::fft;
 
 /// Standard-normal Gauss–Hermite nodes and weights (n = 5), Σw = 1, for
-/// focal-spread averaging (simulation spec §5).
+/// focal-spread averaging (docs/methods/optics.md).
 pub const GAUSS_HERMITE_5: [(f64, f64); 5] = [
     (-2.856_970_013_872_805, 0.011_257_411_327_720_69),
     (-1.355_626_179_974_266, 0.222_075_922_005_612_6),
@@ -94,7 +94,7 @@ fn chi_df(m: &Microscope, k: f64, defocus: f64) -> f64 {
 }
 
 /// Focal spread σ_Δf in Å from the energy spread (FWHM) and C_c, with the
-/// relativistic factor (simulation spec §5).
+/// relativistic factor (docs/methods/optics.md).
 #[must_use]
 pub fn focal_spread_angstrom(m: &Microscope) -> f64 {
     let sigma_e = m.energy_spread_ev / crate::units::FWHM_PER_SIGMA;
@@ -203,7 +203,7 @@ pub fn probe_intensity_grid(
 }
 
 /// Radial intensity of an aberration-free probe with a Gaussian source
-/// (stem spec §4, "fastest for symmetric probes"):
+/// (docs/methods/deconvolution.md, "fastest for symmetric probes"):
 /// `P(r) = ∫₀^{2α/λ} T(q) e^{−2π²σ²q²} J₀(2πqr) 2πq dq`,
 /// `T(q) = (2/π)[acos s − s√(1 − s²)]`, `s = qλ/(2α)`, normalised to P(0) = 1.
 ///
@@ -277,7 +277,7 @@ pub fn airy_first_zero_angstrom(m: &Microscope) -> f64 {
 }
 
 /// The probe PSF at a pixel size, as the blind deconvolution starts from it
-/// (stem spec §4): odd support of half-width `h = max(2, round(3r₀/p))` px,
+/// (docs/methods/deconvolution.md): odd support of half-width `h = max(2, round(3r₀/p))` px,
 /// centre `⌊size/2⌋`, intensity integrated over each pixel's area (5×5
 /// sub-samples), sum 1. Aberration-free probes use the radial form; others
 /// a 4× oversampled FFT probe binned to pixels.
@@ -291,7 +291,7 @@ pub fn psf_for_sampling(m: &Microscope, pixel_size_angstrom: f64) -> Result<Arra
 }
 
 /// [`psf_for_sampling`] with an explicit half-width of the support in px
-/// (`None`: the spec's `max(2, round(3r₀/p))`); the size is `2h + 1`.
+/// (`None`: the default `max(2, round(3r₀/p))`); the size is `2h + 1`.
 ///
 /// # Errors
 /// As [`psf_for_sampling`], and a half-width of 0 (`--psf-half-width-px`).

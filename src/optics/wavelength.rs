@@ -1,5 +1,5 @@
 //! Relativistic electron wavelength and interaction constant (simulation
-//! spec §2; CODATA 2018).
+//! docs/methods/optics.md; CODATA 2018).
 
 use crate::units::{HC_KEV_ANGSTROM, ME_C2_KEV};
 

@@ -1,9 +1,9 @@
 //! Huang–Rhys spectrum from the HOMO–LUMO gap (SI eqs. 2–5), band
 //! couplings (eq. 6), reorganisation energy Λ and the harmonic linewidth
-//! Γ(T) (main-text eq. 2) — spectral spec §4–5.
+//! Γ(T) (main-text eq. 2) — docs/methods/phonon.md.
 //!
 //! From the gap series E_g,n (meV) on a uniform grid Δt at the run
-//! temperature T: P_k = power per bin of ΔE (spec §1, k = 0 excluded),
+//! temperature T: P_k = power per bin of ΔE (docs/methods/conventions.md, k = 0 excluded),
 //! `S_k = P_k / (2 ħω_k k_BT)` (eq. 5: |F_k|² = 2P_k, S = |F|²/(4ħωk_BT)),
 //! `Λ = Σ_{k≥1} S_k ħω_k` (= σ²/(2k_BT) exactly for the rectangular window),
 //! band couplings `S_⟨ω⟩ = Σ_{k ∈ [lo,hi)} S_k ħω_k / ħ⟨ω⟩`,

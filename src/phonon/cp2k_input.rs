@@ -1,4 +1,4 @@
-//! CP2K inputs for the study's runs (structure-and-cp2k spec §2, §3, §5):
+//! CP2K inputs for the study's runs (docs/methods/structure.md):
 //! geometry optimisation and NVT AIMD of a quantum dot, PBE/GTH/MOLOPT DFT
 //! or the cheap GFN1-xTB variant, frozen shells or cores, and the per-step
 //! HOMO/LUMO print the phonon half reads.

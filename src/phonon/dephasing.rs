@@ -1,5 +1,5 @@
 //! Gap autocorrelation, cumulant line-shape function (SI eq. 7), dephasing
-//! function and linewidths (SI eq. 8) — spectral spec §6.
+//! function and linewidths (SI eq. 8) — docs/methods/phonon.md.
 //!
 //! `g(t) = ħ⁻² ∫₀ᵗ dτ₁ ∫₀^{τ₁} dτ₂ C(τ₂)`; the default route is the exact
 //! double integral of the circular ACF, `g(t) = Σ_{k≥1} P_k (1 − cos ω_k t)/(ħω_k)²`,

@@ -1,4 +1,4 @@
-//! Phonon density of states (SI eq. 1; spectral spec §3), streamed.
+//! Phonon density of states (SI eq. 1; docs/methods/phonon.md), streamed.
 //!
 //! Classical VDOS in modes per bin from velocities (default):
 //! `g_k = Σ_i Σ_α m_i P_k{v_iα} · 103.6427 / (k_B T [eV])`, so that

@@ -1,5 +1,5 @@
-//! Gap histograms for full / frozen-shell / frozen-core runs (spectral spec
-//! §7): Freedman–Diaconis bins (2·IQR/N^{1/3}) unless a width is given, the
+//! Gap histograms for full / frozen-shell / frozen-core runs
+//! (docs/methods/phonon.md): Freedman–Diaconis bins (2·IQR/N^{1/3}) unless a width is given, the
 //! moment FWHM 2√(2 ln 2)·std (ddof = 0) and a Levenberg–Marquardt fit of
 //! `a·exp(−(E − μ)²/(2s²))` to the bin counts (unweighted, started from the
 //! moments) with FWHM 2√(2 ln 2)·s. Both are reported: they agree for

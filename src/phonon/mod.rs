@@ -1,16 +1,16 @@
 //! Simulated-trajectory half: phonons, electron–phonon coupling and
-//! linewidths from MD trajectories and gap series (spectral spec; the
-//! study's SI eqs. 1–9).
+//! linewidths from MD trajectories and gap series (docs/methods/phonon.md;
+//! the study's SI eqs. 1–9).
 //!
 //! | module | what | equations |
 //! |---|---|---|
-//! | [`rigid`] | Kabsch superposition, velocity projection, masses | spec §2 |
-//! | [`trajectory`] | streamed positions/velocities joined by step, ICP reference, rigid removal | spec §2, §11 |
+//! | [`rigid`] | Kabsch superposition, velocity projection, masses | docs/methods/phonon.md |
+//! | [`trajectory`] | streamed positions/velocities joined by step, ICP reference, rigid removal | docs/methods/phonon.md |
 //! | [`dos`] | VDOS (velocities or positions), per element, Welch segments, Q(x) | eq. 1 |
-//! | [`cp2k_input`] | CP2K inputs: GEO_OPT and NVT MD (DFT or GFN1-xTB), frozen layers, per-step MO print | structure-and-cp2k spec §2–3, §5 |
+//! | [`cp2k_input`] | CP2K inputs: GEO_OPT and NVT MD (DFT or GFN1-xTB), frozen layers, per-step MO print | docs/methods/structure.md |
 //! | [`coupling`] | Huang–Rhys spectrum, band couplings, Λ, Γ(T) | eqs. 2–6 |
 //! | [`dephasing`] | gap ACF, cumulant g(t), D(t), Gaussian-fit and exact linewidths | eqs. 7–8 |
-//! | [`histogram`] | gap histograms with moment and fitted FWHM | spec §7 |
+//! | [`histogram`] | gap histograms with moment and fitted FWHM | docs/methods/phonon.md |
 //! | [`rmsf`] | RMSF per atom, element and layer | eq. 9 |
 //! | [`synth`] | synthetic trajectories and gap series with known answers (demo, tests) | eq. 4 |
 

@@ -1,4 +1,4 @@
-//! Rigid-body removal (spectral spec §2): the SI's "iterative closest
+//! Rigid-body removal (docs/methods/phonon.md): the SI's "iterative closest
 //! point" with known correspondence reduces to one Kabsch superposition per
 //! frame, iterated to the mean structure.
 //!

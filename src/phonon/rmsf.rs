@@ -1,4 +1,4 @@
-//! Root-mean-square fluctuation (SI eq. 9; spectral spec §8):
+//! Root-mean-square fluctuation (SI eq. 9; docs/methods/phonon.md):
 //! `ρ_i = √⟨|r_i(t) − ⟨r_i⟩|²⟩_t` after rigid-body removal (without it RMSF
 //! is meaningless), streamed with Welford's running mean and sum of squares.
 //! Reported per atom, per element and per element × layer.
@@ -7,7 +7,7 @@
 //! for a cube centred at the origin of the aligned frame,
 //! `d_i = (R − max_α |⟨r_iα⟩|)/a` rounded to the nearest ½, with R the
 //! largest `max_α |⟨r_iα⟩|` of all atoms (the outer plane) and `a` the
-//! lattice constant — the spec's `n/2 − max_α|u_α − (n−1)/2|` without
+//! lattice constant — docs/methods/phonon.md's `n/2 − max_α|u_α − (n−1)/2|` without
 //! needing n. Frozen atoms are excluded from the tables.
 
 use std::collections::BTreeMap;

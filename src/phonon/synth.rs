@@ -27,14 +27,14 @@ pub struct Grid {
     pub temperature_k: f64,
 }
 
-/// The spectral spec's T1–T5 grid: N = 1000, Δt = 10 fs, T = 10 K.
+/// The grid of the test cases in docs/methods/phonon.md: N = 1000, Δt = 10 fs, T = 10 K.
 pub const SPEC_GRID: Grid = Grid {
     frames: 1000,
     dt_fs: 10.0,
     temperature_k: 10.0,
 };
 
-/// [`gap_modes`] on [`SPEC_GRID`] with E₀ = 2400 meV (the spec's test series).
+/// [`gap_modes`] on [`SPEC_GRID`] with E₀ = 2400 meV (the test series of docs/methods/phonon.md).
 #[cfg(test)]
 pub(crate) fn spec_modes(list: &[(f64, f64, f64)]) -> Vec<f64> {
     gap_modes(&SPEC_GRID, 2400.0, list)

@@ -1,6 +1,6 @@
 //! Trajectories streamed frame by frame: positions (and velocities) joined
 //! by MD step, equilibration skipped, time step checked, rigid-body motion
-//! removed against the ICP mean structure (spectral spec §2, §11).
+//! removed against the ICP mean structure (docs/methods/phonon.md).
 //!
 //! Memory never grows with the number of steps: every consumer (VDOS Welch
 //! segments, RMSF Welford sums) works on one frame at a time, and the ICP

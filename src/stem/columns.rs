@@ -1,5 +1,5 @@
 //! From a prepared image to columns, sublattices, ratios and spacings
-//! (stem spec §5–9): the library side of `qdscope columns`.
+//! (docs/methods/fitting.md, docs/methods/columns.md, docs/methods/statistics.md): the library side of `qdscope columns`.
 //!
 //! particle mask → centre-of-mass peaks (§5) → 7-parameter Gaussian fits
 //! (§6) → sublattice parity (§7) → optional pure-Br fits → Cs : Pb/Br ratio

@@ -1,5 +1,5 @@
 //! Richardson–Lucy and blind Richardson–Lucy deconvolution with MATLAB
-//! `deconvblind` behaviour (stem spec §4): Biggs–Andrews acceleration of
+//! `deconvblind` behaviour (docs/methods/deconvolution.md): Biggs–Andrews acceleration of
 //! image and PSF, damping (DAMPAR, White 1994), READOUT, PSF kept ≥ 0 with
 //! unit sum, circular boundaries.
 //!

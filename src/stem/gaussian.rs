@@ -1,5 +1,5 @@
 //! 7-parameter 2-D Gaussians fitted to atomic columns by Levenberg–Marquardt
-//! (stem spec §6; the `levenberg-marquardt` crate, MINPACK's trust-region
+//! (docs/methods/fitting.md; the `levenberg-marquardt` crate, MINPACK's trust-region
 //! LM, with the analytic Jacobian).
 //!
 //! Model θ = (B, A, x₀, y₀, σ_x, σ_y, φ):
@@ -15,7 +15,7 @@
 //! is flagged — it is kept, never dropped. Columns are independent problems
 //! fitted in parallel (rayon); the result does not depend on the thread
 //! count. `Neighbours::Sweep` refits each column after subtracting its
-//! neighbours' current models (StatSTEM-style sweeps, spec §6).
+//! neighbours' current models (StatSTEM-style sweeps, docs/methods/fitting.md).
 
 use levenberg_marquardt::{LeastSquaresProblem, LevenbergMarquardt};
 use nalgebra::{storage::Owned, DVector, Dyn, SMatrix, Vector, U7};

@@ -1,4 +1,4 @@
-//! Peak-pair analysis (stem spec §9; Galindo et al. 2007): local lattice
+//! Peak-pair analysis (docs/methods/statistics.md; Galindo et al. 2007): local lattice
 //! vectors, spacing distributions and small strain per column.
 //!
 //! For every column p of a sublattice and each reference cube-axis vector
@@ -218,7 +218,7 @@ mod tests {
 
     #[test]
     fn uniform_one_percent_strain() {
-        // Spec §9: a = 5.87 Å, p = 0.1 Å/px, ε_xx = +1 %.
+        // docs/methods/statistics.md: a = 5.87 Å, p = 0.1 Å/px, ε_xx = +1 %.
         let a = 58.7;
         let pos = grid(12, a, |x, y| [1.01 * x, y]);
         let r = peak_pairs(&pos, [a, 0.0], [0.0, a], StrainMode::Small).unwrap();

@@ -7,7 +7,7 @@
 //! [`crate::stem::mask`] and is re-exported here.
 //!
 //! Written by hand: scikit-image's `peak_local_max` uses a square window
-//! (which loses every Cs column next to a Pb/Br column at a/√2, spec §5)
+//! (which loses every Cs column next to a Pb/Br column at a/√2, docs/methods/fitting.md)
 //! and no Rust crate offers disk maxima with centroid refinement.
 
 use ndarray::{Array2, ArrayView2};
@@ -118,7 +118,7 @@ fn validate(p: &PeakParams) -> Result<()> {
     Ok(())
 }
 
-/// Find column peaks in `image` (stem spec §5). `mask`, when given, has the
+/// Find column peaks in `image` (docs/methods/fitting.md). `mask`, when given, has the
 /// image's shape; maxima where it is false are dropped.
 ///
 /// # Errors
@@ -373,7 +373,7 @@ mod tests {
 
     #[test]
     fn subpixel_centroid_within_spec() {
-        // Spec §5: A = 100, σ = 2 px at (20.3, 19.7): error < 0.01 px for r_c = 3…6.
+        // docs/methods/fitting.md: A = 100, σ = 2 px at (20.3, 19.7): error < 0.01 px for r_c = 3…6.
         let img = gauss(41, 20.3, 19.7, 2.0, 100.0);
         for rc in [3.0, 4.0, 5.0, 6.0] {
             let r = find_peaks(img.view(), &params(5.0, rc), None).unwrap();

@@ -1,5 +1,5 @@
 //! `prepare`: from a raw stack to a registered, averaged, background-free,
-//! denoised and deconvolved image (stem spec §1–4):
+//! denoised and deconvolved image (docs/methods/registration.md, docs/methods/background.md, docs/methods/denoise.md, docs/methods/deconvolution.md):
 //! averaged → − background → Du denoising → blind Richardson–Lucy from the
 //! probe PSF of the microscope → `prepared`.
 //!
@@ -30,17 +30,17 @@ pub enum Radius {
     Px(f64),
 }
 
-/// Background-removal settings (stem spec §2).
+/// Background-removal settings (docs/methods/background.md).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct BackgroundSpec {
-    /// Disk radius. Default 2a = 11.74 Å (decision, spec §2: well above the
+    /// Disk radius. Default 2a = 11.74 Å (decision, docs/methods/background.md: well above the
     /// column half-width, well below the particle size).
     pub radius: Radius,
     /// MATLAB `strel('disk', R, n)` decomposition (default n = 4, MATLAB's).
     pub decomposition: Decomposition,
     /// Gaussian σ as a multiple of R (default 1: "a Gaussian of the same
-    /// radius", decision of spec §2).
+    /// radius", decision of docs/methods/background.md).
     pub sigma_factor: f64,
     /// Gaussian kernel half-width in σ (default 2 = MATLAB `imgaussfilt`).
     pub truncate: f64,
@@ -77,7 +77,7 @@ pub struct PrepareParams {
     pub deconvolve: DeconvolveParams,
     /// Microscope for the initial probe PSF (study: 300 kV, 18 mrad).
     pub microscope: Microscope,
-    /// Half-width of the initial PSF support in px (default: the spec's
+    /// Half-width of the initial PSF support in px (default: the
     /// max(2, round(3r₀/p)), 3 Airy first-zero radii).
     pub psf_half_width_px: Option<usize>,
     /// Centre-crop the averaged image to the largest size ≤ its own whose

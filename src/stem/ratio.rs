@@ -1,4 +1,4 @@
-//! Cs : Pb/Br intensity-ratio statistics (stem spec §8).
+//! Cs : Pb/Br intensity-ratio statistics (docs/methods/statistics.md).
 //!
 //! Per QD: R = mean(I_Cs)/mean(I_Pb/Br) with each population's s.d.; the
 //! column-to-column spread of the ratio s_R = R·√((s_Cs/m_Cs)² + (s_Pb/m_Pb)²)
@@ -206,7 +206,7 @@ mod tests {
 
     #[test]
     fn study_summaries_welch() {
-        // Spec §8: 0.33 ± 0.02 vs 0.37 ± 0.01, n = 4 each.
+        // docs/methods/statistics.md: 0.33 ± 0.02 vs 0.37 ± 0.01, n = 4 each.
         let w = welch_from_summary(0.33, 0.02, 4, 0.37, 0.01, 4).unwrap();
         assert!((w.t - 3.578).abs() < 1e-3, "{}", w.t);
         assert!((w.df - 4.412).abs() < 1e-3, "{}", w.df);

@@ -4,7 +4,7 @@
 //! benchmarks. A cubic CsPbBr3 QD of `n_cells × n_cells` unit cells
 //! (a = 5.87 Å) projects to two interpenetrating square column lattices —
 //! Cs at (0, 0) and Pb/Br at (½, ½) — plus weak pure-Br columns at (½, 0) and
-//! (0, ½) (stem spec §7). Each column is a round Gaussian of σ
+//! (0, ½) (docs/methods/columns.md). Each column is a round Gaussian of σ
 //! `column_sigma_angstrom` (probe blur folded in); Pb/Br columns have peak
 //! height `peak_counts`, Cs columns `ratio_cs_pbbr × peak_counts`, Br columns
 //! `ratio_br_pbbr × peak_counts`. Under the particle sits a diffuse pedestal

@@ -1,7 +1,7 @@
 //! Atomic structures shared by the QD builder, the phonon half (element and
 //! layer of each atom) and the multislice simulation: [`Atoms`], the cubic
 //! CsPbBr3 perovskite cell and the quantum-dot cut of [`qd`]
-//! (structure-and-cp2k spec §1).
+//! (docs/methods/structure.md).
 //!
 //! Conventions: positions in Å; the perovskite cell is B-site centred
 //! (Pb at the origin, Br at ½ along each axis, Cs at (½, ½, ½)); internal

@@ -1,5 +1,5 @@
 //! The n×n×n CsPbBr3 quantum dot of the study, cut the way the study cut it
-//! (structure-and-cp2k spec §1): n PbBr6 octahedra per edge, CsBr
+//! (docs/methods/structure.md): n PbBr6 octahedra per edge, CsBr
 //! terminated, the 8 corner Cs removed, optionally a CsCaBr3 shell of M
 //! u.c. (B-site swap), atoms sorted by layer so frozen shells and cores are
 //! contiguous index ranges.
@@ -12,7 +12,7 @@
 //! 8N_Ca + 8N_Br (GTH) — Cs⁺ 5s²5p⁶, Pb²⁺ 6s², Ca²⁺ 3s²3p⁶, Br⁻ 4s²4p⁶ — with
 //! the HOMO at the valence-band maximum. Any other charge puts |q| or 2|q|
 //! carriers in a band, the "gap" collapses and the SCF needs smearing (seen
-//! in the spec's test runs). A `--charge` override is honoured with a warning.
+//! in the test runs of docs/methods/structure.md). A `--charge` override is honoured with a warning.
 //!
 //! Internally every coordinate is kept in integer half lattice units
 //! (`h = 2u`), so layers, symmetry and the surface-Cs selection are exact.
@@ -30,7 +30,7 @@ use crate::structure::{Atoms, Element, LATTICE_ANGSTROM};
 pub enum Balance {
     /// Keep the cut; CP2K `CHARGE = +q` (closed-shell ionic electron count).
     Electrons,
-    /// Remove q surface Cs (farthest-point rule of the spec); CHARGE 0.
+    /// Remove q surface Cs (farthest-point rule, docs/methods/structure.md); CHARGE 0.
     RemoveCs,
 }
 
@@ -45,7 +45,7 @@ pub struct QdParams {
     pub balance: Balance,
     /// Lattice constant, Å.
     pub lattice_angstrom: f64,
-    /// Cubic cell edge, nm (default: the spec's table / rule).
+    /// Cubic cell edge, nm (default: the table / rule of docs/methods/structure.md).
     pub cell_nm: Option<f64>,
     /// Explicit 1-based atom indices (in the `electrons` build) of the
     /// surface Cs to remove, replacing the farthest-point rule.
@@ -170,7 +170,7 @@ fn cut(n: i64, shell: i64) -> Vec<Site> {
     sites
 }
 
-/// The spec's deterministic choice of `count` face-interior surface Cs:
+/// The deterministic choice (docs/methods/structure.md) of `count` face-interior surface Cs:
 /// seed nearest the +z face centre, then farthest-point sampling with ties
 /// broken by smaller x, then y, then z. Returns indices into `sites`.
 fn farthest_surface_cs(sites: &[Site], n: i64, count: usize) -> Vec<usize> {

@@ -1,5 +1,5 @@
 //! Gap-series commands: `coupling` (eqs. 2–6), `dephasing` (eqs. 7–8),
-//! `histogram` (spec §7).
+//! `histogram` (docs/methods/phonon.md).
 
 use std::path::{Path, PathBuf};
 

@@ -1,7 +1,7 @@
 //! `qdscope phonon dos|coupling|dephasing|histogram|rmsf`: the phonon half
 //! on CP2K (or other XYZ) trajectories and gap series. Every subcommand
 //! writes CSV tables (units in the headers), a JSON summary with the
-//! spectral-spec §1 metadata, and a PNG plot; nothing is written unless
+//! run's metadata (docs/methods/conventions.md), and a PNG plot; nothing is written unless
 //! the analysis succeeded. `gap` holds the gap-series commands (coupling,
 //! dephasing, histogram), `traj` the trajectory commands (dos, rmsf).
 

@@ -1,5 +1,5 @@
 //! `qdscope simulate`: multislice ADF-STEM thickness series of CsPbBr3
-//! \[001\] and the Cs : Pb/Br column ratio vs thickness (simulation spec).
+//! \[001\] and the Cs : Pb/Br column ratio vs thickness (docs/methods/multislice.md).
 //! Writes `series.csv`, `series_se.csv` (jackknife standard errors over the
 //! frozen-phonon configurations, two or more), `images/t<NN>uc.npy`, `series.png`,
 //! `simulate.json`; with `--shard I/N` only `partial.json` (summed
@@ -135,7 +135,7 @@ pub struct Args {
     pub output: PathBuf,
 }
 
-/// Default U_iso of the spec (Pb 0.025, Cs 0.05, Br 0.05 Å²) as per-axis RMS (Å).
+/// Default U_iso (docs/methods/multislice.md: Pb 0.025, Cs 0.05, Br 0.05 Å²) as per-axis RMS (Å).
 const DEFAULT_RMS: [f64; 3] = [0.223_606_8, 0.158_113_9, 0.223_606_8];
 
 fn parse_range(s: &str) -> Result<(usize, usize)> {

@@ -50,7 +50,7 @@ pub(super) fn write_outputs(
     }
     let moving = p.displacement_angstrom.iter().any(|&d| d > 0.0);
     // Static crystals channel more intensity past the band limit by nature
-    // (spec §6.5), so the monitor warns for frozen-phonon runs only.
+    // (docs/methods/multislice.md), so the monitor warns for frozen-phonon runs only.
     if let Some(f) = p.prism_interpolation.filter(|&f| f > 1) {
         // PRISM's monitor is the intensity inside the windows, which also
         // drops when the window cuts the spread probe (any crystal).

@@ -1,4 +1,4 @@
-//! PRISM's probe evaluation for a tile of neighbouring probes (spec §9):
+//! PRISM's probe evaluation for a tile of neighbouring probes (docs/methods/multislice.md):
 //! every probe is `ψ_p = Σ_j c_j(p) S_j` on its window, and the
 //! coefficients factor, `c_j(p) = a_j · e^{−2πi k_{x,j} x_p} ·
 //! e^{−2πi k_{y,j} y_p}` (aperture and defocus in `a_j`). With the plane

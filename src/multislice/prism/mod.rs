@@ -1,4 +1,4 @@
-//! PRISM (simulation spec §9; Ophus 2017): the S-matrix of the plane waves
+//! PRISM (docs/methods/multislice.md; Ophus 2017): the S-matrix of the plane waves
 //! inside the probe aperture whose frequency indices are multiples of the
 //! interpolation factor f, propagated once per frozen-phonon configuration
 //! with the multislice operators of [`super::propagate`]; every probe is

@@ -1,5 +1,5 @@
 //! Background by grey opening with a disk, smoothed by a Gaussian of the
-//! same radius (stem spec §2; MATLAB `imopen(I, strel('disk', R))` then
+//! same radius (docs/methods/background.md; MATLAB `imopen(I, strel('disk', R))` then
 //! `imgaussfilt(B, R)`).
 //!
 //! # Equation
@@ -46,7 +46,7 @@ pub struct BackgroundParams {
     pub radius_px: usize,
     /// Disk decomposition (default n = 4, MATLAB's default).
     pub decomposition: Decomposition,
-    /// σ of the smoothing as a multiple of R (default 1: decision, spec §2).
+    /// σ of the smoothing as a multiple of R (default 1: decision, docs/methods/background.md).
     pub sigma_factor: f64,
     /// Kernel half-width in σ (default 2 = MATLAB `imgaussfilt`).
     pub truncate: f64,
@@ -70,7 +70,7 @@ impl Default for BackgroundParams {
 ///
 /// # Errors
 /// R = 0, σ ≤ 0, NaN/Inf pixels. An R at least the image size gives the
-/// global minimum (spec §2), smoothed (a constant).
+/// global minimum (docs/methods/background.md), smoothed (a constant).
 ///
 /// # Example
 /// ```

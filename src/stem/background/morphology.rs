@@ -1,5 +1,5 @@
 //! Grey erosion, dilation and opening with a flat [`Footprint`], MATLAB
-//! parity (stem spec §2): outside the image is +∞ for erosion and −∞ for
+//! parity (docs/methods/background.md): outside the image is +∞ for erosion and −∞ for
 //! dilation; a decomposed element is applied line after line on a domain
 //! padded by the element's total extent, then cropped — bit-identical to the
 //! brute-force filter with the full element.
@@ -254,7 +254,7 @@ pub fn dilate(image: ArrayView2<f32>, fp: &Footprint) -> Array2<f32> {
 /// features smaller than D; anti-extensive, increasing, idempotent.
 ///
 /// Erosion and dilation share the padded planes: after the erosion only the
-/// border is reset to −∞ (the spec's "erosion (own pad, crop) then dilation
+/// border is reset to −∞ (docs/methods/background.md: "erosion (own pad, crop) then dilation
 /// (own pad, crop)" without the copies).
 #[must_use]
 pub fn opening(image: ArrayView2<f32>, fp: &Footprint) -> Array2<f32> {

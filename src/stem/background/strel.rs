@@ -1,5 +1,5 @@
 //! Flat disk structuring elements with MATLAB `strel('disk', R, n)` parity
-//! (stem spec §2): the radial decomposition of Adams (1993) into periodic
+//! (docs/methods/background.md): the radial decomposition of Adams (1993) into periodic
 //! lines, plus the horizontal/vertical correction lines MATLAB adds.
 
 use serde::{Deserialize, Serialize};
@@ -45,7 +45,7 @@ pub struct Footprint {
 }
 
 impl Footprint {
-    /// MATLAB `strel('disk', R, n)`, by the algorithm of spec §2 (not a
+    /// MATLAB `strel('disk', R, n)`, by the algorithm of docs/methods/background.md (not a
     /// closed form). R < 3 forces n = 0 as MATLAB does.
     ///
     /// # Errors

@@ -1,5 +1,5 @@
 //! Nonlinear denoising after H. Du, Ultramicroscopy 151, 62 (2015)
-//! (stem spec §3): an iterated low-pass + Wiener filter that keeps strong
+//! (docs/methods/denoise.md): an iterated low-pass + Wiener filter that keeps strong
 //! periodic components (Bragg peaks) and low-frequency non-periodic content
 //! (thickness, particle edges) while suppressing noise.
 //!
@@ -37,7 +37,7 @@ pub struct Butterworth {
     pub cutoff: f64,
 }
 
-/// Parameters of [`denoise`] (defaults: stem spec §3, after Ma 2024).
+/// Parameters of [`denoise`] (defaults: docs/methods/denoise.md, after Ma 2024).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DenoiseParams {
@@ -222,7 +222,7 @@ impl Filters {
 
 /// Noise floor A_bg on the half spectrum (FFT order) from the windowed
 /// spectrum: 5×5 median (zero padding) of the centred full magnitude, then
-/// iterative ring clipping (stem spec §3).
+/// iterative ring clipping (docs/methods/denoise.md).
 fn noise_floor(half: &Array2<Complex<f64>>, f: &Filters, delta: f64, scale: f64) -> Array2<f64> {
     let n = half.nrows();
     let c = n / 2;

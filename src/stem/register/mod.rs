@@ -1,5 +1,5 @@
 //! Rigid sub-pixel registration of a frame stack and averaging over the
-//! common field of view (stem spec §1).
+//! common field of view (docs/methods/registration.md).
 //!
 //! # Convention
 //! A shift `s = (dy, dx)` in px is the displacement of a frame's content
@@ -60,11 +60,11 @@ pub enum Correlation {
     #[default]
     Cross,
     /// Phase correlation, q = 1 (scikit-image's default; unstable with a
-    /// window on lattice images, spec §1).
+    /// window on lattice images, docs/methods/registration.md).
     Phase,
 }
 
-/// Parameters of registration (defaults: stem spec §1).
+/// Parameters of registration (defaults: docs/methods/registration.md).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RegisterParams {

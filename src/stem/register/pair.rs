@@ -1,6 +1,6 @@
 //! Pair registration: windowed, low-passed cross-correlation, integer peak,
 //! up-sampled DFT refinement (Guizar-Sicairos et al. 2008) and de-biasing by
-//! resample-and-re-register (stem spec §1, steps 1–6).
+//! resample-and-re-register (docs/methods/registration.md, steps 1–6).
 
 use ndarray::{Array2, ArrayView2, Axis};
 use num_complex::Complex;
@@ -99,7 +99,7 @@ impl Context {
 
     /// As [`Context::correlate`]; `fine = false` replaces the up-sampled DFT
     /// by a per-axis parabola through the integer peak (0.05–0.1 px bias,
-    /// spec §1 step 4), used for the all-pairs graph that the passes refine.
+    /// docs/methods/registration.md step 4), used for the all-pairs graph that the passes refine.
     pub fn correlate_with(
         &self,
         a: &Array2<Complex<f64>>,
