@@ -50,6 +50,8 @@ pub enum Command {
     /// Write one signal of a microscope file as NPY (stored dtype) or calibrated float32 TIFF.
     Convert(inspect::ConvertArgs),
     /// Multislice ADF-STEM thickness series of CsPbBr3 [001]: Cs : Pb/Br column ratio vs thickness.
+    // The doc line above is also clap's help text, so `[001]` stays unescaped.
+    #[allow(rustdoc::broken_intra_doc_links)]
     Simulate(Box<simulate::Args>),
     /// Generate synthetic core and core/shell QD stacks and run the whole analysis on them.
     Demo(demo::Args),

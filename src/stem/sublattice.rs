@@ -41,7 +41,8 @@ impl Sublattice {
     }
 }
 
-/// Result of [`assign`].
+/// The sublattice assignment of a column set (built by the column chain,
+/// `stem::columns`, from the detected lattice).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Assignment {
     /// Origin p₀ (x, y) px.
