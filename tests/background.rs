@@ -256,7 +256,7 @@ fn gaussian_matches_direct_replicate_reference_on_both_paths() {
 fn background_subtraction_removes_smooth_background_keeps_columns() {
     // CsPbBr3 scale at 0.25 Å/px: a = 5.87 Å = 23.48 px, columns σ = 0.45 Å
     // = 1.8 px, height 1, on a ramp plus a broad bump (σ_b = 250 px, 0.3);
-    // R = 2a = 47 px (spec default). A flat opening and the σ = R Gaussian
+    // R = 2a = 47 px (the default). A flat opening and the σ = R Gaussian
     // each lower a curved background by about ½|B''|R², here
     // 0.3/250²·47² ≈ 0.011 in total: inside the 2 % budget, while a ramp is
     // reproduced exactly.

@@ -122,7 +122,12 @@ pub fn analyze_one(input: &Path, dir: &Path, cfg: &PipelineConfig) -> Result<Sum
         pipeline::CalibrationSource::User => PixelSource::User,
         _ => PixelSource::File,
     };
-    let r = stem_columns::analyse(&name, &prepared.prepared, &cfg.columns)?;
+    let r = stem_columns::analyse_with(
+        &name,
+        &prepared.prepared,
+        Some(&prepared.averaged),
+        &cfg.columns,
+    )?;
     columns::write_outputs(dir, input, &prepared.prepared, &cfg.columns, &r, source)
 }
 

@@ -341,7 +341,7 @@ fn composition<'a>(
         frozen,
         md,
         notes: vec![
-            "CHARGE = +q removes the 3n−7 surplus electrons: the closed-shell ionic count (the SI's 'add electrons' reads the other way; see structure-and-cp2k spec §1)".into(),
+            "CHARGE = +q removes the 3n−7 surplus electrons: the closed-shell ionic count (the SI's 'add electrons' reads the other way; see docs/methods/structure.md)".into(),
             "atoms are sorted by layer depth, then element (Cs, Pb, Ca, Br), then z, y, x: frozen shells are ranges 1..N".into(),
             "a global CSVR thermostat with a 1-ps constant is a weak perturbation of the dynamics; NVE is the purist alternative".into(),
         ],

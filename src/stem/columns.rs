@@ -228,6 +228,27 @@ fn positive(name: &str, v: f64) -> Result<f64> {
 /// constant, one sublattice only, too few interior columns, classes not
 /// separated — one line naming `what`; no ratio is computed then.
 pub fn analyse(what: &str, image: &Image, p: &ColumnsParams) -> Result<ColumnsResult> {
+    analyse_with(what, image, None, p)
+}
+
+/// [`analyse`], with the joint fit's volumes measured on `linear` — the
+/// registered average before the nonlinear stages of `prepare` (its
+/// `averaged` image, same geometry as `image`) — while detection, sites and
+/// classes come from `image`. Du filtering and Richardson–Lucy do not keep
+/// the columns' volume ratios (measured on the testbed: 0.02–0.2 after
+/// `prepare` against 0.001–0.01 on the linear image,
+/// docs/methods/columns.md); the joint model carries its own background,
+/// so the linear image needs no background subtraction. Single and sweep
+/// fits stay on `image`, as in the study.
+///
+/// # Errors
+/// As [`analyse`]; `linear` of another shape or with non-finite pixels.
+pub fn analyse_with(
+    what: &str,
+    image: &Image,
+    linear: Option<&Image>,
+    p: &ColumnsParams,
+) -> Result<ColumnsResult> {
     let ps = image
         .calibration
         .pixel_size_angstrom()
@@ -252,8 +273,29 @@ pub fn analyse(what: &str, image: &Image, p: &ColumnsParams) -> Result<ColumnsRe
         mask: p.mask,
         ..DetectParams::default()
     };
-    let det = detect::detect(what, img.view(), ps, &dp, &mut warnings)?;
+    let mut det = detect::detect(what, img.view(), ps, &dp, &mut warnings)?;
     let a_meas = det.report.measured_angstrom;
+    if p.neighbours == Neighbours::Joint {
+        // The volumes: the joint fit again with a shared elliptical shape
+        // and free background steps at the particle edge, on the linear
+        // image when given (detect::refit).
+        let fit = match linear {
+            Some(lin) => {
+                if lin.data.dim() != image.data.dim() {
+                    return Err(Error::shape(
+                        format!("{what}: linear image for the volumes"),
+                        format!("{:?}", image.data.dim()),
+                        format!("{:?}", lin.data.dim()),
+                    ));
+                }
+                lin.check_finite(what)?;
+                let l: Array2<f64> = lin.data.mapv(f64::from);
+                detect::refit(l.view(), &det, a_meas / ps)
+            }
+            None => detect::refit(img.view(), &det, a_meas / ps),
+        };
+        det.fit = fit.map_err(|e| e.context(what))?;
+    }
     let lengths = resolve_lengths(p, a_meas, ps)?;
     let mut columns =
         column_fits(img.view(), &det, p, &lengths, &mut warnings).map_err(|e| e.context(what))?;
@@ -396,17 +438,17 @@ fn column_fits(
     let joint_fit = |d: &detect::Detected| -> ColumnFit {
         let i = d.fit_index;
         let c = class_of(d.site.kind);
-        let s = f.sigma_px[c];
+        let (sx, sy, rot) = f.axes(c);
         let ok = f.volume[i].is_finite() && f.volume[i] > 0.0;
         ColumnFit {
             params: gaussian::Gaussian7 {
                 baseline: f.background[i],
-                height: f.height(i, c),
+                height: f.volume[i] / (std::f64::consts::TAU * sx * sy),
                 x0: f.x[i],
                 y0: f.y[i],
-                sigma_x: s,
-                sigma_y: s,
-                rotation: 0.0,
+                sigma_x: sx,
+                sigma_y: sy,
+                rotation: rot,
             },
             stderr: [f64::NAN; 7],
             residual_rms: f.local_rms[i],
@@ -417,7 +459,7 @@ fn column_fits(
             } else {
                 FitStatus::CentroidFallback
             },
-            rotation_defined: false,
+            rotation_defined: f.axis_ratio() > 1.01,
         }
     };
     let fits: Vec<ColumnFit> = match p.neighbours {

@@ -23,8 +23,47 @@ pub(super) struct Region {
     pub(super) grid: (usize, usize),
 }
 
-/// Gaussian stamps: for each column the (region pixel, value/V, r²) list.
+/// Gaussian stamps: for each column the (region pixel, value/V, r²) list;
+/// r² = dᵀS⁻¹d is the squared distance in the shape's metric.
 pub(super) type Stamps = Vec<Vec<(u32, f64, f64)>>;
+
+/// The shared shape of every column: covariance σ_c²·S with det S = 1,
+/// S = [[1 + q₁, q₂], [q₂, 1 − q₁]] / √(1 − q₁² − q₂²) (an elliptical
+/// probe; q = 0 is round). Shared by all classes, so an elliptical probe
+/// is not taken for a difference between the classes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Shape {
+    pub(super) q1: f64,
+    pub(super) q2: f64,
+}
+
+impl Shape {
+    /// Largest |q| allowed (axis ratio √((1 + q)/(1 − q)) ≤ 1.7).
+    pub(super) const MAX_Q: f64 = 0.5;
+    pub(super) const ROUND: Shape = Shape { q1: 0.0, q2: 0.0 };
+    fn root(self) -> f64 {
+        (1.0 - self.q1 * self.q1 - self.q2 * self.q2)
+            .max(1e-6)
+            .sqrt()
+    }
+    /// dᵀS⁻¹d.
+    pub(super) fn quad(self, dx: f64, dy: f64) -> f64 {
+        ((1.0 - self.q1) * dx * dx - 2.0 * self.q2 * dx * dy + (1.0 + self.q1) * dy * dy)
+            / self.root()
+    }
+    /// S⁻¹d.
+    pub(super) fn metric(self, dx: f64, dy: f64) -> (f64, f64) {
+        let r = self.root();
+        (
+            ((1.0 - self.q1) * dx - self.q2 * dy) / r,
+            (-self.q2 * dx + (1.0 + self.q1) * dy) / r,
+        )
+    }
+    /// √ of the largest eigenvalue of S (how far the stamp reaches).
+    fn max_stretch(self) -> f64 {
+        ((1.0 + self.q1.hypot(self.q2)) / self.root()).sqrt()
+    }
+}
 
 pub(super) fn build_region(
     image: ArrayView2<f64>,
@@ -115,13 +154,15 @@ pub(super) fn stamps(
     sigma: &[f64],
     sigma0: &[f64],
     reach: f64,
+    shape: Shape,
 ) -> Stamps {
     let ny = reg.index.len() / reg.nx;
+    let stretch = shape.max_stretch();
     (0..x.len())
         .into_par_iter()
         .map(|i| {
             let s = sigma[cls[i]];
-            let rr = (reach * s).min(reach * sigma.iter().copied().fold(0.0, f64::max));
+            let rr = stretch * (reach * s).min(reach * sigma.iter().copied().fold(0.0, f64::max));
             // Amplitude per unit W: 1/(2π σ σ₀(class)), so the volume is
             // V = W σ/σ₀ and ∂h/∂σ at fixed W is orthogonal to h for an
             // isolated column (the width step does not fight the volumes).
@@ -135,8 +176,9 @@ pub(super) fn stamps(
                     if k == u32::MAX {
                         continue;
                     }
-                    let r2 = (xx as f64 - x[i]).powi(2) + (yy as f64 - y[i]).powi(2);
-                    if r2 <= rr * rr {
+                    let (dx, dy) = (xx as f64 - x[i], yy as f64 - y[i]);
+                    if dx * dx + dy * dy <= rr * rr {
+                        let r2 = shape.quad(dx, dy);
                         out.push((k, norm * (-r2 / (2.0 * s * s)).exp(), r2));
                     }
                 }

@@ -327,7 +327,7 @@ pub fn run_rendered_with(
     params: &PrepareParams,
     neighbours: crate::stem::gaussian::Neighbours,
 ) -> Outcome {
-    use crate::stem::columns::{analyse, ColumnsParams};
+    use crate::stem::columns::{analyse_with, ColumnsParams};
     let t0 = std::time::Instant::now();
     let prepared = crate::stem::pipeline::prepare(stack.clone(), params, None);
     let seconds_prepare = t0.elapsed().as_secs_f64();
@@ -349,7 +349,7 @@ pub fn run_rendered_with(
         neighbours,
         ..ColumnsParams::default()
     };
-    let res = analyse(name, &prepared.prepared, &cp);
+    let res = analyse_with(name, &prepared.prepared, Some(&prepared.averaged), &cp);
     let seconds_analyse = t1.elapsed().as_secs_f64();
     match res {
         Ok(r) => {

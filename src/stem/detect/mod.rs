@@ -30,8 +30,6 @@
 //!    brighter (Pb/Br) or darker (Cs) than the median of their four
 //!    other-class neighbours.
 
-use std::collections::HashMap;
-
 use ndarray::{Array2, ArrayView2};
 use serde::Serialize;
 
@@ -42,6 +40,8 @@ use crate::stem::joint::{self, JointColumn, JointFit, JointParams};
 use crate::stem::reciprocal::{self, LatticeSearch, MeasuredLattice};
 use crate::stem::sites::{self, AffineLattice, Site, SiteKind};
 use crate::stem::{mask, peaks};
+
+mod classify;
 
 /// Limits of the detection (fractions are of the quantities named).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -139,6 +139,20 @@ pub struct Detection {
     pub mask: Array2<bool>,
     /// Lattice report.
     pub report: LatticeReport,
+    /// The joint model's columns (every site), settings and region, for a
+    /// refit on another image ([`refit`]).
+    pub model: JointModel,
+}
+
+/// What a joint fit of the detected sites needs besides the image.
+#[derive(Debug, Clone)]
+pub struct JointModel {
+    /// Every site as a joint-fit column (indices as the fit's).
+    pub columns: Vec<JointColumn>,
+    /// Settings of the detection's joint fit.
+    pub params: JointParams,
+    /// Fit region: the particle, grown a little.
+    pub region: Array2<bool>,
 }
 
 fn refuse(what: &str, reason: String) -> Error {
@@ -375,216 +389,57 @@ pub fn detect(
         max_step_px: (0.1 * a_px).max(0.5),
         iterations: 15,
         width_map: vec![vec![1.0, 0.0], vec![0.0, 1.0], vec![0.5, 0.5]],
+        elliptical: false,
     };
     let fit = joint::fit(img, Some(inner.view()), &cols, &jp).map_err(|e| e.context(what))?;
-    classify(
+    let model = JointModel {
+        columns: cols,
+        params: jp,
+        region: inner,
+    };
+    classify::classify(
         what,
         img.dim(),
         all_sites,
         fit,
-        lattice,
-        mask,
-        m,
-        a_meas,
-        n_sites,
+        model,
+        (lattice, mask, m, a_meas, n_sites),
         p,
     )
 }
 
-/// Occupancy, interior, class identity and the refusals of steps 5–6.
-#[allow(clippy::too_many_arguments)]
-fn classify(
-    what: &str,
-    (ny, nx): (usize, usize),
-    all_sites: Vec<Site>,
-    fit: JointFit,
-    lattice: AffineLattice,
-    mask: Array2<bool>,
-    m: MeasuredLattice,
-    a_meas: f64,
-    n_sites: [usize; 3],
-    p: &DetectParams,
-) -> Result<Detection> {
-    let class_of = |k: SiteKind| match k {
-        SiteKind::Corner => 0usize,
-        SiteKind::Centre => 1,
-        SiteKind::Anion => 2,
-    };
-    let mut upper = [0.0f64; 2];
-    for (c, u) in upper.iter_mut().enumerate() {
-        let v: Vec<f64> = all_sites
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| class_of(s.kind) == c)
-            .map(|(i, _)| fit.volume[i])
-            .collect();
-        *u = quantile(&v, 0.75);
-    }
-    let occupied: Vec<bool> = all_sites
+/// The joint fit of `det`'s sites again on `img` (the detection image, or
+/// the linear image the volumes are measured on), from `det`'s positions
+/// and widths, with one elliptical shape shared by all classes and a finer
+/// background grid (`REFIT_BACKGROUND_SPACING_A`).
+///
+/// # Errors
+/// As [`joint::fit`].
+pub fn refit(img: ArrayView2<f64>, det: &Detection, a_px: f64) -> Result<JointFit> {
+    let cols: Vec<JointColumn> = det
+        .model
+        .columns
         .iter()
         .enumerate()
-        .map(|(i, s)| {
-            let c = class_of(s.kind);
-            c < 2 && upper[c] > 0.0 && fit.volume[i] > p.occupancy_fraction * upper[c]
+        .map(|(i, c)| JointColumn {
+            x: det.fit.x[i],
+            y: det.fit.y[i],
+            ..*c
         })
         .collect();
-    let n_occ = [0, 1].map(|c| {
-        all_sites
-            .iter()
-            .zip(&occupied)
-            .filter(|(s, o)| **o && class_of(s.kind) == c)
-            .count()
-    });
-    // The dim class may be the one that is empty: compare with the other.
-    let (lo, hi) = (n_occ[0].min(n_occ[1]), n_occ[0].max(n_occ[1]));
-    if hi == 0 || (lo as f64) < 0.3 * hi as f64 || !(upper[0] > 0.0 && upper[1] > 0.0) {
-        return Err(refuse(
-            what,
-            format!(
-                "one sublattice only: {} corner and {} body-centre sites hold columns (the (½,½) sites of the lattice are empty)",
-                n_occ[0], n_occ[1]
-            ),
-        ));
-    }
-    let by_uv: HashMap<(i64, i64), usize> = all_sites
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.uv, i))
-        .collect();
-    let reach = 3.0 * fit.sigma_px[0].max(fit.sigma_px[1]);
-    let inside = |i: usize| {
-        let (x, y) = (fit.x[i], fit.y[i]);
-        x >= reach && y >= reach && x <= (nx - 1) as f64 - reach && y <= (ny - 1) as f64 - reach
+    let jp = JointParams {
+        sigma_px: det.fit.sigma_px.clone(),
+        iterations: 12,
+        elliptical: true,
+        background_spacing_px: (REFIT_BACKGROUND_SPACING_A * a_px).max(4.0),
+        ..det.model.params.clone()
     };
-    let neighbours = |s: &Site| -> [Option<usize>; 4] {
-        let (u, v) = s.uv;
-        [
-            (u + 1, v + 1),
-            (u + 1, v - 1),
-            (u - 1, v + 1),
-            (u - 1, v - 1),
-        ]
-        .map(|k| by_uv.get(&k).copied().filter(|&j| occupied[j]))
-    };
-    let interior: Vec<bool> = all_sites
-        .iter()
-        .enumerate()
-        .map(|(i, s)| occupied[i] && inside(i) && neighbours(s).iter().all(Option::is_some))
-        .collect();
-    let med = |c: usize| -> f64 {
-        let v: Vec<f64> = (0..all_sites.len())
-            .filter(|&i| interior[i] && class_of(all_sites[i].kind) == c)
-            .map(|i| fit.volume[i])
-            .collect();
-        quantile(&v, 0.5)
-    };
-    let n_int = [0, 1].map(|c| {
-        (0..all_sites.len())
-            .filter(|&i| interior[i] && class_of(all_sites[i].kind) == c)
-            .count()
-    });
-    if n_int[0] < p.min_interior_per_class || n_int[1] < p.min_interior_per_class {
-        return Err(refuse(
-            what,
-            format!(
-                "particle too small for a ratio: {} and {} interior columns per class (need {})",
-                n_int[0], n_int[1], p.min_interior_per_class
-            ),
-        ));
-    }
-    let corner_is_bright = med(0) > med(1);
-    let bright_class = if corner_is_bright { 0 } else { 1 };
-    let mut mismatch = vec![false; all_sites.len()];
-    let mut n_bad = 0usize;
-    let mut n_int_all = 0usize;
-    for (i, s) in all_sites.iter().enumerate() {
-        if !interior[i] {
-            continue;
-        }
-        let mut nb: Vec<f64> = neighbours(s)
-            .iter()
-            .flatten()
-            .map(|&j| fit.volume[j])
-            .collect();
-        nb.sort_by(f64::total_cmp);
-        let nmed = 0.5 * (nb[1] + nb[2]);
-        let bright = class_of(s.kind) == bright_class;
-        let ok = if bright {
-            fit.volume[i] > nmed
-        } else {
-            fit.volume[i] < nmed
-        };
-        n_int_all += 1;
-        if !ok {
-            mismatch[i] = true;
-            n_bad += 1;
-        }
-    }
-    let mismatch_fraction = n_bad as f64 / n_int_all.max(1) as f64;
-    if mismatch_fraction > p.max_mismatch_fraction {
-        return Err(refuse(
-            what,
-            format!(
-                "the two classes are not separated: {:.0} % of interior columns are not brighter (Pb/Br) or darker (Cs) than their four neighbours of the other class (limit {:.0} %)",
-                100.0 * mismatch_fraction,
-                100.0 * p.max_mismatch_fraction
-            ),
-        ));
-    }
-    let mut columns: Vec<Detected> = Vec::new();
-    let mut mm = Vec::new();
-    for (i, s) in all_sites.iter().enumerate() {
-        if s.kind != SiteKind::Anion && occupied[i] {
-            columns.push(Detected {
-                site: *s,
-                fit_index: i,
-                occupied: true,
-                interior: interior[i],
-            });
-            mm.push(mismatch[i]);
-        }
-    }
-    for (i, s) in all_sites.iter().enumerate() {
-        if s.kind == SiteKind::Anion {
-            // Anion columns between two occupied sites of each class.
-            let (u, v) = s.uv;
-            let nb = [(u - 1, v), (u + 1, v), (u, v - 1), (u, v + 1)];
-            if nb
-                .iter()
-                .all(|k| by_uv.get(k).is_some_and(|&j| occupied[j]))
-            {
-                columns.push(Detected {
-                    site: *s,
-                    fit_index: i,
-                    occupied: true,
-                    interior: inside(i),
-                });
-                mm.push(false);
-            }
-        }
-    }
-    let report = LatticeReport {
-        measured_angstrom: a_meas,
-        expected_angstrom: p.expected_lattice_angstrom,
-        aspect_minus_one: m.squareness().0,
-        angle_deg: m.squareness().1,
-        contrast_10: m.contrast_g,
-        basis_px: [lattice.a1, lattice.a2],
-        mask_pixels: mask.iter().filter(|v| **v).count(),
-        n_sites,
-        n_occupied: n_occ,
-        sigma_px: fit.sigma_px.clone(),
-        joint_iterations: fit.iterations,
-        joint_converged: fit.converged,
-    };
-    Ok(Detection {
-        columns,
-        fit,
-        lattice,
-        corner_is_bright,
-        mismatch: mm,
-        mismatch_fraction,
-        mask,
-        report,
-    })
+    joint::fit(img, Some(det.model.region.view()), &cols, &jp)
 }
+
+/// Background node spacing of the volume refit, in lattice constants: fine
+/// enough to follow a support that is higher under the particle (on
+/// testbed scenes with a plateau, 2a left a ratio bias of 0.05–0.1 on
+/// particles of 8–13 cells, 0.7a within 0.003), coarse enough not to
+/// compete with the columns. The detection's own fit keeps 2a.
+const REFIT_BACKGROUND_SPACING_A: f64 = 0.7;
