@@ -25,248 +25,20 @@ use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
-use rust_hdf5::{ByteOrder, DatatypeMessage, H5File};
+use rust_hdf5::H5File;
 
 use crate::error::{Error, Result, Warnings};
-use crate::io::signal::{Acquisition, Axis, AxisKind, Dtype, FileSignals, Signal};
+use crate::io::signal::{
+    one_line_reason as reason, require_readable, Acquisition, Axis, AxisKind, FileSignals, Signal,
+};
+
+mod data;
+
+use data::{bounded, byte_cap, frames_first, read_dataset};
 
 fn h5err(path: &Path, e: impl std::fmt::Display) -> Error {
-    Error::format(path, format!("HDF5: {e}"))
-}
-
-fn dtype_of(path: &Path, dt: &DatatypeMessage) -> Result<(Dtype, bool)> {
-    match dt {
-        DatatypeMessage::FixedPoint {
-            size,
-            byte_order,
-            signed,
-            ..
-        } => {
-            let d = match (size, signed) {
-                (1, false) => Dtype::U8,
-                (1, true) => Dtype::I8,
-                (2, false) => Dtype::U16,
-                (2, true) => Dtype::I16,
-                (4, false) => Dtype::U32,
-                (4, true) => Dtype::I32,
-                (8, false) => Dtype::U64,
-                (8, true) => Dtype::I64,
-                _ => {
-                    return Err(Error::format(
-                        path,
-                        format!("{size}-byte integers are not supported"),
-                    ))
-                }
-            };
-            Ok((d, matches!(byte_order, ByteOrder::BigEndian)))
-        }
-        DatatypeMessage::FloatingPoint {
-            size, byte_order, ..
-        } => {
-            let d = match size {
-                4 => Dtype::F32,
-                8 => Dtype::F64,
-                _ => {
-                    return Err(Error::format(
-                        path,
-                        format!("{size}-byte floats are not supported"),
-                    ))
-                }
-            };
-            Ok((d, matches!(byte_order, ByteOrder::BigEndian)))
-        }
-        other => Err(Error::format(
-            path,
-            format!("image data of HDF5 type {other:?} is not supported"),
-        )),
-    }
-}
-
-/// Undo the filters of one chunk (deflate = 1, shuffle = 2), in reverse
-/// pipeline order, skipping those the chunk's mask marks as not applied.
-fn unfilter(
-    path: &Path,
-    mut raw: Vec<u8>,
-    mask: u32,
-    filters: &[rust_hdf5::Filter],
-    es: usize,
-    max: usize,
-) -> Result<Vec<u8>> {
-    for (i, fl) in filters.iter().enumerate().rev() {
-        if mask >> i & 1 == 1 {
-            continue;
-        }
-        raw = match fl.id {
-            1 => {
-                use std::io::Read;
-                let mut out = Vec::with_capacity(max);
-                flate2::read::ZlibDecoder::new(raw.as_slice())
-                    .take(max as u64 + 1)
-                    .read_to_end(&mut out)
-                    .map_err(|e| h5err(path, format!("deflate: {e}")))?;
-                out
-            }
-            2 => {
-                let n = raw.len() / es.max(1);
-                let mut out = vec![0u8; raw.len()];
-                for b in 0..es {
-                    for k in 0..n {
-                        out[k * es + b] = raw[b * n + k];
-                    }
-                }
-                out
-            }
-            id => return Err(h5err(path, format!("unsupported filter {id}"))),
-        };
-        if raw.len() > max {
-            return Err(h5err(
-                path,
-                "a chunk decompresses beyond its size (corrupt)",
-            ));
-        }
-    }
-    Ok(raw)
-}
-
-/// Chunked datasets of rank ≤ 3 with deflate/shuffle, read chunk by chunk
-/// (the library's whole-dataset read scatters element by element: 340 ms vs
-/// 5 ms for 10 × 1024² u16). `frames_last` = Velox (y, x, frame) chunks of
-/// one frame, written straight into (frame, y, x) order (the flag says
-/// so). `None` = not handled here.
-fn read_chunks(
-    path: &Path,
-    ds: &rust_hdf5::H5Dataset,
-    shape: &[usize],
-    es: usize,
-    frames_last: bool,
-) -> Result<Option<(Vec<u8>, bool)>> {
-    let Some(c) = ds.chunk_dims() else {
-        return Ok(None);
-    };
-    let filters = ds.filters().map_err(|e| h5err(path, e))?;
-    if c.len() != shape.len()
-        || shape.len() > 3
-        || c.contains(&0)
-        || filters.iter().any(|f| f.id > 2)
-    {
-        return Ok(None);
-    }
-    let total: usize = shape.iter().product::<usize>() * es;
-    let mut out = vec![0u8; total];
-    let grid: Vec<usize> = shape.iter().zip(&c).map(|(s, c)| s.div_ceil(*c)).collect();
-    let chunk_bytes = c.iter().product::<usize>() * es;
-    let pad3 = |v: &[usize], fill: usize| -> [usize; 3] {
-        let mut a = [fill; 3];
-        a[3 - v.len()..].copy_from_slice(v);
-        a
-    };
-    let (s3, c3, g3) = (pad3(shape, 1), pad3(&c, 1), pad3(&grid, 1));
-    let velox =
-        frames_last && shape.len() == 3 && c[0] == shape[0] && c[1] == shape[1] && c[2] == 1;
-    // Raw chunks are read in order (the file handle is not shared across
-    // threads), then decompressed in parallel.
-    let mut raws = Vec::new();
-    for i in 0..g3[0] {
-        for j in 0..g3[1] {
-            for k in 0..g3[2] {
-                let coords: Vec<usize> = [i, j, k][3 - shape.len()..].to_vec();
-                let (raw, mask) = ds.read_chunk_raw_at(&coords).map_err(|e| h5err(path, e))?;
-                raws.push(([i, j, k], raw, mask));
-            }
-        }
-    }
-    let chunks: Vec<([usize; 3], Vec<u8>)> = {
-        use rayon::prelude::*;
-        raws.into_par_iter()
-            .map(|(ijk, raw, mask)| {
-                let data = unfilter(path, raw, mask, &filters, es, chunk_bytes)?;
-                if data.len() != chunk_bytes {
-                    return Err(h5err(
-                        path,
-                        format!(
-                            "chunk {ijk:?}: {} bytes, expected {chunk_bytes}",
-                            data.len()
-                        ),
-                    ));
-                }
-                Ok((ijk, data))
-            })
-            .collect::<Result<_>>()?
-    };
-    for ([i, j, k], data) in chunks {
-        if velox {
-            // Chunk (y, x, 1) = frame k in (y, x) order.
-            out[k * chunk_bytes..(k + 1) * chunk_bytes].copy_from_slice(&data);
-            continue;
-        }
-        let (o0, o1, o2) = (i * c3[0], j * c3[1], k * c3[2]);
-        let run = c3[2].min(s3[2] - o2) * es;
-        for a in 0..c3[0].min(s3[0] - o0) {
-            for b in 0..c3[1].min(s3[1] - o1) {
-                let src = ((a * c3[1] + b) * c3[2]) * es;
-                let dst = (((o0 + a) * s3[1] + o1 + b) * s3[2] + o2) * es;
-                out[dst..dst + run].copy_from_slice(&data[src..src + run]);
-            }
-        }
-    }
-    Ok(Some((out, velox)))
-}
-
-/// A dataset's bytes (little-endian) and its dtype and shape; with
-/// `frames_last`, a rank-3 (y, x, frame) dataset comes back as
-/// (frame, y, x) bytes (shape still reported as stored).
-fn read_dataset(
-    path: &Path,
-    f: &H5File,
-    name: &str,
-    frames_last: bool,
-) -> Result<(Vec<u8>, Dtype, Vec<usize>)> {
-    let ds = f
-        .dataset(name)
-        .map_err(|e| h5err(path, format!("{name}: {e}")))?;
-    let (dtype, big) = dtype_of(path, &ds.datatype().map_err(|e| h5err(path, e))?)?;
-    let shape = ds.shape();
-    let es = dtype.size();
-    let (mut bytes, done_frames_first) = match read_chunks(path, &ds, &shape, es, frames_last)? {
-        Some(fast) => fast,
-        None => (
-            ds.read_raw_bytes()
-                .map_err(|e| h5err(path, format!("{name}: {e}")))?,
-            false,
-        ),
-    };
-    if frames_last && shape.len() == 3 && !done_frames_first {
-        bytes = frames_first(&bytes, shape[0], shape[1], shape[2], es);
-    }
-    let n: usize = shape.iter().product();
-    if n.checked_mul(dtype.size()) != Some(bytes.len()) {
-        return Err(Error::format(
-            path,
-            format!("{name}: {} bytes for shape {shape:?}", bytes.len()),
-        ));
-    }
-    if big && dtype.size() > 1 {
-        for c in bytes.chunks_exact_mut(dtype.size()) {
-            c.reverse();
-        }
-    }
-    Ok((bytes, dtype, shape))
-}
-
-/// (y, x, frame) → (frame, y, x).
-fn frames_first(bytes: &[u8], ny: usize, nx: usize, nf: usize, es: usize) -> Vec<u8> {
-    if nf == 1 {
-        return bytes.to_vec();
-    }
-    let mut out = vec![0u8; bytes.len()];
-    for p in 0..ny * nx {
-        for f in 0..nf {
-            let src = (p * nf + f) * es;
-            let dst = (f * ny * nx + p) * es;
-            out[dst..dst + es].copy_from_slice(&bytes[src..src + es]);
-        }
-    }
-    out
+    let one_line = e.to_string().replace(['\n', '\r'], " ");
+    Error::format(path, format!("HDF5: {one_line}"))
 }
 
 fn flatten_json(prefix: &str, v: &serde_json::Value, out: &mut BTreeMap<String, String>) {
@@ -323,7 +95,99 @@ fn velox_acquisition(m: &BTreeMap<String, String>) -> Acquisition {
     }
 }
 
-fn read_velox(path: &Path, f: &H5File) -> Result<FileSignals> {
+/// Column 0 of a Velox `Metadata` dataset (the first frame's JSON, zero
+/// padded), flattened; `Err` = a one-line reason.
+fn velox_metadata(
+    path: &Path,
+    f: &H5File,
+    base: &str,
+    file_len: u64,
+) -> std::result::Result<BTreeMap<String, String>, String> {
+    let ds = f
+        .dataset(&format!("{base}/Metadata"))
+        .map_err(|_| "no Metadata dataset (uncalibrated)".to_string())?;
+    let shape = ds.shape();
+    let cap = byte_cap(file_len, &ds.filters().unwrap_or_default());
+    bounded(path, "Metadata", &shape, ds.element_size(), cap).map_err(reason)?;
+    let raw = ds.read_raw_bytes().map_err(|e| reason(h5err(path, e)))?;
+    let cols = shape.get(1).copied().unwrap_or(1).max(1);
+    let json: Vec<u8> = raw
+        .iter()
+        .step_by(cols)
+        .copied()
+        .take_while(|&c| c != 0)
+        .collect();
+    let v = serde_json::from_slice::<serde_json::Value>(&json)
+        .map_err(|e| format!("Metadata is not JSON ({e})"))?;
+    let mut m = BTreeMap::new();
+    flatten_json("", &v, &mut m);
+    Ok(m)
+}
+
+/// One `Data/Image/<id>` group as a signal; `Ok(None)` = not an image
+/// (warned), `Err` = unreadable (the caller keeps its place).
+fn velox_signal(
+    path: &Path,
+    f: &H5File,
+    id: &str,
+    metadata: BTreeMap<String, String>,
+    file_len: u64,
+    warnings: &mut Warnings,
+) -> Result<Option<Signal>> {
+    let base = format!("Data/Image/{id}");
+    let (bytes, dtype, shape) = read_dataset(path, f, &format!("{base}/Data"), true, file_len)?;
+    let (ny, nx, nf) = match shape.as_slice() {
+        [ny, nx] => (*ny, *nx, 1),
+        [ny, nx, nf] => (*ny, *nx, *nf),
+        s => {
+            warnings.push(format!(
+                "{base}/Data: shape {s:?} skipped (not an image or frame stack)"
+            ));
+            return Ok(None);
+        }
+    };
+    let px = |k: &str| metadata.get(k).and_then(|v| v.parse::<f64>().ok());
+    let unit = metadata
+        .get("BinaryResult.PixelUnitX")
+        .cloned()
+        .unwrap_or_else(|| "m".into());
+    let (ay, ax) = match (
+        px("BinaryResult.PixelSize.height"),
+        px("BinaryResult.PixelSize.width"),
+    ) {
+        (Some(h), Some(w)) => (
+            Axis::from_unit("y", h, 0.0, &unit),
+            Axis::from_unit("x", w, 0.0, &unit),
+        ),
+        _ => (Axis::uncalibrated("y"), Axis::uncalibrated("x")),
+    };
+    let (shape, axes) = if nf > 1 {
+        (vec![nf, ny, nx], vec![Axis::uncalibrated("frame"), ay, ax])
+    } else {
+        (vec![ny, nx], vec![ay, ax])
+    };
+    Ok(Some(Signal {
+        title: velox_title(&metadata, id),
+        shape,
+        dtype,
+        axes,
+        acquisition: velox_acquisition(&metadata),
+        bytes,
+        metadata,
+        unreadable: None,
+    }))
+}
+
+fn velox_title(metadata: &BTreeMap<String, String>, id: &str) -> String {
+    metadata
+        .get("BinaryResult.Detector")
+        .cloned()
+        .unwrap_or_else(|| id.to_string())
+}
+
+/// Every `Data/Image/<uuid>` group; one that cannot be read is listed as
+/// unreadable with its reason, the others read.
+fn read_velox(path: &Path, f: &H5File, file_len: u64) -> Result<FileSignals> {
     let image = f
         .root_group()
         .group("Data")
@@ -335,68 +199,19 @@ fn read_velox(path: &Path, f: &H5File) -> Result<FileSignals> {
     let mut warnings = Warnings::default();
     for id in ids {
         let base = format!("Data/Image/{id}");
-        let (bytes, dtype, shape) = read_dataset(path, f, &format!("{base}/Data"), true)?;
-        let (ny, nx, nf) = match shape.as_slice() {
-            [ny, nx] => (*ny, *nx, 1),
-            [ny, nx, nf] => (*ny, *nx, *nf),
-            s => {
-                warnings.push(format!(
-                    "{base}/Data: shape {s:?} skipped (not an image or frame stack)"
-                ));
-                continue;
+        let metadata = match velox_metadata(path, f, &base, file_len) {
+            Ok(m) => m,
+            Err(r) => {
+                warnings.push(format!("{base}: {r}"));
+                BTreeMap::new()
             }
         };
-        let mut metadata = BTreeMap::new();
-        if let Ok(ds) = f.dataset(&format!("{base}/Metadata")) {
-            let raw = ds.read_raw_bytes().map_err(|e| h5err(path, e))?;
-            let cols = ds.shape().get(1).copied().unwrap_or(1).max(1);
-            // Column 0 = the first frame's JSON, zero padded.
-            let json: Vec<u8> = raw
-                .iter()
-                .step_by(cols)
-                .copied()
-                .take_while(|&c| c != 0)
-                .collect();
-            match serde_json::from_slice::<serde_json::Value>(&json) {
-                Ok(v) => flatten_json("", &v, &mut metadata),
-                Err(e) => warnings.push(format!("{base}/Metadata: not JSON ({e})")),
-            }
-        } else {
-            warnings.push(format!("{base}: no Metadata dataset (uncalibrated)"));
+        let title = velox_title(&metadata, &id);
+        match velox_signal(path, f, &id, metadata, file_len, &mut warnings) {
+            Ok(Some(s)) => signals.push(s),
+            Ok(None) => {}
+            Err(e) => signals.push(Signal::unreadable(title, reason(e))),
         }
-        let px = |k: &str| metadata.get(k).and_then(|v| v.parse::<f64>().ok());
-        let unit = metadata
-            .get("BinaryResult.PixelUnitX")
-            .cloned()
-            .unwrap_or_else(|| "m".into());
-        let (ay, ax) = match (
-            px("BinaryResult.PixelSize.height"),
-            px("BinaryResult.PixelSize.width"),
-        ) {
-            (Some(h), Some(w)) => (
-                Axis::from_unit("y", h, 0.0, &unit),
-                Axis::from_unit("x", w, 0.0, &unit),
-            ),
-            _ => (Axis::uncalibrated("y"), Axis::uncalibrated("x")),
-        };
-        let (shape, axes) = if nf > 1 {
-            (vec![nf, ny, nx], vec![Axis::uncalibrated("frame"), ay, ax])
-        } else {
-            (vec![ny, nx], vec![ay, ax])
-        };
-        let title = metadata
-            .get("BinaryResult.Detector")
-            .cloned()
-            .unwrap_or_else(|| id.clone());
-        signals.push(Signal {
-            title,
-            shape,
-            dtype,
-            axes,
-            acquisition: velox_acquisition(&metadata),
-            bytes,
-            metadata,
-        });
     }
     Ok(FileSignals {
         format: "Velox EMD".into(),
@@ -431,62 +246,77 @@ fn berkeley_groups(
     }
 }
 
-fn read_berkeley(path: &Path, f: &H5File, groups: &[String]) -> Result<FileSignals> {
-    let mut signals = Vec::new();
-    for g in groups {
-        let (bytes, dtype, shape) = read_dataset(path, f, &format!("{g}/data"), false)?;
-        let mut axes = Vec::new();
-        for k in 1..=shape.len() {
-            let name = format!("{g}/dim{k}");
-            let axis = match f.dataset(&name) {
-                Ok(ds) => {
-                    let v: Vec<f64> = ds.read_numeric_as::<f64>().unwrap_or_default();
-                    let attr =
-                        |a: &str| ds.attr(a).and_then(|x| x.read_string()).unwrap_or_default();
-                    let scale = if v.len() >= 2 { v[1] - v[0] } else { 1.0 };
-                    Axis::from_unit(
-                        &attr("name"),
-                        scale,
-                        v.first().copied().unwrap_or(0.0),
-                        &attr("units"),
-                    )
-                }
-                Err(_) => Axis::uncalibrated(&format!("dim{k}")),
-            };
-            axes.push(axis);
+/// Axis `k` (1-based) of a Berkeley group from its `dimK` vector.
+fn berkeley_axis(path: &Path, f: &H5File, g: &str, k: usize, file_len: u64) -> Axis {
+    let name = format!("{g}/dim{k}");
+    let Ok(ds) = f.dataset(&name) else {
+        return Axis::uncalibrated(&format!("dim{k}"));
+    };
+    let cap = byte_cap(file_len, &ds.filters().unwrap_or_default());
+    let v: Vec<f64> = match bounded(path, &name, &ds.shape(), ds.element_size(), cap) {
+        Ok(_) => ds.read_numeric_as::<f64>().unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
+    let attr = |a: &str| ds.attr(a).and_then(|x| x.read_string()).unwrap_or_default();
+    let scale = if v.len() >= 2 { v[1] - v[0] } else { 1.0 };
+    Axis::from_unit(
+        &attr("name"),
+        scale,
+        v.first().copied().unwrap_or(0.0),
+        &attr("units"),
+    )
+}
+
+fn berkeley_signal(path: &Path, f: &H5File, g: &str, file_len: u64) -> Result<Signal> {
+    let (bytes, dtype, shape) = read_dataset(path, f, &format!("{g}/data"), false, file_len)?;
+    let axes: Vec<Axis> = (1..=shape.len().min(32))
+        .map(|k| berkeley_axis(path, f, g, k, file_len))
+        .collect();
+    // (y, x, frame) with a non-length last axis → frames first.
+    let (shape, axes, bytes) = match (shape.as_slice(), axes.as_slice()) {
+        ([ny, nx, nf], [a0, a1, a2])
+            if a0.kind == AxisKind::Length
+                && a1.kind == AxisKind::Length
+                && a2.kind != AxisKind::Length =>
+        {
+            let b = frames_first(&bytes, *ny, *nx, *nf, dtype.size());
+            (
+                vec![*nf, *ny, *nx],
+                vec![a2.clone(), a0.clone(), a1.clone()],
+                b,
+            )
         }
-        let title = g.rsplit('/').next().unwrap_or(g).to_string();
-        // (y, x, frame) with a non-length last axis → frames first.
-        let (shape, axes, bytes) = match (shape.as_slice(), axes.as_slice()) {
-            ([ny, nx, nf], [a0, a1, a2])
-                if a0.kind == AxisKind::Length
-                    && a1.kind == AxisKind::Length
-                    && a2.kind != AxisKind::Length =>
-            {
-                let b = frames_first(&bytes, *ny, *nx, *nf, dtype.size());
-                (
-                    vec![*nf, *ny, *nx],
-                    vec![a2.clone(), a0.clone(), a1.clone()],
-                    b,
-                )
-            }
-            _ => (shape, axes, bytes),
-        };
-        signals.push(Signal {
-            title,
-            shape,
-            dtype,
-            axes,
-            acquisition: Acquisition::default(),
-            metadata: BTreeMap::new(),
-            bytes,
-        });
-    }
-    Ok(FileSignals {
+        _ => (shape, axes, bytes),
+    };
+    Ok(Signal {
+        title: berkeley_title(g),
+        shape,
+        dtype,
+        axes,
+        acquisition: Acquisition::default(),
+        metadata: BTreeMap::new(),
+        bytes,
+        unreadable: None,
+    })
+}
+
+fn berkeley_title(g: &str) -> String {
+    g.rsplit('/').next().unwrap_or(g).to_string()
+}
+
+fn read_berkeley(path: &Path, f: &H5File, groups: &[String], file_len: u64) -> FileSignals {
+    let signals = groups
+        .iter()
+        .map(|g| {
+            berkeley_signal(path, f, g, file_len)
+                .unwrap_or_else(|e| Signal::unreadable(berkeley_title(g), reason(e)))
+        })
+        .collect();
+    FileSignals {
         format: "Berkeley EMD".into(),
         signals,
         warnings: Warnings::default(),
-    })
+    }
 }
 
 /// Read every image signal of a Velox or Berkeley EMD file.
@@ -497,11 +327,14 @@ fn read_berkeley(path: &Path, f: &H5File, groups: &[String]) -> Result<FileSigna
 /// and reported as an error naming the file).
 pub fn read_emd(path: &Path) -> Result<FileSignals> {
     let run = || -> Result<FileSignals> {
+        let file_len = std::fs::metadata(path)
+            .map_err(|e| Error::io(path, e))?
+            .len();
         let f = H5File::open(path).map_err(|e| h5err(path, e))?;
         let root = f.root_group();
         let velox = root.group("Data").and_then(|g| g.group("Image")).is_ok();
         let fs = if velox {
-            read_velox(path, &f)?
+            read_velox(path, &f, file_len)?
         } else {
             let mut groups = Vec::new();
             berkeley_groups(&f, &root, "", 0, &mut groups);
@@ -511,7 +344,7 @@ pub fn read_emd(path: &Path) -> Result<FileSignals> {
                     "HDF5 file without an EMD image group (no Data/Image, no emd_group_type group)",
                 ));
             }
-            read_berkeley(path, &f, &groups)?
+            read_berkeley(path, &f, &groups, file_len)
         };
         if fs.signals.is_empty() {
             return Err(Error::Empty {
@@ -519,6 +352,7 @@ pub fn read_emd(path: &Path) -> Result<FileSignals> {
                 reason: "no image signal in the EMD file".into(),
             });
         }
+        require_readable(path, &fs.signals)?;
         Ok(fs)
     };
     // Silence the default hook while the HDF5 library runs: a panic inside
