@@ -347,13 +347,13 @@ fn mrc_every_mode_and_calibration() {
     let p = tmp.path().join("w.mrc");
     io::write_mrc_f32(&p, &st).unwrap();
     assert_eq!(io::read_stack(&p).unwrap(), st);
-    // Unsupported mode.
-    let p = tmp.path().join("m4.mrc");
-    fs::write(&p, mrc(4, false, 0, (1, 2, 2), 0.0, &[0u8; 32])).unwrap();
+    // Unsupported mode (modes 3 and 4, complex, are read: tests/readers.rs).
+    let p = tmp.path().join("m7.mrc");
+    fs::write(&p, mrc(7, false, 0, (1, 2, 2), 0.0, &[0u8; 32])).unwrap();
     assert!(io::read_stack(&p)
         .unwrap_err()
         .to_string()
-        .contains("unsupported MRC mode 4"));
+        .contains("unsupported MRC mode 7"));
 }
 
 fn f32_to_half(v: f32) -> u16 {

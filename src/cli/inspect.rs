@@ -54,6 +54,10 @@ pub fn run_inspect(a: &InspectArgs) -> Result<()> {
         fs.signals.len()
     );
     for (i, s) in fs.signals.iter().enumerate() {
+        if let Some(r) = &s.unreadable {
+            println!("[{i}] {}  unreadable: {r}", s.title);
+            continue;
+        }
         println!("[{i}] {}  shape {:?}  {:?}", s.title, s.shape, s.dtype);
         for (k, ax) in s.axes.iter().enumerate() {
             println!(

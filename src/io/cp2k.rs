@@ -147,6 +147,96 @@ struct Block {
     sum: Option<f64>,
 }
 
+/// The MD-step groups of one MOLog file, appended to `blocks`.
+fn molog_groups<'a>(path: &'a Path, blocks: &mut Vec<(Vec<Block>, &'a Path, usize)>) -> Result<()> {
+    let mut current: Option<Block> = None;
+    let mut group: Vec<Block> = Vec::new();
+    let mut start_line = 0;
+    let mut skipping = false;
+    let flush = |group: &mut Vec<Block>, cur: &mut Option<Block>| {
+        if let Some(b) = cur.take() {
+            if !b.rows.is_empty() {
+                group.push(b);
+            }
+        }
+    };
+    for (i, line) in open(path)?.lines().enumerate() {
+        let line = line.map_err(|e| Error::io(path, e))?;
+        let t = line.trim();
+        if !t.starts_with("MO|") {
+            continue;
+        }
+        let body = t[3..].trim();
+        let upper = body.to_ascii_uppercase();
+        if upper.contains("EIGENVALUES")
+            || upper.contains("ENERGIES") && upper.contains("OCCUPATION")
+        {
+            if upper.contains("AFTER SCF STEP") {
+                flush(&mut group, &mut current);
+                skipping = true;
+                continue;
+            }
+            let spin = usize::from(upper.starts_with("BETA"));
+            flush(&mut group, &mut current);
+            // A new restricted or ALPHA block starts a new MD step.
+            if spin == 0 && !group.is_empty() {
+                blocks.push((std::mem::take(&mut group), path, start_line));
+            }
+            if spin == 0 {
+                start_line = i + 1;
+            }
+            skipping = false;
+            current = Some(Block {
+                spin,
+                ..Block::default()
+            });
+            continue;
+        }
+        if skipping {
+            continue;
+        }
+        let Some(b) = current.as_mut() else { continue };
+        if upper.starts_with("SUM:") {
+            b.sum = body[4..]
+                .split_whitespace()
+                .next()
+                .and_then(|s| s.parse().ok());
+            continue;
+        }
+        let f: Vec<&str> = body.split_whitespace().collect();
+        if f.len() >= 4 {
+            if let (Ok(idx), Ok(ha), Ok(occ)) = (
+                f[0].parse::<usize>(),
+                f[1].parse::<f64>(),
+                f[3].parse::<f64>(),
+            ) {
+                if !ha.is_finite() {
+                    return Err(at(path, i + 1, "non-finite eigenvalue"));
+                }
+                b.rows.push((idx, ha, occ));
+            }
+        }
+    }
+    // CP2K ends every block with `MO| Sum:`; a last block without it
+    // (when earlier blocks have one) was cut off mid-write.
+    let any_sum = blocks
+        .iter()
+        .any(|(g, p, _)| *p == path && g.iter().any(|b| b.sum.is_some()))
+        || group.iter().any(|b| b.sum.is_some());
+    if current.as_ref().is_some_and(|b| b.sum.is_none()) && any_sum {
+        return Err(at(
+            path,
+            start_line,
+            "truncated MO block at the end of the file (no `MO| Sum:` line)",
+        ));
+    }
+    flush(&mut group, &mut current);
+    if !group.is_empty() {
+        blocks.push((group, path, start_line));
+    }
+    Ok(())
+}
+
 /// HOMO/LUMO energies (eV) per MD step from a MOLog (or several per-step
 /// MOLog files, given in order). `homo` overrides the HOMO index.
 ///
@@ -155,91 +245,7 @@ struct Block {
 pub fn read_molog(paths: &[&Path], homo: Option<usize>) -> Result<MoSeries> {
     let mut blocks: Vec<(Vec<Block>, &Path, usize)> = Vec::new();
     for &path in paths {
-        let mut current: Option<Block> = None;
-        let mut group: Vec<Block> = Vec::new();
-        let mut start_line = 0;
-        let mut skipping = false;
-        let flush = |group: &mut Vec<Block>, cur: &mut Option<Block>| {
-            if let Some(b) = cur.take() {
-                if !b.rows.is_empty() {
-                    group.push(b);
-                }
-            }
-        };
-        for (i, line) in open(path)?.lines().enumerate() {
-            let line = line.map_err(|e| Error::io(path, e))?;
-            let t = line.trim();
-            if !t.starts_with("MO|") {
-                continue;
-            }
-            let body = t[3..].trim();
-            let upper = body.to_ascii_uppercase();
-            if upper.contains("EIGENVALUES")
-                || upper.contains("ENERGIES") && upper.contains("OCCUPATION")
-            {
-                if upper.contains("AFTER SCF STEP") {
-                    flush(&mut group, &mut current);
-                    skipping = true;
-                    continue;
-                }
-                let spin = usize::from(upper.starts_with("BETA"));
-                flush(&mut group, &mut current);
-                // A new restricted or ALPHA block starts a new MD step.
-                if spin == 0 && !group.is_empty() {
-                    blocks.push((std::mem::take(&mut group), path, start_line));
-                }
-                if spin == 0 {
-                    start_line = i + 1;
-                }
-                skipping = false;
-                current = Some(Block {
-                    spin,
-                    ..Block::default()
-                });
-                continue;
-            }
-            if skipping {
-                continue;
-            }
-            let Some(b) = current.as_mut() else { continue };
-            if upper.starts_with("SUM:") {
-                b.sum = body[4..]
-                    .split_whitespace()
-                    .next()
-                    .and_then(|s| s.parse().ok());
-                continue;
-            }
-            let f: Vec<&str> = body.split_whitespace().collect();
-            if f.len() >= 4 {
-                if let (Ok(idx), Ok(ha), Ok(occ)) = (
-                    f[0].parse::<usize>(),
-                    f[1].parse::<f64>(),
-                    f[3].parse::<f64>(),
-                ) {
-                    if !ha.is_finite() {
-                        return Err(at(path, i + 1, "non-finite eigenvalue"));
-                    }
-                    b.rows.push((idx, ha, occ));
-                }
-            }
-        }
-        // CP2K ends every block with `MO| Sum:`; a last block without it
-        // (when earlier blocks have one) was cut off mid-write.
-        let any_sum = blocks
-            .iter()
-            .any(|(g, p, _)| *p == path && g.iter().any(|b| b.sum.is_some()))
-            || group.iter().any(|b| b.sum.is_some());
-        if current.as_ref().is_some_and(|b| b.sum.is_none()) && any_sum {
-            return Err(at(
-                path,
-                start_line,
-                "truncated MO block at the end of the file (no `MO| Sum:` line)",
-            ));
-        }
-        flush(&mut group, &mut current);
-        if !group.is_empty() {
-            blocks.push((group, path, start_line));
-        }
+        molog_groups(path, &mut blocks)?;
     }
     if blocks.is_empty() {
         return Err(Error::format(
@@ -265,13 +271,25 @@ pub fn read_molog(paths: &[&Path], homo: Option<usize>) -> Result<MoSeries> {
                             "block without `MO| Sum:` line; give --homo-index",
                         )
                     })?;
+                    if !(s.is_finite() && (0.0..=1e9).contains(&s)) {
+                        return Err(at(
+                            path,
+                            *line,
+                            format!("`MO| Sum:` {s} is not an electron count (0 to 1e9); give --homo-index"),
+                        ));
+                    }
                     (s / spins).round() as usize
                 }
             };
             homo_used = hi;
             let e = |idx: usize| b.rows.iter().find(|r| r.0 == idx).map(|r| r.1 * HARTREE_EV);
-            let (eh, el) = (e(hi), e(hi + 1));
-            match (hi.checked_sub(1).and_then(e), e(hi + 2), eh, el) {
+            let (eh, el) = (e(hi), hi.checked_add(1).and_then(e));
+            match (
+                hi.checked_sub(1).and_then(e),
+                hi.checked_add(2).and_then(e),
+                eh,
+                el,
+            ) {
                 (Some(h1), Some(l1), Some(a), Some(c)) => {
                     near |= (a - h1).abs() < 5e-3 || (l1 - c).abs() < 5e-3;
                 }
@@ -286,7 +304,10 @@ pub fn read_molog(paths: &[&Path], homo: Option<usize>) -> Result<MoSeries> {
                     return Err(at(
                         path,
                         *line,
-                        format!("block does not list MO {hi} (HOMO) and {} (LUMO)", hi + 1),
+                        format!(
+                            "block does not list MO {hi} (HOMO) and {} (LUMO)",
+                            hi.saturating_add(1)
+                        ),
                     ))
                 }
             }

@@ -5,12 +5,12 @@
 //! |---|---|---|---|
 //! | NPY (`.npy`) | 2-D image or 3-D `[frame, y, x]`; `i1 u1 i2 u2 i4 u4 i8 u8 f2 f4 f8`, either byte order, C or Fortran order | float32, C order | none (uncalibrated) |
 //! | TIFF (`.tif`, `.tiff`) | single/multi-page; 8/16/32-bit signed/unsigned integer, 32/64-bit float, grey | 32-bit float, single or multi-page | ImageJ `unit=` + resolution tags, or `ResolutionUnit` inch/cm |
-//! | MRC (`.mrc`, `.mrcs`, `.st`, `.map`) | modes 0, 1, 2, 6, 12; extended header skipped; either byte order | mode 2 | cell length / grid size (Å) |
+//! | MRC (`.mrc`, `.mrcs`, `.st`, `.map`) | modes 0 (int8, or uint8 by the IMOD flag), 1, 2, 3/4 (complex), 6, 12 in the stored dtype; extended header skipped; either byte order | mode 2 | cell length / grid size (Å); negative → uncalibrated + warning |
 //! | PNG | — | 8-bit grey preview, percentile contrast | — |
 //! | DM3/DM4 (`dm`) | every image of `ImageList` (thumbnail skipped); all numeric DataTypes incl. complex, packed complex (DataType 5, unpacked to the centred complex transform), RGB, bool, i64/u64; either byte order; 2-D/3-D | — | `Calibrations/Dimension` scale/origin/units; `Microscope Info` voltage, magnification, convergence; acquisition date |
 //! | Velox EMD (`emd`) | every `Data/Image/<uuid>` (frames (y, x, f) → (f, y, x)); chunked, deflate/shuffle | — | JSON `Metadata`: pixel size, kV, convergence, detector angles, dwell time |
 //! | Berkeley EMD (`emd`) | every `emd_group_type` group (`data`, `dim1…`) | — | `dimN` vectors with `name`/`units` |
-//! | TIA SER (+ EMI) (`ser`) | 2-D element series, data types 1–10, 32/64-bit offsets | — | element calibration (m); EMI `<ObjectInfo>` XML (kV, magnification) |
+//! | TIA SER (+ EMI) (`ser`, `emi`) | 2-D element series, data types 1–10, 32/64-bit offsets; the `.emi` reads every sibling `NAME_N.ser` as a signal | — | element calibration (m); EMI `<ObjectInfo>` XML (kV, magnification) |
 //!
 //! Multi-signal files are read as [`signal::FileSignals`]; [`load_stack`]
 //! picks one (`--signal N|TITLE`) as a calibrated [`Stack`] with its
@@ -18,7 +18,9 @@
 //! to Å and reciprocal lengths to 1/Å; other axes keep their unit.
 //!
 //! Formats are recognised by their magic bytes first and by extension
-//! second. Values are converted to `f32` on read. Nothing here checks for
+//! second. Values are converted to `f32` for the pipeline (complex → the
+//! modulus |z|, with a warning from [`load_stack`]); `convert` to NPY
+//! keeps the stored dtype. Nothing here checks for
 //! NaN: readers pass data through as stored, the pipeline validates.
 
 use std::fs::File;
@@ -64,6 +66,8 @@ pub enum Format {
     Emd,
     /// TIA SER (+ EMI).
     Ser,
+    /// TIA EMI: the acquisition's metadata, read with its `NAME_N.ser` files.
+    Emi,
 }
 
 /// Recognise the format of `path` by magic bytes, then by extension.
@@ -76,6 +80,13 @@ pub fn detect_format(path: &Path) -> Result<Format> {
     let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
     let n = read_up_to(&mut f, &mut head).map_err(|e| Error::io(path, e))?;
     let head = &head[..n];
+    // An EMI has no documented signature; TIA names it `.emi`.
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("emi"))
+    {
+        return Ok(Format::Emi);
+    }
     if head.starts_with(b"\x93NUMPY") {
         return Ok(Format::Npy);
     }
@@ -118,7 +129,7 @@ pub fn detect_format(path: &Path) -> Result<Format> {
         )),
         _ => Err(Error::UnknownFormat {
             path: path.to_path_buf(),
-            hint: "supported: .npy, .tif/.tiff, .mrc/.mrcs, .dm3/.dm4, .emd (Velox, Berkeley), .ser (+ .emi)".into(),
+            hint: "supported: .npy, .tif/.tiff, .mrc/.mrcs, .dm3/.dm4, .emd (Velox, Berkeley), .ser/.emi (TIA)".into(),
         }),
     }
 }
@@ -144,8 +155,9 @@ pub fn read_stack(path: &Path) -> Result<Stack> {
     Ok(load_stack(path, None)?.stack)
 }
 
-/// Every signal of a file. NPY, TIFF and MRC files give one float32
-/// signal; DM3/DM4, EMD and SER give theirs in the stored dtype.
+/// Every signal of a file. NPY and TIFF files give one float32 signal;
+/// MRC, DM3/DM4, EMD and SER give theirs in the stored dtype. A signal the
+/// reader cannot decode keeps its place with [`Signal::unreadable`] set.
 ///
 /// # Errors
 /// As the format's reader.
@@ -174,6 +186,7 @@ pub fn read_signals(path: &Path) -> Result<FileSignals> {
                 acquisition: Acquisition::default(),
                 metadata: std::collections::BTreeMap::new(),
                 bytes: s.data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                unreadable: None,
             }],
             warnings: crate::Warnings::default(),
         }
@@ -181,10 +194,11 @@ pub fn read_signals(path: &Path) -> Result<FileSignals> {
     match detect_format(path)? {
         Format::Npy => Ok(simple(read_npy(path)?, "NPY")),
         Format::Tiff => Ok(simple(read_tiff(path)?, "TIFF")),
-        Format::Mrc => Ok(simple(read_mrc(path)?, "MRC")),
+        Format::Mrc => mrc::read_mrc_signals(path),
         Format::Dm => dm::read_dm(path),
         Format::Emd => emd::read_emd(path),
         Format::Ser => ser::read_ser(path),
+        Format::Emi => ser::read_emi(path),
     }
 }
 
@@ -209,11 +223,10 @@ pub struct Loaded {
 pub fn load_stack(path: &Path, choice: Option<&str>) -> Result<Loaded> {
     let format = detect_format(path)?;
     match format {
-        Format::Npy | Format::Tiff | Format::Mrc if choice.is_none_or(|c| c == "0") => {
+        Format::Npy | Format::Tiff if choice.is_none_or(|c| c == "0") => {
             let stack = match format {
                 Format::Npy => read_npy(path)?,
-                Format::Tiff => read_tiff(path)?,
-                _ => read_mrc(path)?,
+                _ => read_tiff(path)?,
             };
             Ok(Loaded {
                 stack,
@@ -225,11 +238,19 @@ pub fn load_stack(path: &Path, choice: Option<&str>) -> Result<Loaded> {
         _ => {
             let fs = read_signals(path)?;
             let sig = signal::pick(path, &fs, choice)?;
+            let mut warnings = fs.warnings.clone();
+            if sig.dtype.is_complex() {
+                warnings.push(format!(
+                    "signal '{}' is {}: its modulus |z| is analysed",
+                    sig.title,
+                    sig.dtype.name()
+                ));
+            }
             Ok(Loaded {
                 stack: sig.to_stack(path)?,
                 acquisition: sig.acquisition.clone(),
                 title: sig.title.clone(),
-                warnings: fs.warnings.clone(),
+                warnings,
             })
         }
     }

@@ -2,40 +2,69 @@
 //! 1024-byte header and raw data; the hand-written reader validates every
 //! header field against the file size and names the problem.
 //!
-//! Modes 0 (int8), 1 (int16), 2 (float32), 6 (uint16), 12 (float16). The
-//! extended header (`NSYMBT` bytes) is skipped. Byte order from the machine
-//! stamp (`0x44 0x44` little, `0x11 0x11` big; little if unset). Pixel size
-//! = cell length X / MX in Å when both are positive; `nz = 1` is an image,
+//! The stored dtype is kept: mode 0 int8 (uint8 when the IMOD stamp
+//! 1146047817 at byte 152 is present and bit 0 of the IMOD flags at
+//! byte 156, "bytes are signed", is clear; without the stamp MRC2014 says
+//! signed), 1 int16, 2 float32, 3 complex int16, 4 complex float32, 6
+//! uint16, 12 float16. The extended header (`NSYMBT` bytes) is skipped.
+//! Byte order from the machine stamp (`0x44 0x44` little, `0x11 0x11`
+//! big; little if unset). Pixel size = cell length X / MX in Å when both
+//! are positive (applied to x and y); a negative or non-finite cell
+//! length reads as uncalibrated with a warning. `nz = 1` is an image,
 //! `nz > 1` a stack (movie, MRCS).
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
-use ndarray::Array3;
-
-use super::npy::half_to_f32;
+use super::signal::{Acquisition, Axis, Dtype, FileSignals, Signal};
 use super::{atomic_write, empty_stack};
-use crate::error::{Error, Result};
-use crate::image::{Calibration, Stack};
+use crate::error::{Error, Result, Warnings};
+use crate::image::Stack;
 
 const HEADER: usize = 1024;
+/// `imodStamp` value marking IMOD's use of the flags word after it.
+const IMOD_STAMP: i32 = 1_146_047_817;
 
-/// Read an MRC/MRCS file as a stack.
+/// Mode → stored dtype and the byte size of one component (for swapping).
+fn mode_dtype(mode: i32, signed_bytes: bool) -> Option<(Dtype, usize)> {
+    Some(match mode {
+        0 if signed_bytes => (Dtype::I8, 1),
+        0 => (Dtype::U8, 1),
+        1 => (Dtype::I16, 2),
+        2 => (Dtype::F32, 4),
+        3 => (Dtype::Ci16, 2),
+        4 => (Dtype::C64, 4),
+        6 => (Dtype::U16, 2),
+        12 => (Dtype::F16, 2),
+        _ => return None,
+    })
+}
+
+/// Read an MRC/MRCS file as a stack (complex modes as their modulus).
 ///
 /// # Errors
-/// Missing file, header shorter than 1024 bytes, non-positive dimensions,
-/// unsupported mode, truncated data.
+/// As [`read_mrc_signals`], and those of [`Signal::to_stack`].
 pub fn read_mrc(path: &Path) -> Result<Stack> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    if bytes.len() < HEADER {
-        return Err(Error::format(
-            path,
-            format!(
-                "truncated: an MRC header needs {HEADER} bytes, file has {}",
-                bytes.len()
-            ),
-        ));
-    }
+    read_mrc_signals(path)?.signals[0].to_stack(path)
+}
+
+/// The header fields the reader uses, in the file's byte order.
+struct Header {
+    nx: usize,
+    ny: usize,
+    nz: usize,
+    mode: i32,
+    dtype: Dtype,
+    /// Component size for byte swapping.
+    part: usize,
+    big: bool,
+    nsymbt: usize,
+    mx: i32,
+    xlen: f64,
+}
+
+fn header(path: &Path, bytes: &[u8]) -> Result<Header> {
     let big = match (bytes[212], bytes[213]) {
         (0x11, 0x11) => true,
         (0x44, 0x44) | (0x44, 0x41) => false,
@@ -46,27 +75,14 @@ pub fn read_mrc(path: &Path) -> Result<Stack> {
         }
     };
     let word = |i: usize| -> [u8; 4] {
-        [
-            bytes[4 * i],
-            bytes[4 * i + 1],
-            bytes[4 * i + 2],
-            bytes[4 * i + 3],
-        ]
-    };
-    let int = |i: usize| {
+        let mut w = [0u8; 4];
+        w.copy_from_slice(&bytes[4 * i..4 * i + 4]);
         if big {
-            i32::from_be_bytes(word(i))
-        } else {
-            i32::from_le_bytes(word(i))
+            w.reverse();
         }
+        w
     };
-    let float = |i: usize| {
-        if big {
-            f32::from_be_bytes(word(i))
-        } else {
-            f32::from_le_bytes(word(i))
-        }
-    };
+    let int = |i: usize| i32::from_le_bytes(word(i));
     let (nx, ny, nz, mode) = (int(0), int(1), int(2), int(3));
     if nx <= 0 || ny <= 0 || nz < 0 {
         return Err(Error::format(
@@ -77,27 +93,51 @@ pub fn read_mrc(path: &Path) -> Result<Stack> {
     if nz == 0 {
         return Err(empty_stack(path, "MRC file with 0 sections"));
     }
-    let size = match mode {
-        0 => 1,
-        1 | 6 | 12 => 2,
-        2 => 4,
-        m => {
-            return Err(Error::format(
-                path,
-                format!("unsupported MRC mode {m} (supported: 0, 1, 2, 6, 12)"),
-            ))
-        }
-    };
-    let nsymbt = int(23).max(0) as usize;
-    let (nx, ny, nz) = (nx as usize, ny as usize, nz as usize);
-    let count = nx
-        .checked_mul(ny)
-        .and_then(|v| v.checked_mul(nz))
+    // Words 38 and 39 (bytes 152, 156): imodStamp, imodFlags.
+    let signed_bytes = int(38) != IMOD_STAMP || int(39) & 1 == 1;
+    let (dtype, part) = mode_dtype(mode, signed_bytes).ok_or_else(|| {
+        Error::format(
+            path,
+            format!("unsupported MRC mode {mode} (supported: 0, 1, 2, 3, 4, 6, 12)"),
+        )
+    })?;
+    Ok(Header {
+        nx: nx as usize,
+        ny: ny as usize,
+        nz: nz as usize,
+        mode,
+        dtype,
+        part,
+        big,
+        nsymbt: int(23).max(0) as usize,
+        mx: int(7),
+        xlen: f64::from(f32::from_le_bytes(word(10))),
+    })
+}
+
+/// Read an MRC/MRCS file as one signal in its stored dtype.
+///
+/// # Errors
+/// Missing file, header shorter than 1024 bytes, non-positive dimensions,
+/// unsupported mode, truncated data.
+pub fn read_mrc_signals(path: &Path) -> Result<FileSignals> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    if bytes.len() < HEADER {
+        return Err(Error::format(
+            path,
+            format!(
+                "truncated: an MRC header needs {HEADER} bytes, file has {}",
+                bytes.len()
+            ),
+        ));
+    }
+    let h = header(path, &bytes)?;
+    let (nx, ny, nz, mode) = (h.nx, h.ny, h.nz, h.mode);
+    let need = [nx, ny, nz, h.dtype.size()]
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
         .ok_or_else(|| Error::format(path, "MRC dimensions overflow"))?;
-    let need = count
-        .checked_mul(size)
-        .ok_or_else(|| Error::format(path, "MRC dimensions overflow"))?;
-    let start = HEADER + nsymbt;
+    let start = HEADER.saturating_add(h.nsymbt);
     let have = bytes.len().saturating_sub(start);
     if have < need {
         return Err(Error::format(
@@ -107,47 +147,50 @@ pub fn read_mrc(path: &Path) -> Result<Stack> {
             ),
         ));
     }
-    let data = &bytes[start..start + need];
-    let values: Vec<f32> = match mode {
-        0 => data.iter().map(|b| *b as i8 as f32).collect(),
-        2 => data
-            .chunks_exact(4)
-            .map(|c| {
-                let a = [c[0], c[1], c[2], c[3]];
-                if big {
-                    f32::from_be_bytes(a)
-                } else {
-                    f32::from_le_bytes(a)
-                }
-            })
-            .collect(),
-        _ => data
-            .chunks_exact(2)
-            .map(|c| {
-                let a = [c[0], c[1]];
-                let u = if big {
-                    u16::from_be_bytes(a)
-                } else {
-                    u16::from_le_bytes(a)
-                };
-                match mode {
-                    1 => u as i16 as f32,
-                    6 => u as f32,
-                    _ => half_to_f32(u),
-                }
-            })
-            .collect(),
+    let mut data = bytes[start..start + need].to_vec();
+    if h.big && h.part > 1 {
+        for c in data.chunks_exact_mut(h.part) {
+            c.reverse();
+        }
+    }
+    let mut warnings = Warnings::default();
+    let (mx, xlen) = (h.mx, h.xlen);
+    let len = |name: &str| {
+        if mx > 0 && xlen.is_finite() && xlen > 0.0 {
+            Axis::from_unit(name, xlen / f64::from(mx), 0.0, "A")
+        } else {
+            Axis::uncalibrated(name)
+        }
     };
-    let arr = Array3::from_shape_vec((nz, ny, nx), values)
-        .map_err(|e| Error::format(path, format!("MRC data does not fit its shape: {e}")))?;
-    let mx = int(7);
-    let xlen = float(10) as f64;
-    let cal = if mx > 0 && xlen.is_finite() && xlen > 0.0 {
-        Calibration::from_pixel_size(xlen / mx as f64)?
+    if !(xlen.is_finite() && xlen >= 0.0) || mx < 0 {
+        warnings.push(format!(
+            "cell length X {xlen} Å over {mx} intervals is not a pixel size: read uncalibrated"
+        ));
+    }
+    let (shape, axes) = if nz == 1 {
+        (vec![ny, nx], vec![len("y"), len("x")])
     } else {
-        Calibration::Uncalibrated
+        (
+            vec![nz, ny, nx],
+            vec![Axis::uncalibrated("section"), len("y"), len("x")],
+        )
     };
-    Stack::new(arr, cal).map_err(|e| e.context(path.display()))
+    let mut metadata = BTreeMap::new();
+    metadata.insert("mode".into(), mode.to_string());
+    Ok(FileSignals {
+        format: "MRC".into(),
+        signals: vec![Signal {
+            title: "image".into(),
+            shape,
+            dtype: h.dtype,
+            axes,
+            acquisition: Acquisition::default(),
+            metadata,
+            bytes: data,
+            unreadable: None,
+        }],
+        warnings,
+    })
 }
 
 /// Write a stack as MRC mode 2 (float32, little endian), atomically; the

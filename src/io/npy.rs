@@ -51,13 +51,17 @@ fn parse_header(path: &Path, h: &str) -> Result<Header> {
         .find(q)
         .ok_or_else(|| bad("unterminated 'descr'"))?;
     let d = &descr[1..1 + end];
-    let (order, rest) = d.split_at(d.len().min(1));
-    let big_endian = match order {
-        ">" => true,
-        "<" | "|" | "=" => false,
+    // Split by characters, not bytes: a non-ASCII first character must be
+    // an error, not a slice inside a UTF-8 sequence.
+    let mut chars = d.chars();
+    let big_endian = match chars.next() {
+        Some('>') => true,
+        Some('<' | '|' | '=') => false,
         _ => return Err(bad(&format!("dtype '{d}'"))),
     };
-    let (kc, sz) = rest.split_at(rest.len().min(1));
+    let kc = chars.next().map(String::from).unwrap_or_default();
+    let kc = kc.as_str();
+    let sz = chars.as_str();
     let size: usize = sz.parse().map_err(|_| bad(&format!("dtype '{d}'")))?;
     let kind = match (kc, size) {
         ("i", 1 | 2 | 4 | 8) => Kind::Int,
@@ -233,8 +237,8 @@ fn write_npy(path: &Path, shape: &[usize], data: impl Iterator<Item = f32>) -> R
     write_npy_bytes(path, "<f4", shape, &values)
 }
 
-/// Write an NPY file of any dtype (`descr` such as `<u2`, `<c8`, `|u1`)
-/// from its little-endian C-order bytes, atomically.
+/// Write an NPY file of any dtype (`descr` such as `<u2`, `<c8`, `|u1`,
+/// or a structured type's list `[('real', '<i2'), ('imag', '<i2')]`) from its little-endian C-order bytes, atomically.
 ///
 /// # Errors
 /// A byte count that does not match the shape; I/O errors naming `path`.
@@ -245,8 +249,14 @@ pub fn write_npy_bytes(path: &Path, descr: &str, shape: &[usize], bytes: &[u8]) 
     } else {
         format!("({})", dims.join(", "))
     };
+    // A structured type (`[('real', '<i2'), …]`) is a list, not a string.
+    let descr = if descr.starts_with('[') {
+        descr.to_string()
+    } else {
+        format!("'{descr}'")
+    };
     let mut header =
-        format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_txt}, }}");
+        format!("{{'descr': {descr}, 'fortran_order': False, 'shape': {shape_txt}, }}");
     // Pad so that magic + len + header is a multiple of 64 (NPY 1.0 rule).
     while (10 + header.len() + 1) % 64 != 0 {
         header.push(' ');
@@ -277,6 +287,19 @@ pub fn write_npy_3d(path: &Path, a: ArrayView3<f32>) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn non_ascii_dtype_is_an_error_not_a_panic() {
+        let p = Path::new("x.npy");
+        for d in ["\u{e9}f4", "<\u{e9}4", "<f\u{e9}", "\u{1f600}", "<", ""] {
+            let h = format!("{{'descr': '{d}', 'fortran_order': False, 'shape': (2, 2), }}");
+            let e = parse_header(p, &h).err().map(|e| e.to_string());
+            assert!(
+                e.is_some_and(|m| m.contains("dtype") && !m.contains('\n')),
+                "{d}"
+            );
+        }
+    }
 
     #[test]
     fn half_floats() {

@@ -10,13 +10,16 @@
 //! (offset, delta [m], element; for x and y), a data-type code (1 u8,
 //! 2 u16, 3 u32, 4 i8, 5 i16, 6 i32, 7 f32, 8 f64, 9 complex64,
 //! 10 complex128) and the array, x fastest. The EMI is read only for its
-//! `<ObjectInfo>` XML leaves (e.g. `AcceleratingVoltage` in V).
+//! `<ObjectInfo>` XML (see [`emi_metadata`]). Opening the `.emi` reads
+//! every sibling `NAME_N.ser` as a signal ([`read_emi`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result, Warnings};
-use crate::io::signal::{check_len, Acquisition, Axis, Dtype, FileSignals, Signal};
+use crate::io::signal::{
+    check_len, require_readable, Acquisition, Axis, Dtype, FileSignals, Signal,
+};
 
 struct Cur<'a> {
     b: &'a [u8],
@@ -104,7 +107,17 @@ fn emi_path(ser: &Path) -> PathBuf {
     ser.with_file_name(format!("{base}.emi"))
 }
 
-/// Leaves `<Tag>value</Tag>` of the `<ObjectInfo>` XML inside an EMI file.
+/// Metadata of an EMI file's `<ObjectInfo>` XML block, read in one linear
+/// pass (no XML library: the block sits among binary data):
+/// - leaves `<Tag>value</Tag>` → `Tag` (e.g. `AcceleratingVoltage` in V,
+///   `Magnification`, `DetectorName`, `AcquireDate`);
+/// - TIA's `ExperimentalDescription` entries
+///   `<Label>L</Label><Value>V</Value><Unit>U</Unit>` → `L` (value) and
+///   `L unit` (e.g. `High tension` = 300, `High tension unit` = kV).
+///
+/// A tag's value must be text without markup and the closing tag must
+/// follow it directly; anything else is skipped, so any byte soup gives a
+/// (possibly empty) map, at most 10 000 items.
 #[must_use]
 pub fn emi_metadata(bytes: &[u8]) -> BTreeMap<String, String> {
     let text = String::from_utf8_lossy(bytes);
@@ -115,39 +128,64 @@ pub fn emi_metadata(bytes: &[u8]) -> BTreeMap<String, String> {
     let end = text[start..]
         .find("</ObjectInfo>")
         .map_or(text.len(), |e| start + e);
-    let xml = &text[start..end];
-    let mut rest = xml;
+    let mut rest = &text[start..end];
+    let mut label: Option<String> = None;
     while let Some(open) = rest.find('<') {
+        if out.len() >= 10_000 {
+            break;
+        }
         rest = &rest[open + 1..];
         let Some(close) = rest.find('>') else { break };
         let tag = &rest[..close];
         rest = &rest[close + 1..];
-        if tag.starts_with('/') || tag.contains(' ') || tag.is_empty() {
+        if tag.starts_with('/') || tag.contains([' ', '<']) || tag.is_empty() {
             continue;
         }
-        let end_tag = format!("</{tag}>");
-        if let Some(v) = rest.find(&end_tag) {
-            let value = &rest[..v];
-            if !value.contains('<') && !value.trim().is_empty() && out.len() < 10_000 {
-                out.insert(tag.to_string(), value.trim().to_string());
+        let v = rest.find('<').unwrap_or(rest.len());
+        let value = rest[..v].trim();
+        let closed = rest[v..]
+            .strip_prefix("</")
+            .and_then(|r| r.strip_prefix(tag))
+            .is_some_and(|r| r.starts_with('>'));
+        if !closed {
+            continue;
+        }
+        match (tag, &label) {
+            ("Label", _) => label = Some(value.to_string()).filter(|l| !l.is_empty()),
+            ("Value", Some(l)) if !value.is_empty() => {
+                out.insert(l.clone(), value.to_string());
             }
+            ("Unit", Some(l)) => {
+                if !value.is_empty() {
+                    out.insert(format!("{l} unit"), value.to_string());
+                }
+                label = None;
+            }
+            _ if !value.is_empty() => {
+                out.insert(tag.to_string(), value.to_string());
+            }
+            _ => {}
         }
     }
     out
 }
 
-/// Read a TIA SER file (2-D image series) and its EMI when present.
-///
-/// # Errors
-/// I/O errors; a wrong byte order or series id, 1-D (spectrum) series,
-/// offsets past the end, unknown data types, elements of different shapes.
-pub fn read_ser(path: &Path) -> Result<FileSignals> {
-    let b = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let mut c = Cur {
-        b: &b,
-        pos: 0,
-        path,
-    };
+/// The elements of one SER file.
+struct Series {
+    dtype: Dtype,
+    nx: usize,
+    ny: usize,
+    frames: usize,
+    ay: Axis,
+    ax: Axis,
+    series_axis: Option<Axis>,
+    bytes: Vec<u8>,
+}
+
+/// The header up to the series dimensions: (64-bit offsets, valid count,
+/// offset-array position, first series axis).
+fn ser_header(c: &mut Cur) -> Result<(bool, u32, u64, Option<Axis>)> {
+    let path = c.path;
     if c.u16()? != 0x4949 || c.u16()? != 0x0197 {
         return Err(Error::format(
             path,
@@ -176,20 +214,33 @@ pub fn read_ser(path: &Path) -> Result<FileSignals> {
             format!("corrupt header ({valid} of {total} elements, {ndim} dimensions)"),
         ));
     }
-    let mut series_axes = Vec::new();
+    let mut series_axis = None;
     for _ in 0..ndim {
-        let size = c.u32()?;
+        let _size = c.u32()?;
         let offset = c.f64()?;
         let delta = c.f64()?;
         let _element = c.u32()?;
         let desc = c.text()?;
         let units = c.text()?;
-        series_axes.push((size, Axis::from_unit(&desc, delta, offset, &units)));
+        series_axis.get_or_insert(Axis::from_unit(&desc, delta, offset, &units));
     }
     c.at(offsets_at)?;
-    let left = (b.len() - c.pos) as u64;
-    let w = if wide { 8 } else { 4 };
-    check_len(path, "SER offset array", u64::from(total), w, left)?;
+    let left = (c.b.len() - c.pos) as u64;
+    check_len(
+        path,
+        "SER offset array",
+        u64::from(total),
+        if wide { 8 } else { 4 },
+        left,
+    )?;
+    Ok((wide, valid, offsets_at, series_axis))
+}
+
+/// Parse a SER file's bytes. Every element's data must lie inside the
+/// file, and all of them together cannot hold more bytes than the file.
+fn parse_ser(path: &Path, b: &[u8]) -> Result<Series> {
+    let mut c = Cur { b, pos: 0, path };
+    let (wide, valid, _, series_axis) = ser_header(&mut c)?;
     let mut offsets = Vec::new();
     for _ in 0..valid {
         offsets.push(if wide { c.u64()? } else { u64::from(c.u32()?) });
@@ -201,7 +252,7 @@ pub fn read_ser(path: &Path) -> Result<FileSignals> {
         });
     }
     let mut bytes = Vec::new();
-    let mut shape: Option<(Dtype, u32, u32, Axis, Axis)> = None;
+    let mut first: Option<(Dtype, u32, u32, Axis, Axis)> = None;
     for (k, &off) in offsets.iter().enumerate() {
         c.at(off)?;
         let (ox, dx, _) = (c.f64()?, c.f64()?, c.u32()?);
@@ -212,23 +263,32 @@ pub fn read_ser(path: &Path) -> Result<FileSignals> {
         })?;
         let (nx, ny) = (c.u32()?, c.u32()?);
         let left = (b.len() - c.pos) as u64;
+        let what = format!("element {k}");
         let n = check_len(
             path,
-            &format!("element {k}"),
+            &what,
             u64::from(nx) * u64::from(ny),
             dtype.size(),
             left,
         )?;
-        match &shape {
+        // Elements pointing at the same data would multiply the file.
+        check_len(
+            path,
+            "SER elements together",
+            (bytes.len() + n) as u64,
+            1,
+            b.len() as u64,
+        )?;
+        match &first {
             None => {
-                shape = Some((
+                first = Some((
                     dtype,
                     nx,
                     ny,
                     Axis::from_unit("y", dy, oy, "m"),
                     Axis::from_unit("x", dx, ox, "m"),
                 ));
-                bytes.reserve(n * offsets.len().min(4096));
+                bytes.reserve(n.saturating_mul(offsets.len()).min(b.len()));
             }
             Some((d, x, y, _, _)) if (*d, *x, *y) != (dtype, nx, ny) => {
                 return Err(Error::format(
@@ -240,9 +300,74 @@ pub fn read_ser(path: &Path) -> Result<FileSignals> {
         }
         bytes.extend_from_slice(c.take(n)?);
     }
-    let Some((dtype, nx, ny, ay, ax)) = shape else {
+    let Some((dtype, nx, ny, ay, ax)) = first else {
         return Err(Error::format(path, "no data elements"));
     };
+    Ok(Series {
+        dtype,
+        nx: nx as usize,
+        ny: ny as usize,
+        frames: offsets.len(),
+        ay,
+        ax,
+        series_axis,
+        bytes,
+    })
+}
+
+/// Acquisition parameters of EMI metadata: `AcceleratingVoltage` (V) or
+/// `High tension` (kV), magnification, convergence, dwell time, date.
+fn acquisition(metadata: &BTreeMap<String, String>) -> Acquisition {
+    let num = |k: &str| {
+        metadata
+            .get(k)
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|v| v.is_finite())
+    };
+    let kv = |v: f64| if v > 1000.0 { v / 1000.0 } else { v };
+    Acquisition {
+        high_tension_kv: num("AcceleratingVoltage")
+            .map(kv)
+            .or_else(|| num("High tension").map(kv)),
+        convergence_mrad: num("ConvergenceAngle").map(|v| if v < 0.5 { v * 1000.0 } else { v }),
+        collection_mrad: None,
+        dwell_time_us: num("DwellTime").map(|v| v * 1e6),
+        magnification: num("Magnification"),
+        date: metadata.get("AcquireDate").cloned(),
+    }
+}
+
+fn signal(s: Series, title: String, metadata: BTreeMap<String, String>) -> Signal {
+    let (shape, axes) = if s.frames > 1 {
+        let series = s.series_axis.unwrap_or_else(|| Axis::uncalibrated("frame"));
+        (vec![s.frames, s.ny, s.nx], vec![series, s.ay, s.ax])
+    } else {
+        (vec![s.ny, s.nx], vec![s.ay, s.ax])
+    };
+    Signal {
+        title,
+        shape,
+        dtype: s.dtype,
+        axes,
+        acquisition: acquisition(&metadata),
+        metadata,
+        bytes: s.bytes,
+        unreadable: None,
+    }
+}
+
+fn read_series(path: &Path) -> Result<Series> {
+    let b = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    parse_ser(path, &b)
+}
+
+/// Read a TIA SER file (2-D image series) and its EMI when present.
+///
+/// # Errors
+/// I/O errors; a wrong byte order or series id, 1-D (spectrum) series,
+/// offsets past the end, unknown data types, elements of different shapes.
+pub fn read_ser(path: &Path) -> Result<FileSignals> {
+    let series = read_series(path)?;
     let mut warnings = Warnings::default();
     let emi = emi_path(path);
     let metadata = match std::fs::read(&emi) {
@@ -257,44 +382,88 @@ pub fn read_ser(path: &Path) -> Result<FileSignals> {
             BTreeMap::new()
         }
     };
-    let num = |k: &str| {
-        metadata
-            .get(k)
-            .and_then(|v| v.parse::<f64>().ok())
-            .filter(|v| v.is_finite())
-    };
-    let acquisition = Acquisition {
-        high_tension_kv: num("AcceleratingVoltage")
-            .map(|v| if v > 1000.0 { v / 1000.0 } else { v }),
-        convergence_mrad: num("ConvergenceAngle").map(|v| if v < 0.5 { v * 1000.0 } else { v }),
-        collection_mrad: None,
-        dwell_time_us: num("DwellTime").map(|v| v * 1e6),
-        magnification: num("Magnification"),
-        date: metadata.get("AcquireDate").cloned(),
-    };
-    let frames = offsets.len();
-    let (shape, axes) = if frames > 1 {
-        let series = series_axes
-            .first()
-            .map_or_else(|| Axis::uncalibrated("frame"), |a| a.1.clone());
-        (vec![frames, ny as usize, nx as usize], vec![series, ay, ax])
-    } else {
-        (vec![ny as usize, nx as usize], vec![ay, ax])
-    };
+    let title = metadata
+        .get("DetectorName")
+        .cloned()
+        .unwrap_or_else(|| "image".into());
     Ok(FileSignals {
         format: "TIA SER".into(),
-        signals: vec![Signal {
-            title: metadata
-                .get("DetectorName")
-                .cloned()
-                .unwrap_or_else(|| "image".into()),
-            shape,
-            dtype,
-            axes,
-            acquisition,
-            metadata,
-            bytes,
-        }],
+        signals: vec![signal(series, title, metadata)],
+        warnings,
+    })
+}
+
+/// The `NAME_N.ser` files next to `NAME.emi`, by N.
+fn sibling_sers(emi: &Path) -> Result<Vec<(u64, PathBuf)>> {
+    let stem = emi
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let dir = match emi.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let entries = std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))?;
+    let mut out = Vec::new();
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(n) = name
+            .strip_prefix(stem.as_str())
+            .and_then(|r| r.strip_prefix('_'))
+            .and_then(|r| r.strip_suffix(".ser").or_else(|| r.strip_suffix(".SER")))
+            .filter(|n| !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit()))
+            .and_then(|n| n.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        out.push((n, e.path()));
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Read a TIA acquisition by its `NAME.emi`: every sibling `NAME_1.ser`,
+/// `NAME_2.ser`, … is a signal titled by its file stem (`NAME_1`, …), each
+/// with the EMI's metadata; a SER that cannot be read is listed as
+/// unreadable with its reason.
+///
+/// # Errors
+/// An unreadable EMI, no sibling SER, or no readable one.
+pub fn read_emi(path: &Path) -> Result<FileSignals> {
+    let emi = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let metadata = emi_metadata(&emi);
+    let sers = sibling_sers(path)?;
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if sers.is_empty() {
+        return Err(Error::format(
+            path,
+            format!("no {stem}_1.ser next to it: an EMI holds metadata only, the images are in its .ser files"),
+        ));
+    }
+    let mut warnings = Warnings::default();
+    if metadata.is_empty() {
+        warnings.push("no <ObjectInfo> metadata found in the EMI".to_string());
+    }
+    let signals: Vec<Signal> = sers
+        .iter()
+        .map(|(_, p)| {
+            let title = p
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            match read_series(p) {
+                Ok(s) => signal(s, title, metadata.clone()),
+                Err(e) => Signal::unreadable(title, e.to_string().replace('\n', " ")),
+            }
+        })
+        .collect();
+    require_readable(path, &signals)?;
+    Ok(FileSignals {
+        format: "TIA EMI".into(),
+        signals,
         warnings,
     })
 }

@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result, Warnings};
 use crate::image::{Calibration, Stack};
+use crate::io::npy::half_to_f32;
 
 /// Element type of a stored array.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -36,10 +37,14 @@ pub enum Dtype {
     U64,
     /// Signed 64-bit.
     I64,
+    /// IEEE half float (MRC mode 12).
+    F16,
     /// 32-bit float.
     F32,
     /// 64-bit float.
     F64,
+    /// Complex of two signed 16-bit integers (MRC mode 3).
+    Ci16,
     /// Complex of two 32-bit floats.
     C64,
     /// Complex of two 64-bit floats.
@@ -56,14 +61,45 @@ impl Dtype {
     pub fn size(self) -> usize {
         match self {
             Dtype::U8 | Dtype::I8 | Dtype::Bool => 1,
-            Dtype::U16 | Dtype::I16 => 2,
-            Dtype::U32 | Dtype::I32 | Dtype::F32 | Dtype::Rgba8 => 4,
+            Dtype::U16 | Dtype::I16 | Dtype::F16 => 2,
+            Dtype::U32 | Dtype::I32 | Dtype::F32 | Dtype::Rgba8 | Dtype::Ci16 => 4,
             Dtype::U64 | Dtype::I64 | Dtype::F64 | Dtype::C64 => 8,
             Dtype::C128 => 16,
         }
     }
 
-    /// NumPy `descr` of the little-endian bytes held by a [`Signal`].
+    /// Whether the elements are complex (two components).
+    #[must_use]
+    pub fn is_complex(self) -> bool {
+        matches!(self, Dtype::Ci16 | Dtype::C64 | Dtype::C128)
+    }
+
+    /// The type in words, for messages (`uint16`, `complex64`, …).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Dtype::U8 => "uint8",
+            Dtype::I8 => "int8",
+            Dtype::U16 => "uint16",
+            Dtype::I16 => "int16",
+            Dtype::U32 => "uint32",
+            Dtype::I32 => "int32",
+            Dtype::U64 => "uint64",
+            Dtype::I64 => "int64",
+            Dtype::F16 => "float16",
+            Dtype::F32 => "float32",
+            Dtype::F64 => "float64",
+            Dtype::Ci16 => "complex int16",
+            Dtype::C64 => "complex64",
+            Dtype::C128 => "complex128",
+            Dtype::Rgba8 => "RGBA",
+            Dtype::Bool => "bool",
+        }
+    }
+
+    /// NumPy `descr` of the little-endian bytes held by a [`Signal`]: a
+    /// type string, or for complex int16 (no NumPy scalar type) the list
+    /// of a structured type with `real` and `imag` fields.
     #[must_use]
     pub fn npy_descr(self) -> &'static str {
         match self {
@@ -76,8 +112,10 @@ impl Dtype {
             Dtype::I32 => "<i4",
             Dtype::U64 => "<u8",
             Dtype::I64 => "<i8",
+            Dtype::F16 => "<f2",
             Dtype::F32 => "<f4",
             Dtype::F64 => "<f8",
+            Dtype::Ci16 => "[('real', '<i2'), ('imag', '<i2')]",
             Dtype::C64 => "<c8",
             Dtype::C128 => "<c16",
         }
@@ -208,6 +246,11 @@ pub struct Signal {
     /// The elements, little-endian, C order.
     #[serde(skip)]
     pub bytes: Vec<u8>,
+    /// Why the signal could not be read (one line), if it could not: the
+    /// file's other signals still read; this one keeps its place (index)
+    /// and title, with no elements.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unreadable: Option<String>,
 }
 
 /// The signals of a file plus reader remarks.
@@ -237,6 +280,22 @@ fn conv<const N: usize>(b: &[u8], f: impl Fn([u8; N]) -> f32 + Sync) -> Vec<f32>
 }
 
 impl Signal {
+    /// A placeholder for a signal that could not be read: `title` and the
+    /// one-line `reason`, no elements (shape `[0]`).
+    #[must_use]
+    pub fn unreadable(title: String, reason: String) -> Signal {
+        Signal {
+            title,
+            shape: vec![0],
+            dtype: Dtype::U8,
+            axes: Vec::new(),
+            acquisition: Acquisition::default(),
+            metadata: BTreeMap::new(),
+            bytes: Vec::new(),
+            unreadable: Some(reason),
+        }
+    }
+
     /// Pixel size (Å) when the last two axes are equal real-space lengths.
     #[must_use]
     pub fn pixel_size_angstrom(&self) -> Option<f64> {
@@ -252,7 +311,8 @@ impl Signal {
             .then_some(x.scale)
     }
 
-    /// Elements as f32 (complex → modulus, RGB → luminance 0.299/0.587/0.114),
+    /// Elements as f32 (complex → modulus |z|, RGB → luminance
+    /// 0.299/0.587/0.114),
     /// converted in parallel (rayon) — the conversion is most of the time a
     /// reader spends beyond the file read itself.
     #[must_use]
@@ -267,8 +327,14 @@ impl Signal {
             Dtype::I32 => conv::<4>(b, |c| i32::from_le_bytes(c) as f32),
             Dtype::U64 => conv::<8>(b, |c| u64::from_le_bytes(c) as f32),
             Dtype::I64 => conv::<8>(b, |c| i64::from_le_bytes(c) as f32),
+            Dtype::F16 => conv::<2>(b, |c| half_to_f32(u16::from_le_bytes(c))),
             Dtype::F32 => conv::<4>(b, f32::from_le_bytes),
             Dtype::F64 => conv::<8>(b, |c| f64::from_le_bytes(c) as f32),
+            Dtype::Ci16 => conv::<4>(b, |c| {
+                let re = f32::from(i16::from_le_bytes([c[0], c[1]]));
+                let im = f32::from(i16::from_le_bytes([c[2], c[3]]));
+                re.hypot(im)
+            }),
             Dtype::C64 => conv::<8>(b, |c| {
                 Complex::new(f32::from_le_bytes(le(&c)), f32::from_le_bytes(le(&c[4..]))).norm()
             }),
@@ -285,9 +351,18 @@ impl Signal {
     /// The signal as a calibrated stack: 2-D → one frame, 3-D → frames
     /// along the first axis; other ranks are errors naming `path`.
     ///
+    /// Complex signals become their modulus |z| (the convention of
+    /// [`Signal::to_f32`]; [`super::load_stack`] warns when it applies).
+    ///
     /// # Errors
-    /// Rank other than 2 or 3, or an empty array.
+    /// An unreadable signal; rank other than 2 or 3, or an empty array.
     pub fn to_stack(&self, path: &Path) -> Result<Stack> {
+        if let Some(r) = &self.unreadable {
+            return Err(Error::format(
+                path,
+                format!("signal '{}' is unreadable: {r}", self.title),
+            ));
+        }
         let (f, ny, nx) = match self.shape.as_slice() {
             [ny, nx] => (1, *ny, *nx),
             [f, ny, nx] => (*f, *ny, *nx),
@@ -320,39 +395,93 @@ pub fn pick<'a>(path: &Path, fs: &'a FileSignals, choice: Option<&str>) -> Resul
         fs.signals
             .iter()
             .enumerate()
-            .map(|(i, s)| format!("{i}: {}", s.title))
+            .map(|(i, s)| match s.unreadable {
+                Some(_) => format!("{i}: {} (unreadable)", s.title),
+                None => format!("{i}: {}", s.title),
+            })
             .collect::<Vec<_>>()
             .join(", ")
     };
-    match choice {
+    let hit = match choice {
         None => match fs.signals.len() {
-            0 => Err(Error::Empty {
-                what: path.display().to_string(),
-                reason: "no image signal in the file".into(),
-            }),
-            1 => Ok(&fs.signals[0]),
-            _ => Err(Error::param(
-                "--signal",
-                format!(
-                    "{} holds several signals ({}); choose one by index or title",
-                    path.display(),
-                    list()
-                ),
-            )),
+            0 => {
+                return Err(Error::Empty {
+                    what: path.display().to_string(),
+                    reason: "no image signal in the file".into(),
+                })
+            }
+            1 => (0, &fs.signals[0]),
+            _ => {
+                return Err(Error::param(
+                    "--signal",
+                    format!(
+                        "{} holds several signals ({}); choose one by index or title",
+                        path.display(),
+                        list()
+                    ),
+                ))
+            }
         },
         Some(c) => {
             let hit = match c.parse::<usize>() {
-                Ok(i) => fs.signals.get(i),
-                Err(_) => fs.signals.iter().find(|s| s.title.eq_ignore_ascii_case(c)),
+                Ok(i) => fs.signals.get(i).map(|s| (i, s)),
+                Err(_) => fs
+                    .signals
+                    .iter()
+                    .enumerate()
+                    .find(|(_, s)| s.title.eq_ignore_ascii_case(c)),
             };
             hit.ok_or_else(|| {
                 Error::param(
                     "--signal",
                     format!("{}: no signal '{c}' (signals: {})", path.display(), list()),
                 )
-            })
+            })?
         }
+    };
+    match &hit.1.unreadable {
+        Some(r) => Err(Error::format(
+            path,
+            format!("signal {} '{}' is unreadable: {r}", hit.0, hit.1.title),
+        )),
+        None => Ok(hit.1),
     }
+}
+
+/// The one-line reason of an error for an unreadable signal: a format
+/// error's reason without the file name (the listing shows it).
+pub(crate) fn one_line_reason(e: Error) -> String {
+    let r = match e {
+        Error::Format { reason, .. } => reason,
+        other => other.to_string(),
+    };
+    r.replace(['\n', '\r'], " ")
+}
+
+/// A file whose signals are all unreadable is an error: the first one's
+/// reason, and how many others failed.
+///
+/// # Errors
+/// Every signal unreadable.
+pub(crate) fn require_readable(path: &Path, signals: &[Signal]) -> Result<()> {
+    if signals.iter().any(|s| s.unreadable.is_none()) {
+        return Ok(());
+    }
+    let Some(s) = signals.first() else {
+        return Ok(());
+    };
+    let more = match signals.len() {
+        1 => String::new(),
+        n => format!(" (and the {} other signal(s))", n - 1),
+    };
+    Err(Error::format(
+        path,
+        format!(
+            "signal 0 '{}' is unreadable: {}{more}",
+            s.title,
+            s.unreadable.clone().unwrap_or_default()
+        ),
+    ))
 }
 
 /// Check that `n` elements of `dtype` fit in the `available` bytes before
@@ -407,6 +536,7 @@ mod tests {
             axes: vec![],
             acquisition: Acquisition::default(),
             metadata: BTreeMap::new(),
+            unreadable: None,
             bytes: [3f32, 4.0, 0.0, -2.0]
                 .iter()
                 .flat_map(|v| v.to_le_bytes())

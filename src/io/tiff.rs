@@ -40,6 +40,24 @@ fn terr(path: &Path, e: tiff::TiffError) -> Error {
     }
 }
 
+/// Largest expansion accepted for compressed TIFF data (bytes of pixels
+/// per byte of file): LZW, the widest-ratio TIFF codec, emits at most 4096
+/// bytes per code of at least 9 bits, so 4096 is a safe ceiling for it,
+/// deflate (1032) and PackBits (64).
+const COMPRESSED_MAX_RATIO: u64 = 4096;
+
+fn colour_name(c: ColorType) -> String {
+    match c {
+        ColorType::RGB(b) => format!("RGB ({b}-bit)"),
+        ColorType::RGBA(b) => format!("RGBA ({b}-bit)"),
+        ColorType::CMYK(b) => format!("CMYK ({b}-bit)"),
+        ColorType::YCbCr(b) => format!("YCbCr ({b}-bit)"),
+        ColorType::Palette(b) => format!("palette ({b}-bit)"),
+        ColorType::GrayA(b) => format!("grey + alpha ({b}-bit)"),
+        _ => "other than grey".into(),
+    }
+}
+
 fn to_f32(r: DecodingResult) -> Vec<f32> {
     match r {
         DecodingResult::U8(v) => v.into_iter().map(f32::from).collect(),
@@ -106,23 +124,33 @@ fn calibration<R: std::io::Read + std::io::Seek>(d: &mut Decoder<R>) -> Calibrat
 /// different shapes.
 pub fn read_tiff(path: &Path) -> Result<Stack> {
     let f = File::open(path).map_err(|e| Error::io(path, e))?;
+    let file_len = f.metadata().map_err(|e| Error::io(path, e))?.len();
+    let mut limits = Limits::default();
+    let most = usize::try_from(file_len.saturating_mul(COMPRESSED_MAX_RATIO)).unwrap_or(usize::MAX);
+    limits.decoding_buffer_size = most;
+    limits.intermediate_buffer_size = most;
+    limits.ifd_value_size = usize::try_from(file_len).unwrap_or(usize::MAX).max(1 << 16);
     let mut d = Decoder::new(BufReader::new(f))
         .map_err(|e| terr(path, e))?
-        .with_limits(Limits::unlimited());
+        .with_limits(limits);
     let cal = calibration(&mut d);
     let mut frames: Vec<f32> = Vec::new();
+    let mut total_bytes = 0u64;
     let mut shape = None;
     let mut page = 0usize;
     loop {
-        match d.colortype().map_err(|e| terr(path, e))? {
-            ColorType::Gray(_) => {}
+        let bits = match d.colortype().map_err(|e| terr(path, e))? {
+            ColorType::Gray(b) => u64::from(b),
             other => {
                 return Err(Error::format(
                     path,
-                    format!("page {page}: colour type {other:?} is not a grey-level image"),
+                    format!(
+                        "page {page}: colour type {} is not a grey-level image",
+                        colour_name(other)
+                    ),
                 ))
             }
-        }
+        };
         let (w, h) = d.dimensions().map_err(|e| terr(path, e))?;
         let (w, h) = (w as usize, h as usize);
         match shape {
@@ -135,6 +163,31 @@ pub fn read_tiff(path: &Path) -> Result<Stack> {
                 ))
             }
             _ => {}
+        }
+        // Bound what the page header asks for by what the file can hold
+        // before the decoder allocates it.
+        let compressed = d
+            .find_tag_unsigned::<u32>(Tag::Compression)
+            .ok()
+            .flatten()
+            .is_some_and(|c| c != 1);
+        let cap = if compressed {
+            file_len.saturating_mul(COMPRESSED_MAX_RATIO)
+        } else {
+            file_len
+        };
+        total_bytes = (w as u64)
+            .saturating_mul(h as u64)
+            .saturating_mul(bits.div_ceil(8))
+            .saturating_add(total_bytes);
+        if total_bytes > cap {
+            return Err(Error::format(
+                path,
+                format!(
+                    "page {page}: {w}x{h} pixels of {bits} bits exceed the limit of {cap} bytes a {file_len}-byte file can hold{} (corrupt header)",
+                    if compressed { " compressed" } else { "" }
+                ),
+            ));
         }
         let v = to_f32(d.read_image().map_err(|e| terr(path, e))?);
         if v.len() != w * h {

@@ -19,7 +19,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::error::{Error, Result, Warnings};
-use crate::io::signal::{check_len, Acquisition, Axis, Dtype, FileSignals, Signal};
+use crate::io::signal::{
+    check_len, one_line_reason, require_readable, Acquisition, Axis, Dtype, FileSignals, Signal,
+};
+
+mod packed;
+
+use packed::unpack_packed_complex;
 
 /// A parsed tag value.
 #[derive(Debug, Clone)]
@@ -319,72 +325,6 @@ fn flatten(p: &Parser, prefix: &str, g: &[(String, Val)], out: &mut BTreeMap<Str
     }
 }
 
-/// Unpack DM's "packed complex" (DataType 5): the Fourier transform of a
-/// real 2N × 2N image stored as 2N × 2N `f32` values (little-endian bytes
-/// in, little-endian `complex64` bytes out).
-///
-/// Layout (Boothroyd's DM2 notes, "Packed complex (data type 5)"; the same
-/// layout is read by HyperSpy): the output is the centred transform, row
-/// `r` ↔ k_y = r − N, column `c` ↔ k_x = c − N. Stored row `r` holds
-/// (re, im) pairs; pair `k` = 1 … N−1 is k_x = k at the same row, for every
-/// row. Pair 0 holds the column that the half plane k_x ≥ 0 does not:
-/// rows N+1 … 2N−1 keep k_x = 0 there, rows 1 … N−1 the Nyquist column
-/// k_x = −N at k_y = r (the lower half of that column), and the four purely
-/// real values sit in rows 0 and N: (−N, 0), (−N, −N), DC and (0, −N).
-/// Everything else follows from F(−k) = F(k)* of a real image.
-fn unpack_packed_complex(bytes: &[u8], dims: &[usize]) -> std::result::Result<Vec<u8>, String> {
-    let (w, h) = match dims {
-        [w, h] => (*w, *h),
-        _ => {
-            return Err(format!(
-                "packed complex (DataType 5) needs a 2-D image, got dimensions {dims:?}"
-            ))
-        }
-    };
-    if w != h || w % 2 != 0 {
-        return Err(format!(
-            "packed complex (DataType 5) needs a square image of even size, got {w} × {h}"
-        ));
-    }
-    let m = w;
-    let n = m / 2;
-    let p = |r: usize, s: usize| {
-        let o = 4 * (r * m + s);
-        f32::from_le_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]])
-    };
-    let mut out = vec![(0f32, 0f32); m * m];
-    let mut set = vec![false; m * m];
-    let mut put = |r: usize, c: usize, v: (f32, f32)| {
-        out[r * m + c] = v;
-        set[r * m + c] = true;
-    };
-    put(n, 0, (p(0, 0), 0.0));
-    put(0, 0, (p(0, 1), 0.0));
-    put(n, n, (p(n, 0), 0.0));
-    put(0, n, (p(n, 1), 0.0));
-    for r in 0..m {
-        for k in 1..n {
-            put(r, n + k, (p(r, 2 * k), p(r, 2 * k + 1)));
-        }
-    }
-    for j in 1..n {
-        put(n + j, 0, (p(j, 0), p(j, 1)));
-        put(n + j, n, (p(n + j, 0), p(n + j, 1)));
-    }
-    for r in 0..m {
-        for c in 0..m {
-            if !set[r * m + c] {
-                let (re, im) = out[((m - r) % m) * m + (m - c) % m];
-                out[r * m + c] = (re, -im);
-            }
-        }
-    }
-    Ok(out
-        .iter()
-        .flat_map(|(re, im)| [re.to_le_bytes(), im.to_le_bytes()].concat())
-        .collect())
-}
-
 fn dtype_of(code: u64) -> std::result::Result<Dtype, String> {
     Ok(match code {
         1 => Dtype::I16,
@@ -441,6 +381,114 @@ fn acquisition(meta: &BTreeMap<String, String>) -> Acquisition {
     }
 }
 
+/// Image `i` of the `ImageList` (`img`, its `ImageData` group `idata`).
+fn image_signal(
+    p: &Parser,
+    i: usize,
+    img: &[(String, Val)],
+    idata: &[(String, Val)],
+) -> Result<Signal> {
+    let path = p.path;
+    let Some(code) = num(idata, &["DataType"]) else {
+        return Err(Error::format(path, format!("image {i}: no DataType tag")));
+    };
+    let dtype =
+        dtype_of(code as u64).map_err(|m| Error::format(path, format!("image {i}: {m}")))?;
+    let dims: Vec<usize> = match get(idata, &["Dimensions"]) {
+        Some(Val::Group(d)) => d
+            .iter()
+            .map(|(_, v)| match v {
+                Val::Num(x) if *x >= 1.0 && *x < 1e9 => Ok(*x as usize),
+                _ => Err(Error::format(path, format!("image {i}: bad dimension"))),
+            })
+            .collect::<Result<_>>()?,
+        _ => return Err(Error::format(path, format!("image {i}: no Dimensions"))),
+    };
+    if dims.is_empty() || dims.len() > 4 {
+        return Err(Error::format(
+            path,
+            format!("image {i}: {} dimensions", dims.len()),
+        ));
+    }
+    let data =
+        get(idata, &["Data"]).ok_or_else(|| Error::format(path, format!("image {i}: no Data")))?;
+    let bytes = p
+        .array_bytes(data)
+        .ok_or_else(|| Error::format(path, format!("image {i}: Data is not an array")))?;
+    let n = dims
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or_else(|| Error::format(path, format!("image {i}: dimensions {dims:?} overflow")))?;
+    let packed = code as u64 == 5;
+    let stored_size = if packed { 4 } else { dtype.size() };
+    if n.checked_mul(stored_size) != Some(bytes.len()) {
+        return Err(Error::format(
+            path,
+            format!(
+                "image {i}: {} data bytes for {dims:?} pixels of {}",
+                bytes.len(),
+                dtype.name()
+            ),
+        ));
+    }
+    let bytes = if packed {
+        unpack_packed_complex(&bytes, &dims)
+            .map_err(|m| Error::format(path, format!("image {i}: {m}")))?
+    } else {
+        bytes
+    };
+    // DM stores (x, y, z…) fastest first; NumPy order is the reverse.
+    let shape: Vec<usize> = dims.iter().rev().copied().collect();
+    let mut axes: Vec<Axis> = Vec::new();
+    if let Some(Val::Group(cal)) = get(idata, &["Calibrations", "Dimension"]) {
+        for (k, (_, c)) in cal.iter().enumerate().take(dims.len()) {
+            if let Val::Group(c) = c {
+                let unit = get(c, &["Units"])
+                    .and_then(|u| p.text(u))
+                    .unwrap_or_default();
+                let scale = num(c, &["Scale"]).unwrap_or(1.0);
+                let origin = num(c, &["Origin"]).unwrap_or(0.0);
+                // DM's origin is in pixels: value = (index − origin) · scale.
+                axes.push(Axis::from_unit(
+                    &format!("dim{k}"),
+                    scale,
+                    -origin * scale,
+                    &unit,
+                ));
+            }
+        }
+    }
+    while axes.len() < dims.len() {
+        axes.push(Axis::uncalibrated(&format!("dim{}", axes.len())));
+    }
+    axes.reverse();
+    let mut metadata = BTreeMap::new();
+    if let Some(Val::Group(tags)) = get(img, &["ImageTags"]) {
+        flatten(p, "", tags, &mut metadata);
+    }
+    let title = get(img, &["Name"])
+        .and_then(|v| p.text(v))
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| format!("image {i}"));
+    Ok(Signal {
+        title,
+        shape,
+        dtype,
+        axes,
+        acquisition: acquisition(&metadata),
+        metadata,
+        bytes,
+        unreadable: None,
+    })
+}
+
+fn image_title(p: &Parser, img: &[(String, Val)], i: usize) -> String {
+    get(img, &["Name"])
+        .and_then(|v| p.text(v))
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| format!("image {i}"))
+}
+
 /// Read every image of a DM3/DM4 file.
 ///
 /// # Errors
@@ -490,99 +538,19 @@ pub fn read_dm(path: &Path) -> Result<FileSignals> {
         let Some(Val::Group(idata)) = get(img, &["ImageData"]) else {
             continue;
         };
-        let Some(code) = num(idata, &["DataType"]) else {
-            return Err(Error::format(path, format!("image {i}: no DataType tag")));
-        };
-        if code as u64 == 23 {
+        if num(idata, &["DataType"]).is_some_and(|c| c as u64 == 23) {
             warnings.push(format!("image {i}: RGBA thumbnail skipped"));
             continue;
         }
-        let dtype =
-            dtype_of(code as u64).map_err(|m| Error::format(path, format!("image {i}: {m}")))?;
-        let dims: Vec<usize> = match get(idata, &["Dimensions"]) {
-            Some(Val::Group(d)) => d
-                .iter()
-                .map(|(_, v)| match v {
-                    Val::Num(x) if *x >= 1.0 && *x < 1e9 => Ok(*x as usize),
-                    _ => Err(Error::format(path, format!("image {i}: bad dimension"))),
-                })
-                .collect::<Result<_>>()?,
-            _ => return Err(Error::format(path, format!("image {i}: no Dimensions"))),
-        };
-        if dims.is_empty() || dims.len() > 4 {
-            return Err(Error::format(
-                path,
-                format!("image {i}: {} dimensions", dims.len()),
-            ));
-        }
-        let data = get(idata, &["Data"])
-            .ok_or_else(|| Error::format(path, format!("image {i}: no Data")))?;
-        let bytes = p
-            .array_bytes(data)
-            .ok_or_else(|| Error::format(path, format!("image {i}: Data is not an array")))?;
-        let n: usize = dims.iter().product();
-        let packed = code as u64 == 5;
-        let stored_size = if packed { 4 } else { dtype.size() };
-        if n.checked_mul(stored_size) != Some(bytes.len()) {
-            return Err(Error::format(
-                path,
-                format!(
-                    "image {i}: {} data bytes for {dims:?} pixels of {:?}",
-                    bytes.len(),
-                    dtype
-                ),
-            ));
-        }
-        let bytes = if packed {
-            unpack_packed_complex(&bytes, &dims)
-                .map_err(|m| Error::format(path, format!("image {i}: {m}")))?
-        } else {
-            bytes
-        };
-        // DM stores (x, y, z…) fastest first; NumPy order is the reverse.
-        let shape: Vec<usize> = dims.iter().rev().copied().collect();
-        let mut axes: Vec<Axis> = Vec::new();
-        if let Some(Val::Group(cal)) = get(idata, &["Calibrations", "Dimension"]) {
-            for (k, (_, c)) in cal.iter().enumerate().take(dims.len()) {
-                if let Val::Group(c) = c {
-                    let unit = get(c, &["Units"])
-                        .and_then(|u| p.text(u))
-                        .unwrap_or_default();
-                    let scale = num(c, &["Scale"]).unwrap_or(1.0);
-                    let origin = num(c, &["Origin"]).unwrap_or(0.0);
-                    // DM's origin is in pixels: value = (index − origin) · scale.
-                    axes.push(Axis::from_unit(
-                        &format!("dim{k}"),
-                        scale,
-                        -origin * scale,
-                        &unit,
-                    ));
-                }
-            }
-        }
-        while axes.len() < dims.len() {
-            axes.push(Axis::uncalibrated(&format!("dim{}", axes.len())));
-        }
-        axes.reverse();
-        let mut metadata = BTreeMap::new();
-        if let Some(Val::Group(tags)) = get(img, &["ImageTags"]) {
-            flatten(&p, "", tags, &mut metadata);
-        }
-        let title = get(img, &["Name"])
-            .and_then(|v| p.text(v))
-            .filter(|t| !t.is_empty())
-            .unwrap_or_else(|| format!("image {i}"));
-        signals.push(Signal {
-            title,
-            shape,
-            dtype,
-            axes,
-            acquisition: acquisition(&metadata),
-            metadata,
-            bytes,
-        });
+        signals.push(
+            image_signal(&p, i, img, idata).unwrap_or_else(|e| {
+                Signal::unreadable(image_title(&p, img, i), one_line_reason(e))
+            }),
+        );
     }
-    if signals.is_empty() {
+    if !signals.is_empty() {
+        require_readable(path, &signals)?;
+    } else {
         return Err(Error::Empty {
             what: path.display().to_string(),
             reason: "the DM ImageList holds no image besides the thumbnail".into(),
