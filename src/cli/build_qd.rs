@@ -240,8 +240,8 @@ pub fn run(a: &Args, _quiet: bool) -> Result<()> {
         .map(|i| frozen.as_ref().is_some_and(|f| f.range().contains(&i)))
         .collect();
 
-    super::ensure_dir(&a.output)?;
-    let out = |f: &str| a.output.join(f);
+    let set = report::OutputSet::new(&a.output)?;
+    let out = |f: &str| set.dir().join(f);
     write_xyz(
         &out("qd.xyz"),
         &dot.atoms,
@@ -277,6 +277,7 @@ pub fn run(a: &Args, _quiet: bool) -> Result<()> {
         &dot.atoms,
         &format!("{} ({} atoms)", dot.formula(), dot.atoms.len()),
     )?;
+    set.commit()?;
     for w in &warnings {
         eprintln!("qdscope: warning: {w}");
     }

@@ -302,9 +302,89 @@ pub fn read_molog(paths: &[&Path], homo: Option<usize>) -> Result<MoSeries> {
     })
 }
 
+/// Unit factor of a column name's suffix (`time_ps`, `gap [meV]`, …):
+/// `units` lists (suffix, factor); no suffix gives `default`.
+fn unit_factor(name: &str, units: &[(&str, f64)], default: f64) -> Option<f64> {
+    let n = name.trim_end_matches([')', ']']);
+    for (u, f) in units {
+        let k = n.len().saturating_sub(u.len());
+        if k > 0 && n.get(k..).is_some_and(|t| t.eq_ignore_ascii_case(u)) {
+            let before = n[..k].chars().last();
+            if matches!(before, Some('_' | '(' | '[' | ' ' | '/')) {
+                return Some(*f);
+            }
+        }
+    }
+    let bare = n.chars().all(|c| c.is_ascii_alphabetic());
+    bare.then_some(default)
+}
+
+/// Times (fs) with the line each came from.
+type TimesWithLines = Vec<(f64, usize)>;
+
+/// The (time fs, line) and gap (meV) columns of a text table: a header
+/// (or numpy-style `#` header) names them — `time…`/`t` and `…gap…`, units
+/// `fs`/`ps` and `eV`/`meV` from the name's suffix —, else the first two
+/// columns are `time_fs gap_eV`.
+fn two_columns(path: &Path, text: &str) -> Result<(TimesWithLines, Vec<f64>)> {
+    let table = crate::report::table::parse(path, text)?;
+    let named = |t: &crate::report::table::Table| {
+        let time = t.column(|n| n == "t" || n.starts_with("time"))?;
+        let gap = t.column(|n| n.contains("gap"))?;
+        Some((time, gap))
+    };
+    let (ti, gi, names) = match (named(&table), &table.header) {
+        (Some((a, b)), _) => (a, b, table.names().map(<[String]>::to_vec)),
+        (None, Some(h)) => {
+            return Err(Error::format(
+                path,
+                format!(
+                    "header '{}' names no time column (time_fs) and gap column (gap_eV)",
+                    h.join(" ")
+                ),
+            ))
+        }
+        (None, None) if table.rows[0].1.len() >= 2 => (0, 1, None),
+        (None, None) => {
+            return Err(at(
+                path,
+                table.rows[0].0,
+                "expected two columns: time (fs) and gap (eV)",
+            ))
+        }
+    };
+    let (t_scale, g_scale) = match &names {
+        Some(n) => {
+            let ts = unit_factor(&n[ti], &[("fs", 1.0), ("ps", 1e3)], 1.0);
+            let gs = unit_factor(&n[gi], &[("meV", 1.0), ("eV", 1e3)], 1e3);
+            match (ts, gs) {
+                (Some(a), Some(b)) => (a, b),
+                _ => {
+                    return Err(Error::format(
+                        path,
+                        format!(
+                            "columns '{}' and '{}': units not understood (time in fs or ps, gap in eV or meV)",
+                            n[ti], n[gi]
+                        ),
+                    ))
+                }
+            }
+        }
+        None => (1.0, 1e3),
+    };
+    let (mut t, mut g) = (Vec::new(), Vec::new());
+    for row in &table.rows {
+        t.push((table.number(path, row, ti)? * t_scale, row.0));
+        g.push(table.number(path, row, gi)? * g_scale);
+    }
+    Ok((t, g))
+}
+
 /// Read a gap series: a CP2K MOLog (needs `dt_fs`, the MD step between
-/// printed blocks) or a plain two-column file `time_fs gap_eV` (`#`
-/// comments; Δt from the times, which must be uniform).
+/// printed blocks) or a text table of time (fs) and gap (eV): `#`
+/// comments, comma / tab / whitespace separators, an optional header
+/// naming the columns (`time_fs,gap_eV`; `time_ps`, `gap_meV` are
+/// converted); Δt from the times, which must be uniform.
 ///
 /// # Errors
 /// Unreadable files, malformed lines (file and line named), a non-uniform
@@ -331,35 +411,7 @@ pub fn read_gap_series(path: &Path, dt_fs: Option<f64>, homo: Option<usize>) -> 
             near_crossings: mo.near_crossings,
         });
     }
-    let (mut t, mut g) = (Vec::new(), Vec::new());
-    for (i, line) in text.lines().enumerate() {
-        let s = line.trim();
-        if s.is_empty() || s.starts_with('#') {
-            continue;
-        }
-        let f: Vec<&str> = s
-            .split(|c: char| c.is_whitespace() || c == ',')
-            .filter(|x| !x.is_empty())
-            .collect();
-        if f.len() < 2 {
-            return Err(at(
-                path,
-                i + 1,
-                "expected two columns: time (fs) and gap (eV)",
-            ));
-        }
-        let (a, b) = (
-            f[0].parse::<f64>()
-                .map_err(|_| at(path, i + 1, format!("'{}' is not a number", f[0])))?,
-            f[1].parse::<f64>()
-                .map_err(|_| at(path, i + 1, format!("'{}' is not a number", f[1])))?,
-        );
-        if !a.is_finite() || !b.is_finite() {
-            return Err(at(path, i + 1, "non-finite value"));
-        }
-        t.push((a, i + 1));
-        g.push(b * 1e3);
-    }
+    let (t, g) = two_columns(path, &text)?;
     if t.len() < 2 {
         return Err(Error::format(
             path,

@@ -259,6 +259,8 @@ impl Iterator for XyzReader {
 /// this way parses both files in parallel.
 pub struct Prefetch {
     rx: std::sync::mpsc::Receiver<Result<Frame>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    path: PathBuf,
 }
 
 impl Prefetch {
@@ -269,7 +271,7 @@ impl Prefetch {
     pub fn open(path: &Path) -> Result<Self> {
         let reader = XyzReader::open(path)?;
         let (tx, rx) = std::sync::mpsc::sync_channel(8);
-        std::thread::spawn(move || {
+        let thread = std::thread::spawn(move || {
             for f in reader {
                 let stop = f.is_err();
                 if tx.send(f).is_err() || stop {
@@ -277,14 +279,29 @@ impl Prefetch {
                 }
             }
         });
-        Ok(Prefetch { rx })
+        Ok(Prefetch {
+            rx,
+            thread: Some(thread),
+            path: path.to_path_buf(),
+        })
     }
 }
 
 impl Iterator for Prefetch {
     type Item = Result<Frame>;
     fn next(&mut self) -> Option<Self::Item> {
-        self.rx.recv().ok()
+        match self.rx.recv() {
+            Ok(f) => Some(f),
+            // The channel closes at the end, or when the parser died: a
+            // panic there must not pass for the end of the file.
+            Err(_) => match self.thread.take().map(std::thread::JoinHandle::join) {
+                Some(Err(_)) => Some(Err(Error::format(
+                    &self.path,
+                    "internal error: the reader thread stopped",
+                ))),
+                _ => None,
+            },
+        }
     }
 }
 

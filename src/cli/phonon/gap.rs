@@ -177,7 +177,8 @@ pub fn coupling_outputs(
             detrend: Detrend::Linear,
         },
     )?;
-    crate::cli::ensure_dir(dir)?;
+    let set = crate::report::OutputSet::new(dir)?;
+    let out = set.dir().to_path_buf();
     let mut cum = 0.0;
     let rows: Vec<Vec<String>> = (0..hr.s.len())
         .map(|k| {
@@ -194,7 +195,7 @@ pub fn coupling_outputs(
         })
         .collect();
     report::write_csv(
-        &dir.join("huang_rhys.csv"),
+        &out.join("huang_rhys.csv"),
         &[
             "energy_mev",
             "frequency_thz",
@@ -220,7 +221,7 @@ pub fn coupling_outputs(
         })
         .collect();
     report::write_csv(
-        &dir.join("bands.csv"),
+        &out.join("bands.csv"),
         &[
             "lo_mev",
             "hi_mev",
@@ -241,7 +242,7 @@ pub fn coupling_outputs(
         })
         .collect();
     report::write_csv(
-        &dir.join("gamma.csv"),
+        &out.join("gamma.csv"),
         &["temperature_k", "sigma_mev", "gamma_mev"],
         &grows,
     )?;
@@ -268,7 +269,7 @@ pub fn coupling_outputs(
         "diagnostic_hann_linear": {"s_total": diag.s_total, "lambda_mev": diag.lambda_mev},
         "warnings": hr.warnings,
     });
-    report::write_json(&dir.join("coupling.json"), &summary)?;
+    report::write_json(&out.join("coupling.json"), &summary)?;
     let pts: Vec<(f64, f64)> = (1..hr.s.len())
         .filter(|&k| {
             hr.energy_mev[k]
@@ -277,7 +278,7 @@ pub fn coupling_outputs(
         .map(|k| (hr.energy_mev[k], hr.s[k] / hr.bin_mev))
         .collect();
     plot::xy_png(
-        &dir.join("huang_rhys.png"),
+        &out.join("huang_rhys.png"),
         &format!(
             "Huang–Rhys spectrum: ΣS = {:.2}, Λ = {:.2} meV, Γ(300 K) = {:.1} meV",
             hr.s_total,
@@ -293,6 +294,7 @@ pub fn coupling_outputs(
             y_err: None,
         }],
     )?;
+    set.commit()?;
     Ok(hr)
 }
 
@@ -364,7 +366,8 @@ pub(super) fn run_dephasing(a: &DephasingArgs) -> Result<()> {
     let d = dephasing::dephasing_from_spectrum(&hr, a.dt_fine_fs, thr)?;
     let acf = dephasing::acf_biased(&g.gap_mev);
     let g_trap = dephasing::g_acf_trapezoid(&acf, g.dt_fs);
-    crate::cli::ensure_dir(&a.output)?;
+    let set = crate::report::OutputSet::new(&a.output)?;
+    let out = set.dir().to_path_buf();
     let rows: Vec<Vec<String>> = (0..d.t_fs.len())
         .map(|i| {
             let t = d.t_fs[i];
@@ -377,7 +380,7 @@ pub(super) fn run_dephasing(a: &DephasingArgs) -> Result<()> {
         })
         .collect();
     report::write_csv(
-        &a.output.join("dephasing.csv"),
+        &out.join("dephasing.csv"),
         &["t_fs", "g", "d", "d_gaussian_fit"],
         &rows,
     )?;
@@ -388,7 +391,7 @@ pub(super) fn run_dephasing(a: &DephasingArgs) -> Result<()> {
         .map(|(j, (c, gt))| vec![fmt_f64(j as f64 * g.dt_fs), fmt_f64(*c), fmt_f64(*gt)])
         .collect();
     report::write_csv(
-        &a.output.join("acf.csv"),
+        &out.join("acf.csv"),
         &["lag_fs", "acf_mev2", "g_acf_trapezoid"],
         &arows,
     )?;
@@ -411,7 +414,7 @@ pub(super) fn run_dephasing(a: &DephasingArgs) -> Result<()> {
         "dt_fine_fs": d.dt_fine_fs,
         "warnings": d.warnings,
     });
-    report::write_json(&a.output.join("dephasing.json"), &summary)?;
+    report::write_json(&out.join("dephasing.json"), &summary)?;
     let tmax = d.fit_window_fs[1] * 3.0;
     let pick = |f: &dyn Fn(usize) -> f64| -> Vec<(f64, f64)> {
         (0..d.t_fs.len())
@@ -421,7 +424,7 @@ pub(super) fn run_dephasing(a: &DephasingArgs) -> Result<()> {
             .collect()
     };
     plot::xy_png(
-        &a.output.join("dephasing.png"),
+        &out.join("dephasing.png"),
         &format!(
             "D(t): t2* = {:.1} fs, Γ_fit = {:.1} meV, exact FWHM = {}",
             d.t2_star_fs,
@@ -448,6 +451,7 @@ pub(super) fn run_dephasing(a: &DephasingArgs) -> Result<()> {
             },
         ],
     )?;
+    set.commit()?;
     for w in &d.warnings.0 {
         eprintln!("qdscope: warning: {}: {w}", a.input.gap.display());
     }
@@ -482,7 +486,8 @@ pub(super) fn run_histogram(a: &HistogramArgs) -> Result<()> {
             .map_err(|e| e.context(p.display()))?;
         hs.push((label, h));
     }
-    crate::cli::ensure_dir(&a.output)?;
+    let set = crate::report::OutputSet::new(&a.output)?;
+    let out = set.dir().to_path_buf();
     let mut rows = Vec::new();
     for (l, h) in &hs {
         for (c, n) in h.centres_mev.iter().zip(&h.counts) {
@@ -490,7 +495,7 @@ pub(super) fn run_histogram(a: &HistogramArgs) -> Result<()> {
         }
     }
     report::write_csv(
-        &a.output.join("histogram.csv"),
+        &out.join("histogram.csv"),
         &["run", "gap_mev", "count"],
         &rows,
     )?;
@@ -503,7 +508,7 @@ pub(super) fn run_histogram(a: &HistogramArgs) -> Result<()> {
         })
         .collect();
     report::write_json(
-        &a.output.join("histogram.json"),
+        &out.join("histogram.json"),
         &serde_json::json!({"runs": runs}),
     )?;
     let series: Vec<plot::Series> = hs
@@ -524,12 +529,13 @@ pub(super) fn run_histogram(a: &HistogramArgs) -> Result<()> {
         })
         .collect();
     plot::xy_png(
-        &a.output.join("histogram.png"),
+        &out.join("histogram.png"),
         "HOMO–LUMO gap distributions",
         "gap (meV)",
         "probability density (1/meV)",
         &series,
     )?;
+    set.commit()?;
     for (l, h) in &hs {
         println!(
             "{l}: {} samples, mean {:.1} meV, FWHM {:.2} meV (moments) / {:.2} meV (Gaussian fit)",

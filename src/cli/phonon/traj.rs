@@ -91,7 +91,8 @@ pub(super) fn run_dos(a: &DosArgs, quiet: bool) -> Result<()> {
     if let Some(pb) = &src.progress {
         pb.finish_and_clear();
     }
-    crate::cli::ensure_dir(&a.output)?;
+    let set = crate::report::OutputSet::new(&a.output)?;
+    let out = set.dir().to_path_buf();
     let elements: Vec<&String> = d.by_element.keys().collect();
     let mut header: Vec<String> = vec![
         "energy_mev".into(),
@@ -119,7 +120,7 @@ pub(super) fn run_dos(a: &DosArgs, quiet: bool) -> Result<()> {
         })
         .collect();
     let hdr: Vec<&str> = header.iter().map(String::as_str).collect();
-    report::write_csv(&a.output.join("dos.csv"), &hdr, &rows)?;
+    report::write_csv(&out.join("dos.csv"), &hdr, &rows)?;
     let summary = serde_json::json!({
         "positions": src.positions.display().to_string(),
         "velocities": src.velocities.as_ref().map(|p| p.display().to_string()),
@@ -131,7 +132,7 @@ pub(super) fn run_dos(a: &DosArgs, quiet: bool) -> Result<()> {
         "frozen_atoms": info.frozen.len(), "sum_modes": d.sum_modes, "expected_modes": d.expected_modes,
         "warnings": info.warnings,
     });
-    report::write_json(&a.output.join("dos.json"), &summary)?;
+    report::write_json(&out.join("dos.json"), &summary)?;
     // Plot up to 1.3× the energy below which 99.9 % of the modes lie.
     let mut cum = 0.0;
     let e999 = (0..d.total.len())
@@ -165,7 +166,7 @@ pub(super) fn run_dos(a: &DosArgs, quiet: bool) -> Result<()> {
         });
     }
     plot::xy_png(
-        &a.output.join("dos.png"),
+        &out.join("dos.png"),
         &format!(
             "phonon DOS: {:.1} modes (expected {:.0})",
             d.sum_modes, d.expected_modes
@@ -174,6 +175,7 @@ pub(super) fn run_dos(a: &DosArgs, quiet: bool) -> Result<()> {
         "DOS (modes/meV)",
         &series,
     )?;
+    set.commit()?;
     for w in &info.warnings.0 {
         eprintln!("qdscope: warning: {}: {w}", src.positions.display());
     }
@@ -198,7 +200,8 @@ pub(super) fn run_rmsf(a: &RmsfArgs, quiet: bool) -> Result<()> {
     if let Some(pb) = &src.progress {
         pb.finish_and_clear();
     }
-    crate::cli::ensure_dir(&a.output)?;
+    let set = crate::report::OutputSet::new(&a.output)?;
+    let out = set.dir().to_path_buf();
     let rows: Vec<Vec<String>> = (0..r.per_atom.len())
         .map(|i| {
             vec![
@@ -214,7 +217,7 @@ pub(super) fn run_rmsf(a: &RmsfArgs, quiet: bool) -> Result<()> {
         })
         .collect();
     report::write_csv(
-        &a.output.join("rmsf_atoms.csv"),
+        &out.join("rmsf_atoms.csv"),
         &[
             "index",
             "element",
@@ -233,7 +236,7 @@ pub(super) fn run_rmsf(a: &RmsfArgs, quiet: bool) -> Result<()> {
         .map(|(e, m, s, n)| vec![e.clone(), fmt_f64(*m), fmt_f64(*s), n.to_string()])
         .collect();
     report::write_csv(
-        &a.output.join("rmsf_elements.csv"),
+        &out.join("rmsf_elements.csv"),
         &["element", "rmsf_mean_angstrom", "rmsf_sd_angstrom", "count"],
         &erows,
     )?;
@@ -251,7 +254,7 @@ pub(super) fn run_rmsf(a: &RmsfArgs, quiet: bool) -> Result<()> {
         })
         .collect();
     report::write_csv(
-        &a.output.join("rmsf_layers.csv"),
+        &out.join("rmsf_layers.csv"),
         &[
             "element",
             "layer_uc",
@@ -262,7 +265,7 @@ pub(super) fn run_rmsf(a: &RmsfArgs, quiet: bool) -> Result<()> {
         &lrows,
     )?;
     report::write_json(
-        &a.output.join("rmsf.json"),
+        &out.join("rmsf.json"),
         &serde_json::json!({"positions": src.positions.display().to_string(), "n_atoms": info.n_atoms,
             "n_frames": info.n_frames, "dt_fs": info.dt_fs, "rigid": info.rigid, "icp_iterations": info.icp_iterations,
             "frozen_atoms": info.frozen.len(), "lattice_angstrom": a.lattice_angstrom,
@@ -284,12 +287,13 @@ pub(super) fn run_rmsf(a: &RmsfArgs, quiet: bool) -> Result<()> {
         })
         .collect();
     plot::xy_png(
-        &a.output.join("rmsf.png"),
+        &out.join("rmsf.png"),
         "RMSF per element and layer",
         "depth below the surface (u.c.)",
         "RMSF (Å)",
         &series,
     )?;
+    set.commit()?;
     for (e, m, s, n) in &r.by_element {
         println!("{e}: RMSF {m:.4} ± {s:.4} Å ({n} atoms)");
     }

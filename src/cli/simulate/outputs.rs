@@ -115,8 +115,9 @@ pub(super) fn write_outputs(
         "ratio_volume",
         "ratio_height",
     ];
-    crate::cli::ensure_dir(&a.output)?;
-    let images = a.output.join("images");
+    let set = crate::report::OutputSet::new(&a.output)?;
+    let out = set.dir().to_path_buf();
+    let images = out.join("images");
     crate::cli::ensure_dir(&images)?;
     for (d, (rows, imgs)) in tables.iter().enumerate() {
         let name = if d == 0 {
@@ -124,7 +125,7 @@ pub(super) fn write_outputs(
         } else {
             format!("series_detector{d}.csv")
         };
-        report::write_csv(&a.output.join(name), &HEADER, &rows_of(rows))?;
+        report::write_csv(&out.join(name), &HEADER, &rows_of(rows))?;
         if let Some(e) = &errors[d] {
             let name = if d == 0 {
                 "series_se.csv".to_string()
@@ -138,7 +139,7 @@ pub(super) fn write_outputs(
                 .map(|(r, e)| vec![r.thickness_uc.to_string(), fmt_f64(e.0), fmt_f64(e.1)])
                 .collect();
             report::write_csv(
-                &a.output.join(name),
+                &out.join(name),
                 &["thickness_uc", "ratio_volume_se", "ratio_height_se"],
                 &se_rows,
             )?;
@@ -200,7 +201,7 @@ pub(super) fn write_outputs(
         ""
     };
     plot::xy_png(
-        &a.output.join("series.png"),
+        &out.join("series.png"),
         "Cs : Pb/Br ratio vs thickness (study: 0.370 at 15, 0.338 at 30 u.c.)",
         "thickness (u.c.)",
         "Cs : Pb/Br",
@@ -251,7 +252,8 @@ pub(super) fn write_outputs(
         "compute_seconds": part.seconds,
         "warnings": warnings,
     });
-    report::write_json(&a.output.join("simulate.json"), &summary)?;
+    report::write_json(&out.join("simulate.json"), &summary)?;
+    set.commit()?;
     for w in &warnings {
         eprintln!("qdscope: warning: {w}");
     }
