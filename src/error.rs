@@ -26,6 +26,16 @@ pub enum Error {
     /// (truncated, corrupt, unsupported variant).
     #[error("{}: {reason}", path.display())]
     Format { path: PathBuf, reason: String },
+    /// A text file whose last record (trajectory frame, MO block) was cut
+    /// off, as a killed job leaves it; the complete records before it are
+    /// usable. Callers that accept truncation stop at it (their option);
+    /// the command line maps this error to its flag.
+    #[error("{}: line {line}: truncated {what} at the end of the file", path.display())]
+    Truncated {
+        path: PathBuf,
+        line: usize,
+        what: String,
+    },
     /// The file's format could not be recognised.
     #[error("{}: unknown or unsupported file format ({hint})", path.display())]
     UnknownFormat { path: PathBuf, hint: String },

@@ -391,6 +391,7 @@ fn run_phonon_demo(dir: &Path, seed: u64, quiet: bool) -> Result<serde_json::Val
             bin_width_mev: None,
             dt_fs: None,
             skip_fs: 0.0,
+            allow_truncated: false,
         }),
         quiet,
     )?;
@@ -413,6 +414,7 @@ fn run_phonon_demo(dir: &Path, seed: u64, quiet: bool) -> Result<serde_json::Val
         dt_fs: None,
         skip_fs: 0.0,
         rigid: None,
+        allow_truncated: false,
     };
     ph::run(
         &ph::Command::Dos(ph::DosArgs {

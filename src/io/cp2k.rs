@@ -29,6 +29,9 @@ pub struct GapSeries {
     /// Steps with a near crossing (|E_HOMO − E_HOMO−1| or |E_LUMO+1 − E_LUMO|
     /// < 5 meV); None when the neighbouring levels were not printed.
     pub near_crossings: Option<usize>,
+    /// MO blocks dropped because the MOLog ends in a cut-off block (only
+    /// when truncation is allowed).
+    pub blocks_dropped_truncated: usize,
 }
 
 /// HOMO/LUMO per MD step from a MOLog.
@@ -41,6 +44,8 @@ pub struct MoSeries {
     /// Steps with a near crossing (< 5 meV to the next level), if the
     /// neighbouring levels were printed.
     pub near_crossings: Option<usize>,
+    /// Cut-off last blocks dropped (see [`read_molog_with`]).
+    pub blocks_dropped_truncated: usize,
 }
 
 fn open(path: &Path) -> Result<BufReader<std::fs::File>> {
@@ -151,9 +156,24 @@ struct Block {
 /// MOLog files, given in order). `homo` overrides the HOMO index.
 ///
 /// # Errors
-/// I/O errors; malformed rows; a block without the HOMO or LUMO index.
+/// I/O errors; malformed rows; a block without the HOMO or LUMO index;
+/// [`Error::Truncated`] for a last block cut off (see [`read_molog_with`]).
 pub fn read_molog(paths: &[&Path], homo: Option<usize>) -> Result<MoSeries> {
+    read_molog_with(paths, homo, false)
+}
+
+/// [`read_molog`]; with `allow_truncated` a last MD step whose block was
+/// cut off (a killed job) is dropped and counted instead of failing.
+///
+/// # Errors
+/// As [`read_molog`].
+pub fn read_molog_with(
+    paths: &[&Path],
+    homo: Option<usize>,
+    allow_truncated: bool,
+) -> Result<MoSeries> {
     let mut blocks: Vec<(Vec<Block>, &Path, usize)> = Vec::new();
+    let mut dropped = 0usize;
     for &path in paths {
         let mut current: Option<Block> = None;
         let mut group: Vec<Block> = Vec::new();
@@ -230,11 +250,17 @@ pub fn read_molog(paths: &[&Path], homo: Option<usize>) -> Result<MoSeries> {
             .any(|(g, p, _)| *p == path && g.iter().any(|b| b.sum.is_some()))
             || group.iter().any(|b| b.sum.is_some());
         if current.as_ref().is_some_and(|b| b.sum.is_none()) && any_sum {
-            return Err(at(
-                path,
-                start_line,
-                "truncated MO block at the end of the file (no `MO| Sum:` line)",
-            ));
+            if !allow_truncated {
+                return Err(Error::Truncated {
+                    path: path.to_path_buf(),
+                    line: start_line,
+                    what: "MO block (no `MO| Sum:` line)".into(),
+                });
+            }
+            // The whole MD step goes (an UKS step's ALPHA block too).
+            current = None;
+            group.clear();
+            dropped += 1;
         }
         flush(&mut group, &mut current);
         if !group.is_empty() {
@@ -299,6 +325,7 @@ pub fn read_molog(paths: &[&Path], homo: Option<usize>) -> Result<MoSeries> {
         homo_lumo: out,
         homo_index: homo_used,
         near_crossings: checked.then_some(crossings),
+        blocks_dropped_truncated: dropped,
     })
 }
 
@@ -390,6 +417,19 @@ fn two_columns(path: &Path, text: &str) -> Result<(TimesWithLines, Vec<f64>)> {
 /// Unreadable files, malformed lines (file and line named), a non-uniform
 /// time step, missing Δt for a MOLog.
 pub fn read_gap_series(path: &Path, dt_fs: Option<f64>, homo: Option<usize>) -> Result<GapSeries> {
+    read_gap_series_with(path, dt_fs, homo, false)
+}
+
+/// [`read_gap_series`]; `allow_truncated` as in [`read_molog_with`].
+///
+/// # Errors
+/// As [`read_gap_series`].
+pub fn read_gap_series_with(
+    path: &Path,
+    dt_fs: Option<f64>,
+    homo: Option<usize>,
+    allow_truncated: bool,
+) -> Result<GapSeries> {
     let head = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let text = String::from_utf8_lossy(&head);
     if text.contains("MO|") {
@@ -402,13 +442,14 @@ pub fn read_gap_series(path: &Path, dt_fs: Option<f64>, homo: Option<usize>) -> 
                 ),
             )
         })?;
-        let mo = read_molog(&[path], homo)?;
+        let mo = read_molog_with(&[path], homo, allow_truncated)?;
         return Ok(GapSeries {
             gap_mev: mo.homo_lumo.iter().map(|(a, b)| (b - a) * 1e3).collect(),
             dt_fs: dt,
             source: "molog",
             homo_index: Some(mo.homo_index),
             near_crossings: mo.near_crossings,
+            blocks_dropped_truncated: mo.blocks_dropped_truncated,
         });
     }
     let (t, g) = two_columns(path, &text)?;
@@ -450,6 +491,7 @@ pub fn read_gap_series(path: &Path, dt_fs: Option<f64>, homo: Option<usize>) -> 
         source: "two-column",
         homo_index: None,
         near_crossings: None,
+        blocks_dropped_truncated: 0,
     })
 }
 

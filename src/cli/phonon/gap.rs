@@ -97,6 +97,9 @@ pub struct HistogramArgs {
     /// Equilibration to drop from the start of each run, fs.
     #[arg(long, value_name = "FS", default_value_t = 0.0)]
     pub skip_fs: f64,
+    /// Use the complete MO blocks of MOLogs whose last block was cut off (killed jobs).
+    #[arg(long)]
+    pub allow_truncated: bool,
 }
 
 #[derive(Serialize)]
@@ -113,6 +116,7 @@ struct SeriesMeta {
     temperature_k: f64,
     homo_index: Option<usize>,
     near_crossing_steps: Option<usize>,
+    blocks_dropped_truncated: usize,
 }
 
 fn meta(input: &Path, g: &GapSeries, hr: &HuangRhys) -> SeriesMeta {
@@ -129,6 +133,7 @@ fn meta(input: &Path, g: &GapSeries, hr: &HuangRhys) -> SeriesMeta {
         temperature_k: hr.temperature_k,
         homo_index: g.homo_index,
         near_crossing_steps: g.near_crossings,
+        blocks_dropped_truncated: g.blocks_dropped_truncated,
     }
 }
 
@@ -477,19 +482,23 @@ pub(super) fn run_histogram(a: &HistogramArgs) -> Result<()> {
     }
     let mut hs = Vec::new();
     for (i, p) in a.gaps.iter().enumerate() {
-        let g = GapInput::plain(p.clone(), a.dt_fs, a.skip_fs).load()?;
+        let g = GapInput {
+            allow_truncated: a.allow_truncated,
+            ..GapInput::plain(p.clone(), a.dt_fs, a.skip_fs)
+        }
+        .load()?;
         let label = a.labels.get(i).cloned().unwrap_or_else(|| {
             p.file_stem()
                 .map_or("run".into(), |s| s.to_string_lossy().into())
         });
         let h = histogram::gap_histogram(&g.gap_mev, a.bin_width_mev)
             .map_err(|e| e.context(p.display()))?;
-        hs.push((label, h));
+        hs.push((label, h, g.blocks_dropped_truncated));
     }
     let set = crate::report::OutputSet::new(&a.output)?;
     let out = set.dir().to_path_buf();
     let mut rows = Vec::new();
-    for (l, h) in &hs {
+    for (l, h, _) in &hs {
         for (c, n) in h.centres_mev.iter().zip(&h.counts) {
             rows.push(vec![l.clone(), fmt_f64(*c), n.to_string()]);
         }
@@ -501,8 +510,8 @@ pub(super) fn run_histogram(a: &HistogramArgs) -> Result<()> {
     )?;
     let runs: Vec<serde_json::Value> = hs
         .iter()
-        .map(|(l, h)| {
-            serde_json::json!({"run": l, "n": h.n, "bin_width_mev": h.bin_width_mev, "mean_mev": h.mean_mev,
+        .map(|(l, h, dropped)| {
+            serde_json::json!({"run": l, "n": h.n, "blocks_dropped_truncated": dropped, "bin_width_mev": h.bin_width_mev, "mean_mev": h.mean_mev,
                 "sd_mev": h.sd_mev, "fwhm_moment_mev": h.fwhm_moment_mev, "fit_mean_mev": h.fit_mean_mev,
                 "fit_sigma_mev": h.fit_sigma_mev, "fwhm_fit_mev": h.fwhm_fit_mev, "fit_converged": h.fit_converged})
         })
@@ -513,7 +522,7 @@ pub(super) fn run_histogram(a: &HistogramArgs) -> Result<()> {
     )?;
     let series: Vec<plot::Series> = hs
         .iter()
-        .map(|(l, h)| plot::Series {
+        .map(|(l, h, _)| plot::Series {
             label: format!(
                 "{l}: FWHM {:.0} (moment) / {:.0} (fit) meV",
                 h.fwhm_moment_mev, h.fwhm_fit_mev
@@ -536,7 +545,7 @@ pub(super) fn run_histogram(a: &HistogramArgs) -> Result<()> {
         &series,
     )?;
     set.commit()?;
-    for (l, h) in &hs {
+    for (l, h, _) in &hs {
         println!(
             "{l}: {} samples, mean {:.1} meV, FWHM {:.2} meV (moments) / {:.2} meV (Gaussian fit)",
             h.n, h.mean_mev, h.fwhm_moment_mev, h.fwhm_fit_mev

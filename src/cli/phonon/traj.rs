@@ -130,6 +130,7 @@ pub(super) fn run_dos(a: &DosArgs, quiet: bool) -> Result<()> {
         "segment_frames": d.segment_frames, "n_segments": d.n_segments, "bin_mev": d.bin_mev,
         "nyquist_mev": d.energy_mev.last(), "rigid": info.rigid, "icp_iterations": info.icp_iterations,
         "frozen_atoms": info.frozen.len(), "sum_modes": d.sum_modes, "expected_modes": d.expected_modes,
+        "frames_dropped_truncated": info.frames_dropped_truncated,
         "warnings": info.warnings,
     });
     report::write_json(&out.join("dos.json"), &summary)?;
@@ -269,6 +270,7 @@ pub(super) fn run_rmsf(a: &RmsfArgs, quiet: bool) -> Result<()> {
         &serde_json::json!({"positions": src.positions.display().to_string(), "n_atoms": info.n_atoms,
             "n_frames": info.n_frames, "dt_fs": info.dt_fs, "rigid": info.rigid, "icp_iterations": info.icp_iterations,
             "frozen_atoms": info.frozen.len(), "lattice_angstrom": a.lattice_angstrom,
+            "frames_dropped_truncated": info.frames_dropped_truncated,
             "by_element": r.by_element.iter().map(|(e, m, s, n)| serde_json::json!({"element": e, "mean_angstrom": m,
                 "sd_angstrom": if s.is_finite() { Some(*s) } else { None }, "count": n})).collect::<Vec<_>>(),
             "warnings": info.warnings}),
