@@ -273,10 +273,19 @@ pub fn read_molog_with(
             "no `MO| EIGENVALUES` blocks found (is this a CP2K MOLog?)",
         ));
     }
+    Ok(MoSeries {
+        blocks_dropped_truncated: dropped,
+        ..energies(&blocks, homo)?
+    })
+}
+
+/// HOMO/LUMO (eV) of each MD step's blocks (UKS: HOMO = max, LUMO = min
+/// over spins) and the near crossings.
+fn energies(blocks: &[(Vec<Block>, &Path, usize)], homo: Option<usize>) -> Result<MoSeries> {
     let mut out = Vec::with_capacity(blocks.len());
     let mut homo_used = 0;
     let (mut crossings, mut checked) = (0usize, true);
-    for (group, path, line) in &blocks {
+    for (group, path, line) in blocks {
         let (mut h, mut l) = (f64::NEG_INFINITY, f64::INFINITY);
         let mut near = false;
         for b in group {
@@ -325,25 +334,8 @@ pub fn read_molog_with(
         homo_lumo: out,
         homo_index: homo_used,
         near_crossings: checked.then_some(crossings),
-        blocks_dropped_truncated: dropped,
+        blocks_dropped_truncated: 0,
     })
-}
-
-/// Unit factor of a column name's suffix (`time_ps`, `gap [meV]`, …):
-/// `units` lists (suffix, factor); no suffix gives `default`.
-fn unit_factor(name: &str, units: &[(&str, f64)], default: f64) -> Option<f64> {
-    let n = name.trim_end_matches([')', ']']);
-    for (u, f) in units {
-        let k = n.len().saturating_sub(u.len());
-        if k > 0 && n.get(k..).is_some_and(|t| t.eq_ignore_ascii_case(u)) {
-            let before = n[..k].chars().last();
-            if matches!(before, Some('_' | '(' | '[' | ' ' | '/')) {
-                return Some(*f);
-            }
-        }
-    }
-    let bare = n.chars().all(|c| c.is_ascii_alphabetic());
-    bare.then_some(default)
 }
 
 /// Times (fs) with the line each came from.
@@ -382,8 +374,8 @@ fn two_columns(path: &Path, text: &str) -> Result<(TimesWithLines, Vec<f64>)> {
     };
     let (t_scale, g_scale) = match &names {
         Some(n) => {
-            let ts = unit_factor(&n[ti], &[("fs", 1.0), ("ps", 1e3)], 1.0);
-            let gs = unit_factor(&n[gi], &[("meV", 1.0), ("eV", 1e3)], 1e3);
+            let ts = crate::report::table::unit_factor(&n[ti], &[("fs", 1.0), ("ps", 1e3)], 1.0);
+            let gs = crate::report::table::unit_factor(&n[gi], &[("meV", 1.0), ("eV", 1e3)], 1e3);
             match (ts, gs) {
                 (Some(a), Some(b)) => (a, b),
                 _ => {

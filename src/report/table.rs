@@ -180,6 +180,25 @@ impl Table {
     }
 }
 
+/// Unit factor of a column name's suffix (`time_ps`, `gap [meV]`, …):
+/// `units` lists (suffix, factor), matched case-insensitively after `_`,
+/// `(`, `[`, ` ` or `/`; a bare alphabetic name gives `default`; `None`
+/// for a suffix not in the list.
+pub fn unit_factor(name: &str, units: &[(&str, f64)], default: f64) -> Option<f64> {
+    let n = name.trim_end_matches([')', ']']);
+    for (u, f) in units {
+        let k = n.len().saturating_sub(u.len());
+        if k > 0 && n.get(k..).is_some_and(|t| t.eq_ignore_ascii_case(u)) {
+            let before = n[..k].chars().last();
+            if matches!(before, Some('_' | '(' | '[' | ' ' | '/')) {
+                return Some(*f);
+            }
+        }
+    }
+    let bare = n.chars().all(|c| c.is_ascii_alphabetic());
+    bare.then_some(default)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
