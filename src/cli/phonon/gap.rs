@@ -137,6 +137,66 @@ fn meta(input: &Path, g: &GapSeries, hr: &HuangRhys) -> SeriesMeta {
     }
 }
 
+/// `huang_rhys.csv`: S_k per bin with the cumulative Λ.
+fn write_huang_rhys_csv(out: &Path, hr: &HuangRhys) -> Result<()> {
+    let mut cum = 0.0;
+    let rows: Vec<Vec<String>> = (0..hr.s.len())
+        .map(|k| {
+            cum += hr.s[k] * hr.energy_mev[k];
+            vec![
+                fmt_f64(hr.energy_mev[k]),
+                fmt_f64(hr.energy_mev[k] * MEV_TO_THZ),
+                fmt_f64(hr.energy_mev[k] * MEV_TO_CM1),
+                fmt_f64(hr.power_mev2[k]),
+                fmt_f64(hr.s[k]),
+                fmt_f64(hr.s[k] / hr.bin_mev),
+                fmt_f64(cum),
+            ]
+        })
+        .collect();
+    report::write_csv(
+        &out.join("huang_rhys.csv"),
+        &[
+            "energy_mev",
+            "frequency_thz",
+            "wavenumber_cm1",
+            "power_mev2",
+            "s",
+            "s_per_mev",
+            "cumulative_lambda_mev",
+        ],
+        &rows,
+    )
+}
+
+/// `huang_rhys.png`: S per meV up to 40 meV or 1.2× the highest band.
+fn huang_rhys_png(out: &Path, hr: &HuangRhys, bands: &[Band], t: f64) -> Result<()> {
+    let pts: Vec<(f64, f64)> = (1..hr.s.len())
+        .filter(|&k| {
+            hr.energy_mev[k]
+                <= 40.0_f64.max(bands.iter().map(|b| b.hi_mev).fold(0.0, f64::max) * 1.2)
+        })
+        .map(|k| (hr.energy_mev[k], hr.s[k] / hr.bin_mev))
+        .collect();
+    plot::xy_png(
+        &out.join("huang_rhys.png"),
+        &format!(
+            "Huang–Rhys spectrum: ΣS = {:.2}, Λ = {:.2} meV, Γ(300 K) = {:.1} meV",
+            hr.s_total,
+            hr.lambda_mev,
+            hr.gamma_mev(300.0)
+        ),
+        "ħω (meV)",
+        "S per meV (1/meV)",
+        &[plot::Series {
+            label: format!("T = {t} K"),
+            points: pts,
+            line: true,
+            y_err: None,
+        }],
+    )
+}
+
 /// Coupling analysis of a gap series, written into `dir`.
 ///
 /// # Errors
@@ -184,34 +244,7 @@ pub fn coupling_outputs(
     )?;
     let set = crate::report::OutputSet::new(dir)?;
     let out = set.dir().to_path_buf();
-    let mut cum = 0.0;
-    let rows: Vec<Vec<String>> = (0..hr.s.len())
-        .map(|k| {
-            cum += hr.s[k] * hr.energy_mev[k];
-            vec![
-                fmt_f64(hr.energy_mev[k]),
-                fmt_f64(hr.energy_mev[k] * MEV_TO_THZ),
-                fmt_f64(hr.energy_mev[k] * MEV_TO_CM1),
-                fmt_f64(hr.power_mev2[k]),
-                fmt_f64(hr.s[k]),
-                fmt_f64(hr.s[k] / hr.bin_mev),
-                fmt_f64(cum),
-            ]
-        })
-        .collect();
-    report::write_csv(
-        &out.join("huang_rhys.csv"),
-        &[
-            "energy_mev",
-            "frequency_thz",
-            "wavenumber_cm1",
-            "power_mev2",
-            "s",
-            "s_per_mev",
-            "cumulative_lambda_mev",
-        ],
-        &rows,
-    )?;
+    write_huang_rhys_csv(&out, &hr)?;
     let brows: Vec<Vec<String>> = bands
         .iter()
         .zip(&s_band)
@@ -275,30 +308,7 @@ pub fn coupling_outputs(
         "warnings": hr.warnings,
     });
     report::write_json(&out.join("coupling.json"), &summary)?;
-    let pts: Vec<(f64, f64)> = (1..hr.s.len())
-        .filter(|&k| {
-            hr.energy_mev[k]
-                <= 40.0_f64.max(bands.iter().map(|b| b.hi_mev).fold(0.0, f64::max) * 1.2)
-        })
-        .map(|k| (hr.energy_mev[k], hr.s[k] / hr.bin_mev))
-        .collect();
-    plot::xy_png(
-        &out.join("huang_rhys.png"),
-        &format!(
-            "Huang–Rhys spectrum: ΣS = {:.2}, Λ = {:.2} meV, Γ(300 K) = {:.1} meV",
-            hr.s_total,
-            hr.lambda_mev,
-            hr.gamma_mev(300.0)
-        ),
-        "ħω (meV)",
-        "S per meV (1/meV)",
-        &[plot::Series {
-            label: format!("T = {t} K"),
-            points: pts,
-            line: true,
-            y_err: None,
-        }],
-    )?;
+    huang_rhys_png(&out, &hr, bands, t)?;
     set.commit()?;
     Ok(hr)
 }
@@ -346,6 +356,21 @@ pub(super) fn run_coupling(a: &CouplingArgs) -> Result<()> {
     Ok(())
 }
 
+/// `acf.csv`: the biased gap ACF and its trapezoid g(t) per lag.
+fn write_acf_csv(out: &Path, acf: &[f64], g_trap: &[f64], dt_fs: f64) -> Result<()> {
+    let rows: Vec<Vec<String>> = acf
+        .iter()
+        .zip(g_trap)
+        .enumerate()
+        .map(|(j, (c, gt))| vec![fmt_f64(j as f64 * dt_fs), fmt_f64(*c), fmt_f64(*gt)])
+        .collect();
+    report::write_csv(
+        &out.join("acf.csv"),
+        &["lag_fs", "acf_mev2", "g_acf_trapezoid"],
+        &rows,
+    )
+}
+
 pub(super) fn run_dephasing(a: &DephasingArgs) -> Result<()> {
     check_temperature(a.temperature_k)?;
     let g = a.input.load()?;
@@ -389,17 +414,7 @@ pub(super) fn run_dephasing(a: &DephasingArgs) -> Result<()> {
         &["t_fs", "g", "d", "d_gaussian_fit"],
         &rows,
     )?;
-    let arows: Vec<Vec<String>> = acf
-        .iter()
-        .zip(&g_trap)
-        .enumerate()
-        .map(|(j, (c, gt))| vec![fmt_f64(j as f64 * g.dt_fs), fmt_f64(*c), fmt_f64(*gt)])
-        .collect();
-    report::write_csv(
-        &out.join("acf.csv"),
-        &["lag_fs", "acf_mev2", "g_acf_trapezoid"],
-        &arows,
-    )?;
+    write_acf_csv(&out, &acf, &g_trap, g.dt_fs)?;
     let summary = serde_json::json!({
         "metadata": meta(&a.input.gap, &g, &hr),
         "sigma_mev": hr.variance_mev2.sqrt(),

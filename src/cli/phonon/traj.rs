@@ -1,6 +1,6 @@
 //! Trajectory commands: `dos` (eq. 1) and `rmsf` (eq. 9).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::{check_measured_t, check_temperature, TrajInput};
 use crate::error::{Error, Result};
@@ -58,6 +58,52 @@ pub struct RmsfArgs {
     /// Lattice constant for the layer depth, Å.
     #[arg(long, value_name = "ANGSTROM", default_value_t = 5.87)]
     pub lattice_angstrom: f64,
+}
+
+/// `dos.png`: total and per-element DOS up to 1.3× the energy below which
+/// 99.9 % of the modes lie (at least 20 meV).
+fn dos_png(out: &Path, d: &dos::Dos, elements: &[&String]) -> Result<()> {
+    let mut cum = 0.0;
+    let e999 = (0..d.total.len())
+        .find(|&k| {
+            cum += d.total[k];
+            cum >= 0.999 * d.sum_modes
+        })
+        .map_or(f64::INFINITY, |k| d.energy_mev[k]);
+    let emax = (1.3 * e999).max(20.0);
+    let kmax = d
+        .energy_mev
+        .iter()
+        .position(|e| *e > emax)
+        .unwrap_or(d.total.len());
+    let mut series = vec![plot::Series {
+        label: "total".into(),
+        points: (1..kmax)
+            .map(|k| (d.energy_mev[k], d.total[k] / d.bin_mev))
+            .collect(),
+        line: true,
+        y_err: None,
+    }];
+    for e in elements {
+        series.push(plot::Series {
+            label: (*e).clone(),
+            points: (1..kmax)
+                .map(|k| (d.energy_mev[k], d.by_element[*e][k] / d.bin_mev))
+                .collect(),
+            line: true,
+            y_err: None,
+        });
+    }
+    plot::xy_png(
+        &out.join("dos.png"),
+        &format!(
+            "phonon DOS: {:.1} modes (expected {:.0})",
+            d.sum_modes, d.expected_modes
+        ),
+        "ħω (meV)",
+        "DOS (modes/meV)",
+        &series,
+    )
 }
 
 pub(super) fn run_dos(a: &DosArgs, quiet: bool) -> Result<()> {
@@ -134,48 +180,7 @@ pub(super) fn run_dos(a: &DosArgs, quiet: bool) -> Result<()> {
         "warnings": info.warnings,
     });
     report::write_json(&out.join("dos.json"), &summary)?;
-    // Plot up to 1.3× the energy below which 99.9 % of the modes lie.
-    let mut cum = 0.0;
-    let e999 = (0..d.total.len())
-        .find(|&k| {
-            cum += d.total[k];
-            cum >= 0.999 * d.sum_modes
-        })
-        .map_or(f64::INFINITY, |k| d.energy_mev[k]);
-    let emax = (1.3 * e999).max(20.0);
-    let kmax = d
-        .energy_mev
-        .iter()
-        .position(|e| *e > emax)
-        .unwrap_or(d.total.len());
-    let mut series = vec![plot::Series {
-        label: "total".into(),
-        points: (1..kmax)
-            .map(|k| (d.energy_mev[k], d.total[k] / d.bin_mev))
-            .collect(),
-        line: true,
-        y_err: None,
-    }];
-    for e in &elements {
-        series.push(plot::Series {
-            label: (*e).clone(),
-            points: (1..kmax)
-                .map(|k| (d.energy_mev[k], d.by_element[*e][k] / d.bin_mev))
-                .collect(),
-            line: true,
-            y_err: None,
-        });
-    }
-    plot::xy_png(
-        &out.join("dos.png"),
-        &format!(
-            "phonon DOS: {:.1} modes (expected {:.0})",
-            d.sum_modes, d.expected_modes
-        ),
-        "ħω (meV)",
-        "DOS (modes/meV)",
-        &series,
-    )?;
+    dos_png(&out, &d, &elements)?;
     set.commit()?;
     for w in &info.warnings.0 {
         eprintln!("qdscope: warning: {}: {w}", src.positions.display());
