@@ -177,20 +177,9 @@ pub fn summarise(input: &Path, r: &ColumnsResult, source: PixelSource) -> Summar
     }
 }
 
-/// Write every output of the column analysis into `dir`.
-///
-/// # Errors
-/// I/O errors.
-pub fn write_outputs(
-    dir: &Path,
-    input: &Path,
-    image: &Image,
-    params: &ColumnsParams,
-    r: &ColumnsResult,
-    source: PixelSource,
-) -> Result<Summary> {
-    let set = crate::report::OutputSet::new(dir)?;
-    let out = set.dir().to_path_buf();
+/// `columns.csv` (one row per column, the CSV contract) and `fits.csv`
+/// (fit status, evaluations and standard errors).
+fn write_tables(out: &Path, r: &ColumnsResult) -> Result<()> {
     let ps = r.pixel_size_angstrom;
     let rows: Vec<Vec<String>> = r
         .columns
@@ -263,7 +252,12 @@ pub fn write_outputs(
             "stderr_rotation_rad",
         ],
         &fits,
-    )?;
+    )
+}
+
+/// `lattice.csv`: the local basis vectors (Å) and strain of each column.
+fn write_lattice_csv(out: &Path, r: &ColumnsResult) -> Result<()> {
+    let ps = r.pixel_size_angstrom;
     let lat: Vec<Vec<String>> = r
         .local
         .iter()
@@ -310,7 +304,26 @@ pub fn write_outputs(
             "rotation_rad",
         ],
         &lat,
-    )?;
+    )
+}
+
+/// Write every output of the column analysis into `dir`.
+///
+/// # Errors
+/// I/O errors.
+pub fn write_outputs(
+    dir: &Path,
+    input: &Path,
+    image: &Image,
+    params: &ColumnsParams,
+    r: &ColumnsResult,
+    source: PixelSource,
+) -> Result<Summary> {
+    let set = crate::report::OutputSet::new(dir)?;
+    let out = set.dir().to_path_buf();
+    let ps = r.pixel_size_angstrom;
+    write_tables(&out, r)?;
+    write_lattice_csv(&out, r)?;
     let summary = summarise(input, r, source);
     let a = &r.assignment;
     let full = Full {
