@@ -26,6 +26,16 @@ pub enum Error {
     /// (truncated, corrupt, unsupported variant).
     #[error("{}: {reason}", path.display())]
     Format { path: PathBuf, reason: String },
+    /// A text file whose last record (trajectory frame, MO block) was cut
+    /// off, as a killed job leaves it; the complete records before it are
+    /// usable. Callers that accept truncation stop at it (their option);
+    /// the command line maps this error to its flag.
+    #[error("{}: line {line}: truncated {what} at the end of the file", path.display())]
+    Truncated {
+        path: PathBuf,
+        line: usize,
+        what: String,
+    },
     /// The file's format could not be recognised.
     #[error("{}: unknown or unsupported file format ({hint})", path.display())]
     UnknownFormat { path: PathBuf, hint: String },
@@ -152,6 +162,56 @@ impl Warnings {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+}
+
+/// A size or count derived from user input, for messages: a whole number
+/// below 10⁹, scientific notation above (never 300 digits, never the
+/// saturated `usize::MAX` of a cast).
+#[must_use]
+pub fn fmt_size(v: f64) -> String {
+    if v.is_finite() && v.abs() < 1e9 {
+        format!("{}", v.round())
+    } else {
+        format!("{v:.3e}")
+    }
+}
+
+/// A value given by the user, for messages: as written for ordinary
+/// magnitudes, scientific notation for the extreme ones (`1e-300`, not 300
+/// zeros).
+#[must_use]
+pub fn fmt_value(v: f64) -> String {
+    let a = v.abs();
+    if a == 0.0 || !a.is_finite() || (1e-4..1e9).contains(&a) {
+        format!("{v}")
+    } else {
+        format!("{v:e}")
+    }
+}
+
+/// Check that `value` (a size in `unit` derived from parameter `name`) is
+/// at most `limit`; the error names the parameter, the value and the limit,
+/// and `why` says where the limit comes from.
+///
+/// # Errors
+/// `Error::InvalidParameter` when `value` is NaN or above `limit`.
+pub fn check_size(name: &str, value: f64, limit: f64, unit: &str, why: &str) -> Result<()> {
+    if value <= limit {
+        return Ok(());
+    }
+    let unit = if unit.is_empty() {
+        String::new()
+    } else {
+        format!(" {unit}")
+    };
+    Err(Error::param(
+        name,
+        format!(
+            "{}{unit} is above the limit of {}{unit} ({why})",
+            fmt_size(value),
+            fmt_size(limit)
+        ),
+    ))
 }
 
 /// Check that every value of `data` is finite; name the first offender.

@@ -347,4 +347,25 @@ fn fast_lengths() {
         assert!(m <= n && fast_len(m) == m);
         assert!((m + 1..=n).all(|k| fast_len(k) != k));
     }
+    // Against a scan, and at once for sizes a scan would never finish.
+    let smooth = |m: usize| {
+        let mut r = m;
+        for p in [2, 3, 5] {
+            while r.is_multiple_of(p) {
+                r /= p;
+            }
+        }
+        r == 1
+    };
+    for n in 1..3000 {
+        assert_eq!(fast_len(n), (n..).find(|&m| smooth(m)).unwrap(), "{n}");
+        let c = fast_conv_len(n);
+        assert!(
+            c >= n && c.is_multiple_of(2) && smooth(c) && !c.is_multiple_of(25),
+            "{n}"
+        );
+    }
+    assert_eq!(fast_len(usize::MAX), usize::MAX);
+    assert!(fast_len(1 << 62) == 1 << 62 && fast_len((1 << 62) + 1) > 1 << 62);
+    assert!(fast_len_at_most(usize::MAX) > usize::MAX / 2);
 }

@@ -85,6 +85,7 @@ fn source(p: PathBuf, v: PathBuf) -> Source {
         dt_fs: None,
         skip_fs: 0.0,
         progress: None,
+        allow_truncated: false,
     }
 }
 

@@ -117,7 +117,9 @@ pub fn analyze_one(input: &Path, dir: &Path, cfg: &PipelineConfig) -> Result<Sum
     let shape = stack.data.dim();
     let prepared = pipeline::prepare(stack, &params, None).map_err(|e| e.context(&name))?;
     sources.set_pixel(prepared.calibration_source, cfg.pixel_flag);
-    super::prepare::write_outputs(dir, input, shape, &params, &prepared, &sources)?;
+    // The input's directory gets both stages' files or none of them.
+    let set = report::OutputSet::new(dir)?;
+    super::prepare::write_outputs(set.dir(), input, shape, &params, &prepared, &sources)?;
     let source = match prepared.calibration_source {
         pipeline::CalibrationSource::User => PixelSource::User,
         _ => PixelSource::File,
@@ -128,7 +130,16 @@ pub fn analyze_one(input: &Path, dir: &Path, cfg: &PipelineConfig) -> Result<Sum
         Some(&prepared.averaged),
         &cfg.columns,
     )?;
-    columns::write_outputs(dir, input, &prepared.prepared, &cfg.columns, &r, source)
+    let summary = columns::write_outputs(
+        set.dir(),
+        input,
+        &prepared.prepared,
+        &cfg.columns,
+        &r,
+        source,
+    )?;
+    set.commit()?;
+    Ok(summary)
 }
 
 /// Run `analyze_one` over every input with a progress bar, write

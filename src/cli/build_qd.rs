@@ -124,20 +124,9 @@ fn check_positive(flag: &str, v: f64) -> Result<()> {
     }
 }
 
-/// Run `qdscope build-qd`.
-///
-/// # Errors
-/// Invalid flags (size < 2, shell thicker than the dot, negative lattice
-/// constant, …) and I/O errors; nothing is written when any check fails.
-pub fn run(a: &Args, _quiet: bool) -> Result<()> {
-    let dot = qd::build(&QdParams {
-        n: a.size,
-        shell_uc: a.shell,
-        balance: a.balance,
-        lattice_angstrom: a.lattice_angstrom,
-        cell_nm: a.cell_nm,
-        remove_cs_list: a.remove_cs_list.clone(),
-    })?;
+/// The MD time step and thermostat time constant (method defaults), with
+/// the other MD flags checked.
+fn md_settings(a: &Args) -> Result<(f64, f64)> {
     check_positive("--temperature-k", a.temperature_k)?;
     let xtb = a.method == Method::Xtb;
     let timestep = a.timestep_fs.unwrap_or(if xtb { 5.0 } else { 10.0 });
@@ -150,46 +139,25 @@ pub fn run(a: &Args, _quiet: bool) -> Result<()> {
     if a.mo_margin < 0 {
         return Err(Error::param("--mo-margin", "must be ≥ 0"));
     }
-    let frozen = match (a.frozen_shell_uc, a.frozen_core_uc) {
-        (Some(s), _) => Some(dot.frozen_shell(s)?),
-        (None, Some(s)) => Some(dot.frozen_core(s)?),
-        (None, None) => None,
+    Ok((timestep, timecon))
+}
+
+/// The warning for a CHARGE other than the closed-shell ionic charge `q`.
+fn open_shell_warning(charge: i64, q: i64) -> String {
+    let carriers = if charge < q {
+        format!("{} extra electron(s) in the conduction band", q - charge)
+    } else {
+        format!("{} hole(s) in the valence band", charge - q)
     };
-    let q = dot.formal_charge();
-    let charge = a.charge.unwrap_or(q);
-    let el_gth = dot.electrons(charge, false);
-    let el_xtb = dot.electrons(charge, true);
-    let mut warnings: Vec<String> = dot.warnings.0.clone();
-    let closed = charge == q;
-    if !closed {
-        let carriers = if charge < q {
-            format!("{} extra electron(s) in the conduction band", q - charge)
-        } else {
-            format!("{} hole(s) in the valence band", charge - q)
-        };
-        warnings.push(format!(
-            "CHARGE {charge} is not the closed-shell ionic charge {q}: {carriers}; the HOMO–LUMO gap collapses and the SCF needs smearing"
-        ));
-    }
-    let electrons = if xtb { el_xtb } else { el_gth };
-    let settings = Settings {
-        model: dot.model_name(),
-        method: a.method,
-        charge,
-        cell_angstrom: dot.cell_nm * 10.0,
-        coord_file: "qd.xyz".into(),
-        elements: Element::ALL
-            .into_iter()
-            .filter(|&e| dot.atoms.count(e) > 0)
-            .collect(),
-        n_atoms: dot.atoms.len(),
-        homo_index: electrons.homo_index,
-        mo_margin: a.mo_margin,
-        scf: a.scf,
-        poisson: a.poisson,
-        fixed: frozen.as_ref().map(|f| (f.first, f.last)),
-    };
-    let geo_project = format!("{}_geo", settings.model);
+    format!(
+        "CHARGE {charge} is not the closed-shell ionic charge {q}: {carriers}; the HOMO–LUMO gap collapses and the SCF needs smearing"
+    )
+}
+
+/// The MD phases: an optional equilibration (CSVR τ = 15 fs) restarting
+/// from the geometry optimisation, then production restarting from it.
+fn md_phases(a: &Args, timestep: f64, timecon: f64, model: &str) -> Vec<MdPhase> {
+    let geo_project = format!("{}_geo", model);
     let mut phases = Vec::new();
     if a.equil_steps > 0 {
         phases.push(MdPhase {
@@ -209,11 +177,16 @@ pub fn run(a: &Args, _quiet: bool) -> Result<()> {
         timecon_fs: timecon,
         restart_from: Some(match a.equil_steps {
             0 => (geo_project, false),
-            _ => (format!("{}_equil", settings.model), true),
+            _ => (format!("{}_equil", model), true),
         }),
     });
-    let geo = cp2k_input::geo_opt(&settings);
-    let md_inputs: Vec<(String, String)> = phases
+    phases
+}
+
+/// The CP2K MD input of each phase, named `cp2k-md.inp` (production) or
+/// `cp2k-md-<phase>.inp`.
+fn md_inputs(settings: &Settings, phases: &[MdPhase]) -> Vec<(String, String)> {
+    phases
         .iter()
         .map(|p| {
             let name = if p.name == "md" {
@@ -221,9 +194,62 @@ pub fn run(a: &Args, _quiet: bool) -> Result<()> {
             } else {
                 format!("cp2k-md-{}.inp", p.name)
             };
-            (name, cp2k_input::md(&settings, p))
+            (name, cp2k_input::md(settings, p))
         })
-        .collect();
+        .collect()
+}
+
+/// Run `qdscope build-qd`.
+///
+/// # Errors
+/// Invalid flags (size < 2, shell thicker than the dot, negative lattice
+/// constant, …) and I/O errors; nothing is written when any check fails.
+pub fn run(a: &Args, _quiet: bool) -> Result<()> {
+    let dot = qd::build(&QdParams {
+        n: a.size,
+        shell_uc: a.shell,
+        balance: a.balance,
+        lattice_angstrom: a.lattice_angstrom,
+        cell_nm: a.cell_nm,
+        remove_cs_list: a.remove_cs_list.clone(),
+    })?;
+    let xtb = a.method == Method::Xtb;
+    let (timestep, timecon) = md_settings(a)?;
+    let frozen = match (a.frozen_shell_uc, a.frozen_core_uc) {
+        (Some(s), _) => Some(dot.frozen_shell(s)?),
+        (None, Some(s)) => Some(dot.frozen_core(s)?),
+        (None, None) => None,
+    };
+    let q = dot.formal_charge();
+    let charge = a.charge.unwrap_or(q);
+    let el_gth = dot.electrons(charge, false);
+    let el_xtb = dot.electrons(charge, true);
+    let mut warnings: Vec<String> = dot.warnings.0.clone();
+    let closed = charge == q;
+    if !closed {
+        warnings.push(open_shell_warning(charge, q));
+    }
+    let electrons = if xtb { el_xtb } else { el_gth };
+    let settings = Settings {
+        model: dot.model_name(),
+        method: a.method,
+        charge,
+        cell_angstrom: dot.cell_nm * 10.0,
+        coord_file: "qd.xyz".into(),
+        elements: Element::ALL
+            .into_iter()
+            .filter(|&e| dot.atoms.count(e) > 0)
+            .collect(),
+        n_atoms: dot.atoms.len(),
+        homo_index: electrons.homo_index,
+        mo_margin: a.mo_margin,
+        scf: a.scf,
+        poisson: a.poisson,
+        fixed: frozen.as_ref().map(|f| (f.first, f.last)),
+    };
+    let phases = md_phases(a, timestep, timecon, &settings.model);
+    let geo = cp2k_input::geo_opt(&settings);
+    let md_inputs = md_inputs(&settings, &phases);
     let composition = composition(
         &dot,
         a,
@@ -240,8 +266,8 @@ pub fn run(a: &Args, _quiet: bool) -> Result<()> {
         .map(|i| frozen.as_ref().is_some_and(|f| f.range().contains(&i)))
         .collect();
 
-    super::ensure_dir(&a.output)?;
-    let out = |f: &str| a.output.join(f);
+    let set = report::OutputSet::new(&a.output)?;
+    let out = |f: &str| set.dir().join(f);
     write_xyz(
         &out("qd.xyz"),
         &dot.atoms,
@@ -277,6 +303,7 @@ pub fn run(a: &Args, _quiet: bool) -> Result<()> {
         &dot.atoms,
         &format!("{} ({} atoms)", dot.formula(), dot.atoms.len()),
     )?;
+    set.commit()?;
     for w in &warnings {
         eprintln!("qdscope: warning: {w}");
     }

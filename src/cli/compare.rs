@@ -278,9 +278,10 @@ pub(crate) fn run(args: &Args, _quiet: bool) -> Result<()> {
         .collect();
     let gs = load_groups(&groups)?;
     let (ts, warnings) = tests(&gs);
-    super::ensure_dir(&args.output)?;
+    let set = crate::report::OutputSet::new(&args.output)?;
+    let out = set.dir().to_path_buf();
     report::write_json(
-        &args.output.join("comparison.json"),
+        &out.join("comparison.json"),
         &Comparison {
             groups: &gs,
             tests: &ts,
@@ -303,11 +304,12 @@ pub(crate) fn run(args: &Args, _quiet: bool) -> Result<()> {
         None => "Cs:Pb/Br volume ratio per QD".to_string(),
     };
     plot::groups_png(
-        &args.output.join("comparison.png"),
+        &out.join("comparison.png"),
         &title,
         "Cs : Pb/Br ratio (volume)",
         &pts,
     )?;
+    set.commit()?;
     for w in &warnings {
         eprintln!("qdscope: warning: {w}");
     }

@@ -177,8 +177,8 @@ pub(crate) fn run(args: &Args, quiet: bool) -> Result<()> {
     let comparison = match &gs {
         Ok(gs) => {
             let (ts, warnings) = super::compare::tests(gs);
-            let cmp_dir = dir.join("compare");
-            super::ensure_dir(&cmp_dir)?;
+            let set = report::OutputSet::new(&dir.join("compare"))?;
+            let cmp_dir = set.dir().to_path_buf();
             let value = serde_json::json!({"groups": gs, "tests": ts, "warnings": warnings});
             report::write_json(&cmp_dir.join("comparison.json"), &value)?;
             let pts: Vec<(String, Vec<f64>, f64, f64)> = gs
@@ -198,6 +198,7 @@ pub(crate) fn run(args: &Args, quiet: bool) -> Result<()> {
                 "Cs : Pb/Br ratio (volume)",
                 &pts,
             )?;
+            set.commit()?;
             value
         }
         Err(e) => serde_json::json!({"error": e.to_string()}),
@@ -390,6 +391,7 @@ fn run_phonon_demo(dir: &Path, seed: u64, quiet: bool) -> Result<serde_json::Val
             bin_width_mev: None,
             dt_fs: None,
             skip_fs: 0.0,
+            allow_truncated: false,
         }),
         quiet,
     )?;
@@ -412,6 +414,7 @@ fn run_phonon_demo(dir: &Path, seed: u64, quiet: bool) -> Result<serde_json::Val
         dt_fs: None,
         skip_fs: 0.0,
         rigid: None,
+        allow_truncated: false,
     };
     ph::run(
         &ph::Command::Dos(ph::DosArgs {

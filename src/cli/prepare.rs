@@ -344,26 +344,27 @@ pub fn write_outputs(
     p: &Prepared,
     sources: &ParamSources,
 ) -> Result<()> {
-    super::ensure_dir(dir)?;
-    io::write_npy_2d(&dir.join("averaged.npy"), p.averaged.data.view())?;
-    io::write_npy_2d(&dir.join("background.npy"), p.background.view())?;
+    let set = crate::report::OutputSet::new(dir)?;
+    let out = set.dir().to_path_buf();
+    io::write_npy_2d(&out.join("averaged.npy"), p.averaged.data.view())?;
+    io::write_npy_2d(&out.join("background.npy"), p.background.view())?;
     let mut stages = vec!["register+average", "background"];
     let mut panels = vec![p.averaged.data.view(), p.subtracted.view()];
     if let Some(d) = &p.denoised {
-        io::write_npy_2d(&dir.join("denoised.npy"), d.view())?;
+        io::write_npy_2d(&out.join("denoised.npy"), d.view())?;
         stages.push("denoise");
         panels.push(d.view());
     }
     if let Some(d) = &p.deconvolved {
-        io::write_npy_2d(&dir.join("deconvolved.npy"), d.view())?;
+        io::write_npy_2d(&out.join("deconvolved.npy"), d.view())?;
         stages.push("deconvolve");
         panels.push(d.view());
     }
     if let Some((p0, p1)) = &p.psf {
-        io::write_npy_2d(&dir.join("psf_initial.npy"), p0.mapv(|v| v as f32).view())?;
-        io::write_npy_2d(&dir.join("psf_final.npy"), p1.mapv(|v| v as f32).view())?;
+        io::write_npy_2d(&out.join("psf_initial.npy"), p0.mapv(|v| v as f32).view())?;
+        io::write_npy_2d(&out.join("psf_final.npy"), p1.mapv(|v| v as f32).view())?;
     }
-    io::write_npy_2d(&dir.join("prepared.npy"), p.prepared.data.view())?;
+    io::write_npy_2d(&out.join("prepared.npy"), p.prepared.data.view())?;
     let rows: Vec<Vec<String>> = p
         .registration
         .shifts
@@ -379,7 +380,7 @@ pub fn write_outputs(
         })
         .collect();
     report::write_csv(
-        &dir.join("shifts.csv"),
+        &out.join("shifts.csv"),
         &["frame", "dy_px", "dx_px", "score"],
         &rows,
     )?;
@@ -409,8 +410,8 @@ pub fn write_outputs(
         crop_offset_yx: [p.crop_offset_yx.0, p.crop_offset_yx.1],
         stage_seconds: p.stage_seconds.iter().copied().collect(),
     };
-    report::write_json(&dir.join("prepare.json"), &rep)?;
-    io::write_png_preview(&dir.join("prepared.png"), p.prepared.data.view(), 0.5, 99.5)?;
+    report::write_json(&out.join("prepare.json"), &rep)?;
+    io::write_png_preview(&out.join("prepared.png"), p.prepared.data.view(), 0.5, 99.5)?;
     // The same central crop after each stage, side by side.
     let (h, w) = p.prepared.shape();
     let c = h.min(w).min(256);
@@ -419,6 +420,7 @@ pub fn write_outputs(
         .iter()
         .map(|a| a.slice(ndarray::s![y0..y0 + c, x0..x0 + c]))
         .collect();
-    io::write_png_panels(&dir.join("stages.png"), &crops, 0.5, 99.5)?;
+    io::write_png_panels(&out.join("stages.png"), &crops, 0.5, 99.5)?;
+    set.commit()?;
     Ok(())
 }

@@ -422,21 +422,46 @@ impl<T: FftFloat> Convolver1d<T> {
     }
 }
 
-/// True when `m`'s only prime factors are 2, 3 and 5.
-fn is_235_smooth(m: usize) -> bool {
-    let mut r = m;
-    for p in [2, 3, 5] {
-        while r.is_multiple_of(p) {
-            r /= p;
+/// The numbers 3^b·5^c (c ≤ `max_c`) up to `limit`: the odd parts of the
+/// smooth lengths. At most a few hundred below `usize::MAX`.
+fn odd_parts(limit: usize, max_c: u32) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut f5 = Some(1usize);
+    let mut c = 0;
+    while let Some(a) = f5.filter(|v| *v <= limit && c <= max_c) {
+        let mut f3 = Some(a);
+        while let Some(b) = f3.filter(|v| *v <= limit) {
+            out.push(b);
+            f3 = b.checked_mul(3);
         }
+        f5 = a.checked_mul(5);
+        c += 1;
     }
-    r == 1
+    out
 }
 
-/// Smallest length ≥ `n` whose prime factors are 2, 3 and 5 (fast for rustfft).
+/// Smallest m ≥ n of the form 2^a·3^b·5^c with a ≥ `min_a`, c ≤ `max_c`;
+/// `None` when no such m fits in `usize`. Enumerates the odd parts, so it
+/// costs the same for any n (a scan would not end for n near `usize::MAX`).
+fn smallest_smooth(n: usize, min_a: u32, max_c: u32) -> Option<usize> {
+    // A power of two ≥ n (≤ 2n) is a candidate: larger odd parts are not.
+    odd_parts(n.saturating_mul(2), max_c)
+        .into_iter()
+        .filter_map(|odd| {
+            let mut m = odd.checked_mul(1usize << min_a)?;
+            while m < n {
+                m = m.checked_mul(2)?;
+            }
+            Some(m)
+        })
+        .min()
+}
+
+/// Smallest length ≥ `n` whose prime factors are 2, 3 and 5 (fast for
+/// rustfft); `n` itself when no such length fits in `usize`.
 #[must_use]
 pub fn fast_len(n: usize) -> usize {
-    (n.max(1)..).find(|&m| is_235_smooth(m)).unwrap_or(n)
+    smallest_smooth(n.max(1), 0, u32::MAX).unwrap_or(n)
 }
 
 /// Smallest even length ≥ `n` of the form 2^a·3^b·5^c with c ≤ 1: the
@@ -446,25 +471,23 @@ pub fn fast_len(n: usize) -> usize {
 /// 2-core CI machine), so a few more zeros are cheaper.
 #[must_use]
 pub fn fast_conv_len(n: usize) -> usize {
-    (n.max(2)..)
-        .find(|&m| {
-            let mut r = m;
-            for p in [2, 3] {
-                while r.is_multiple_of(p) {
-                    r /= p;
-                }
-            }
-            m.is_multiple_of(2) && (r == 1 || r == 5)
-        })
-        .unwrap_or(n)
+    smallest_smooth(n.max(2), 1, 1).unwrap_or(n)
 }
 
 /// Largest length ≤ `n` whose only prime factors are 2, 3 and 5 (an FFT
 /// size rustfft handles without Bluestein's algorithm); 1 for n ≤ 1.
 #[must_use]
 pub fn fast_len_at_most(n: usize) -> usize {
-    (1..=n.max(1))
-        .rev()
-        .find(|&m| is_235_smooth(m))
+    let n = n.max(1);
+    odd_parts(n, u32::MAX)
+        .into_iter()
+        .map(|odd| {
+            let mut m = odd;
+            while m <= n / 2 {
+                m *= 2;
+            }
+            m
+        })
+        .max()
         .unwrap_or(1)
 }

@@ -29,6 +29,9 @@ pub struct GapSeries {
     /// Steps with a near crossing (|E_HOMO − E_HOMO−1| or |E_LUMO+1 − E_LUMO|
     /// < 5 meV); None when the neighbouring levels were not printed.
     pub near_crossings: Option<usize>,
+    /// MO blocks dropped because the MOLog ends in a cut-off block (only
+    /// when truncation is allowed).
+    pub blocks_dropped_truncated: usize,
 }
 
 /// HOMO/LUMO per MD step from a MOLog.
@@ -41,6 +44,8 @@ pub struct MoSeries {
     /// Steps with a near crossing (< 5 meV to the next level), if the
     /// neighbouring levels were printed.
     pub near_crossings: Option<usize>,
+    /// Cut-off last blocks dropped (see [`read_molog_with`]).
+    pub blocks_dropped_truncated: usize,
 }
 
 fn open(path: &Path) -> Result<BufReader<std::fs::File>> {
@@ -148,7 +153,14 @@ struct Block {
 }
 
 /// The MD-step groups of one MOLog file, appended to `blocks`.
-fn molog_groups<'a>(path: &'a Path, blocks: &mut Vec<(Vec<Block>, &'a Path, usize)>) -> Result<()> {
+/// The MD-step groups of one MOLog file appended to `blocks`; returns the
+/// number of cut-off last steps dropped (only with `allow_truncated`).
+fn molog_groups<'a>(
+    path: &'a Path,
+    blocks: &mut Vec<(Vec<Block>, &'a Path, usize)>,
+    allow_truncated: bool,
+) -> Result<usize> {
+    let mut dropped = 0usize;
     let mut current: Option<Block> = None;
     let mut group: Vec<Block> = Vec::new();
     let mut start_line = 0;
@@ -224,28 +236,49 @@ fn molog_groups<'a>(path: &'a Path, blocks: &mut Vec<(Vec<Block>, &'a Path, usiz
         .any(|(g, p, _)| *p == path && g.iter().any(|b| b.sum.is_some()))
         || group.iter().any(|b| b.sum.is_some());
     if current.as_ref().is_some_and(|b| b.sum.is_none()) && any_sum {
-        return Err(at(
-            path,
-            start_line,
-            "truncated MO block at the end of the file (no `MO| Sum:` line)",
-        ));
+        if !allow_truncated {
+            return Err(Error::Truncated {
+                path: path.to_path_buf(),
+                line: start_line,
+                what: "MO block (no `MO| Sum:` line)".into(),
+            });
+        }
+        // The whole MD step goes (an UKS step's ALPHA block too).
+        current = None;
+        group.clear();
+        dropped += 1;
     }
     flush(&mut group, &mut current);
     if !group.is_empty() {
         blocks.push((group, path, start_line));
     }
-    Ok(())
+    Ok(dropped)
 }
 
 /// HOMO/LUMO energies (eV) per MD step from a MOLog (or several per-step
 /// MOLog files, given in order). `homo` overrides the HOMO index.
 ///
 /// # Errors
-/// I/O errors; malformed rows; a block without the HOMO or LUMO index.
+/// I/O errors; malformed rows; a block without the HOMO or LUMO index;
+/// [`Error::Truncated`] for a last block cut off (see [`read_molog_with`]).
 pub fn read_molog(paths: &[&Path], homo: Option<usize>) -> Result<MoSeries> {
+    read_molog_with(paths, homo, false)
+}
+
+/// [`read_molog`]; with `allow_truncated` a last MD step whose block was
+/// cut off (a killed job) is dropped and counted instead of failing.
+///
+/// # Errors
+/// As [`read_molog`].
+pub fn read_molog_with(
+    paths: &[&Path],
+    homo: Option<usize>,
+    allow_truncated: bool,
+) -> Result<MoSeries> {
     let mut blocks: Vec<(Vec<Block>, &Path, usize)> = Vec::new();
+    let mut dropped = 0usize;
     for &path in paths {
-        molog_groups(path, &mut blocks)?;
+        dropped += molog_groups(path, &mut blocks, allow_truncated)?;
     }
     if blocks.is_empty() {
         return Err(Error::format(
@@ -253,10 +286,19 @@ pub fn read_molog(paths: &[&Path], homo: Option<usize>) -> Result<MoSeries> {
             "no `MO| EIGENVALUES` blocks found (is this a CP2K MOLog?)",
         ));
     }
+    Ok(MoSeries {
+        blocks_dropped_truncated: dropped,
+        ..energies(&blocks, homo)?
+    })
+}
+
+/// HOMO/LUMO (eV) of each MD step's blocks (UKS: HOMO = max, LUMO = min
+/// over spins) and the near crossings.
+fn energies(blocks: &[(Vec<Block>, &Path, usize)], homo: Option<usize>) -> Result<MoSeries> {
     let mut out = Vec::with_capacity(blocks.len());
     let mut homo_used = 0;
     let (mut crossings, mut checked) = (0usize, true);
-    for (group, path, line) in &blocks {
+    for (group, path, line) in blocks {
         let (mut h, mut l) = (f64::NEG_INFINITY, f64::INFINITY);
         let mut near = false;
         for b in group {
@@ -320,17 +362,94 @@ pub fn read_molog(paths: &[&Path], homo: Option<usize>) -> Result<MoSeries> {
         homo_lumo: out,
         homo_index: homo_used,
         near_crossings: checked.then_some(crossings),
+        blocks_dropped_truncated: 0,
     })
 }
 
+/// Times (fs) with the line each came from.
+type TimesWithLines = Vec<(f64, usize)>;
+
+/// The (time fs, line) and gap (meV) columns of a text table: a header
+/// (or numpy-style `#` header) names them — `time…`/`t` and `…gap…`, units
+/// `fs`/`ps` and `eV`/`meV` from the name's suffix —, else the first two
+/// columns are `time_fs gap_eV`.
+fn two_columns(path: &Path, text: &str) -> Result<(TimesWithLines, Vec<f64>)> {
+    let table = crate::report::table::parse(path, text)?;
+    let named = |t: &crate::report::table::Table| {
+        let time = t.column(|n| n == "t" || n.starts_with("time"))?;
+        let gap = t.column(|n| n.contains("gap"))?;
+        Some((time, gap))
+    };
+    let (ti, gi, names) = match (named(&table), &table.header) {
+        (Some((a, b)), _) => (a, b, table.names().map(<[String]>::to_vec)),
+        (None, Some(h)) => {
+            return Err(Error::format(
+                path,
+                format!(
+                    "header '{}' names no time column (time_fs) and gap column (gap_eV)",
+                    h.join(" ")
+                ),
+            ))
+        }
+        (None, None) if table.rows[0].1.len() >= 2 => (0, 1, None),
+        (None, None) => {
+            return Err(at(
+                path,
+                table.rows[0].0,
+                "expected two columns: time (fs) and gap (eV)",
+            ))
+        }
+    };
+    let (t_scale, g_scale) = match &names {
+        Some(n) => {
+            let ts = crate::report::table::unit_factor(&n[ti], &[("fs", 1.0), ("ps", 1e3)], 1.0);
+            let gs = crate::report::table::unit_factor(&n[gi], &[("meV", 1.0), ("eV", 1e3)], 1e3);
+            match (ts, gs) {
+                (Some(a), Some(b)) => (a, b),
+                _ => {
+                    return Err(Error::format(
+                        path,
+                        format!(
+                            "columns '{}' and '{}': units not understood (time in fs or ps, gap in eV or meV)",
+                            n[ti], n[gi]
+                        ),
+                    ))
+                }
+            }
+        }
+        None => (1.0, 1e3),
+    };
+    let (mut t, mut g) = (Vec::new(), Vec::new());
+    for row in &table.rows {
+        t.push((table.number(path, row, ti)? * t_scale, row.0));
+        g.push(table.number(path, row, gi)? * g_scale);
+    }
+    Ok((t, g))
+}
+
 /// Read a gap series: a CP2K MOLog (needs `dt_fs`, the MD step between
-/// printed blocks) or a plain two-column file `time_fs gap_eV` (`#`
-/// comments; Δt from the times, which must be uniform).
+/// printed blocks) or a text table of time (fs) and gap (eV): `#`
+/// comments, comma / tab / whitespace separators, an optional header
+/// naming the columns (`time_fs,gap_eV`; `time_ps`, `gap_meV` are
+/// converted); Δt from the times, which must be uniform.
 ///
 /// # Errors
 /// Unreadable files, malformed lines (file and line named), a non-uniform
 /// time step, missing Δt for a MOLog.
 pub fn read_gap_series(path: &Path, dt_fs: Option<f64>, homo: Option<usize>) -> Result<GapSeries> {
+    read_gap_series_with(path, dt_fs, homo, false)
+}
+
+/// [`read_gap_series`]; `allow_truncated` as in [`read_molog_with`].
+///
+/// # Errors
+/// As [`read_gap_series`].
+pub fn read_gap_series_with(
+    path: &Path,
+    dt_fs: Option<f64>,
+    homo: Option<usize>,
+    allow_truncated: bool,
+) -> Result<GapSeries> {
     let head = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let text = String::from_utf8_lossy(&head);
     if text.contains("MO|") {
@@ -343,44 +462,17 @@ pub fn read_gap_series(path: &Path, dt_fs: Option<f64>, homo: Option<usize>) -> 
                 ),
             )
         })?;
-        let mo = read_molog(&[path], homo)?;
+        let mo = read_molog_with(&[path], homo, allow_truncated)?;
         return Ok(GapSeries {
             gap_mev: mo.homo_lumo.iter().map(|(a, b)| (b - a) * 1e3).collect(),
             dt_fs: dt,
             source: "molog",
             homo_index: Some(mo.homo_index),
             near_crossings: mo.near_crossings,
+            blocks_dropped_truncated: mo.blocks_dropped_truncated,
         });
     }
-    let (mut t, mut g) = (Vec::new(), Vec::new());
-    for (i, line) in text.lines().enumerate() {
-        let s = line.trim();
-        if s.is_empty() || s.starts_with('#') {
-            continue;
-        }
-        let f: Vec<&str> = s
-            .split(|c: char| c.is_whitespace() || c == ',')
-            .filter(|x| !x.is_empty())
-            .collect();
-        if f.len() < 2 {
-            return Err(at(
-                path,
-                i + 1,
-                "expected two columns: time (fs) and gap (eV)",
-            ));
-        }
-        let (a, b) = (
-            f[0].parse::<f64>()
-                .map_err(|_| at(path, i + 1, format!("'{}' is not a number", f[0])))?,
-            f[1].parse::<f64>()
-                .map_err(|_| at(path, i + 1, format!("'{}' is not a number", f[1])))?,
-        );
-        if !a.is_finite() || !b.is_finite() {
-            return Err(at(path, i + 1, "non-finite value"));
-        }
-        t.push((a, i + 1));
-        g.push(b * 1e3);
-    }
+    let (t, g) = two_columns(path, &text)?;
     if t.len() < 2 {
         return Err(Error::format(
             path,
@@ -419,6 +511,7 @@ pub fn read_gap_series(path: &Path, dt_fs: Option<f64>, homo: Option<usize>) -> 
         source: "two-column",
         homo_index: None,
         near_crossings: None,
+        blocks_dropped_truncated: 0,
     })
 }
 

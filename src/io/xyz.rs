@@ -136,7 +136,7 @@ pub fn write_extxyz(path: &Path, atoms: &Atoms, extra: &[ExtColumn<'_>]) -> Resu
 /// Frame-by-frame reader.
 pub struct XyzReader {
     path: PathBuf,
-    lines: std::io::Lines<BufReader<std::fs::File>>,
+    lines: std::iter::Peekable<std::io::Lines<BufReader<std::fs::File>>>,
     line: usize,
     n_atoms: Option<usize>,
 }
@@ -150,7 +150,7 @@ impl XyzReader {
         let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
         Ok(XyzReader {
             path: path.to_path_buf(),
-            lines: BufReader::with_capacity(1 << 20, f).lines(),
+            lines: BufReader::with_capacity(1 << 20, f).lines().peekable(),
             line: 0,
             n_atoms: None,
         })
@@ -158,6 +158,15 @@ impl XyzReader {
 
     fn err(&self, line: usize, msg: impl std::fmt::Display) -> Error {
         Error::format(&self.path, format!("line {line}: {msg}"))
+    }
+
+    /// The last frame (starting at `start`) was cut off: [`Error::Truncated`].
+    fn truncated(&self, start: usize, what: impl std::fmt::Display) -> Error {
+        Error::Truncated {
+            path: self.path.clone(),
+            line: start,
+            what: format!("frame ({what})"),
+        }
     }
 
     fn next_line(&mut self) -> Option<Result<String>> {
@@ -186,7 +195,7 @@ impl XyzReader {
         self.n_atoms = Some(n);
         let comment = match self.next_line() {
             Some(l) => l?,
-            None => return Err(self.err(self.line, "truncated frame: missing comment line")),
+            None => return Err(self.truncated(start, "no comment line")),
         };
         let meta = parse_comment(&comment);
         // A corrupt count must not reserve gigabytes before the lines fail.
@@ -195,31 +204,27 @@ impl XyzReader {
         for _ in 0..n {
             let l = match self.next_line() {
                 Some(l) => l?,
-                None => {
-                    return Err(self.err(
-                        self.line,
-                        format!(
-                            "truncated frame starting at line {start}: {} of {n} atoms",
-                            xyz.len()
-                        ),
-                    ))
+                None => return Err(self.truncated(start, format!("{} of {n} atoms", xyz.len()))),
+            };
+            // A malformed last line of the file is a line cut by the kill.
+            let last = self.lines.peek().is_none();
+            let bad = |msg: String| {
+                if last {
+                    self.truncated(start, format!("last line cut: '{}'", l.trim()))
+                } else {
+                    self.err(self.line, msg)
                 }
             };
             let mut f = l.split_whitespace();
-            let el = f
-                .next()
-                .ok_or_else(|| self.err(self.line, "empty atom line"))?;
+            let el = f.next().ok_or_else(|| bad("empty atom line".into()))?;
             let mut v = [0.0; 3];
             for (k, vk) in v.iter_mut().enumerate() {
-                let tok = f.nth(if k == 0 { meta.skip } else { 0 }).ok_or_else(|| {
-                    self.err(
-                        self.line,
-                        "truncated or malformed atom line: fewer than 3 numbers",
-                    )
-                })?;
+                let tok = f
+                    .nth(if k == 0 { meta.skip } else { 0 })
+                    .ok_or_else(|| bad("malformed atom line: fewer than 3 numbers".into()))?;
                 *vk = tok
                     .parse::<f64>()
-                    .map_err(|_| self.err(self.line, format!("'{tok}' is not a number")))?;
+                    .map_err(|_| bad(format!("'{tok}' is not a number")))?;
                 if !vk.is_finite() {
                     return Err(self.err(self.line, "non-finite coordinate"));
                 }
@@ -259,6 +264,8 @@ impl Iterator for XyzReader {
 /// this way parses both files in parallel.
 pub struct Prefetch {
     rx: std::sync::mpsc::Receiver<Result<Frame>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    path: PathBuf,
 }
 
 impl Prefetch {
@@ -269,7 +276,7 @@ impl Prefetch {
     pub fn open(path: &Path) -> Result<Self> {
         let reader = XyzReader::open(path)?;
         let (tx, rx) = std::sync::mpsc::sync_channel(8);
-        std::thread::spawn(move || {
+        let thread = std::thread::spawn(move || {
             for f in reader {
                 let stop = f.is_err();
                 if tx.send(f).is_err() || stop {
@@ -277,14 +284,29 @@ impl Prefetch {
                 }
             }
         });
-        Ok(Prefetch { rx })
+        Ok(Prefetch {
+            rx,
+            thread: Some(thread),
+            path: path.to_path_buf(),
+        })
     }
 }
 
 impl Iterator for Prefetch {
     type Item = Result<Frame>;
     fn next(&mut self) -> Option<Self::Item> {
-        self.rx.recv().ok()
+        match self.rx.recv() {
+            Ok(f) => Some(f),
+            // The channel closes at the end, or when the parser died: a
+            // panic there must not pass for the end of the file.
+            Err(_) => match self.thread.take().map(std::thread::JoinHandle::join) {
+                Some(Err(_)) => Some(Err(Error::format(
+                    &self.path,
+                    "internal error: the reader thread stopped",
+                ))),
+                _ => None,
+            },
+        }
     }
 }
 

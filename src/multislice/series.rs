@@ -16,12 +16,15 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{check_size, Error, Result};
 use crate::fft::FftFloat;
 use crate::multislice::displace::layer_atoms;
 use crate::multislice::propagate::{Engine, Grid};
 use crate::optics::{focal_spread_angstrom, Microscope, GAUSS_HERMITE_5};
 use crate::structure::Element;
+
+/// Largest wave grid per side (a complex f32 plane of 16384² is 2 GiB).
+pub const MAX_GRID_N: usize = 16384;
 
 /// Everything a series run depends on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -281,6 +284,20 @@ pub fn engine_in<T: FftFloat>(p: &SimParams) -> Result<Engine<T>> {
     if p.detectors.is_empty() {
         return Err(Error::param("--detector-mrad", "at least one detector"));
     }
+    check_size(
+        "grid_n",
+        p.grid_n as f64,
+        MAX_GRID_N as f64,
+        "px",
+        "grid pixels per side of the supercell",
+    )?;
+    check_size(
+        "--probe-per-cell",
+        p.probe_per_cell as f64,
+        (p.grid_n / p.supercell_uc).max(2) as f64,
+        "positions",
+        "the grid's pixels per unit cell: finer probe steps add no information",
+    )?;
     // Shards of an older scheme merge, but are not computed again.
     if p.rng_scheme != RNG_SCHEME {
         return Err(Error::param(

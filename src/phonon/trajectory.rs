@@ -42,6 +42,10 @@ pub struct Source {
     pub skip_fs: f64,
     /// Progress display, advanced once per frame read (every pass).
     pub progress: Option<indicatif::ProgressBar>,
+    /// Use the complete frames of a file whose last frame was cut off (a
+    /// killed job) instead of failing with [`Error::Truncated`]; the frames
+    /// dropped are counted in [`Info::frames_dropped_truncated`].
+    pub allow_truncated: bool,
 }
 
 /// A frame as the consumers see it.
@@ -74,8 +78,71 @@ pub struct Info {
     pub icp_iterations: usize,
     /// Atoms that never move (frozen), indices.
     pub frozen: Vec<usize>,
+    /// Frames of the positions dropped because a file ended in a cut-off
+    /// frame (only with [`Source::allow_truncated`]).
+    pub frames_dropped_truncated: usize,
     /// Remarks.
     pub warnings: Warnings,
+}
+
+/// What one pass over the joined frames found.
+struct Pass {
+    species: Vec<String>,
+    kept: usize,
+    dt: f64,
+    warnings: Warnings,
+    dropped: usize,
+}
+
+fn is_truncation(e: &Error) -> bool {
+    matches!(e, Error::Truncated { .. })
+}
+
+/// The velocity frame matching `f` (by step when both have steps); `None`
+/// when the velocity file ends, or ends in a cut-off frame, and
+/// truncation is allowed.
+fn next_velocity(
+    src: &Source,
+    r: &mut Prefetch,
+    f: &Frame,
+    last_vstep: &mut Option<i64>,
+) -> Result<Option<Frame>> {
+    let vpath = src.velocities.as_deref().unwrap_or(Path::new("velocities"));
+    loop {
+        let v = match r.next() {
+            None if src.allow_truncated => return Ok(None),
+            None => {
+                return Err(Error::format(
+                    vpath,
+                    format!(
+                        "ends before the positions' frame at line {} (step {:?})",
+                        f.line, f.step
+                    ),
+                ))
+            }
+            Some(Err(e)) if src.allow_truncated && is_truncation(&e) => return Ok(None),
+            Some(v) => v?,
+        };
+        if let (Some(vs), Some(l)) = (v.step, *last_vstep) {
+            if vs <= l {
+                continue;
+            }
+        }
+        *last_vstep = v.step.or(*last_vstep);
+        match (v.step, f.step) {
+            (Some(vs), Some(ps)) if vs < ps => continue,
+            (Some(vs), Some(ps)) if vs > ps => {
+                return Err(Error::format(
+                    vpath,
+                    format!(
+                        "line {}: no velocity frame for step {ps} (next is {vs})",
+                        v.line
+                    ),
+                ))
+            }
+            _ => return Ok(Some(v)),
+        }
+    }
 }
 
 fn time_of(f: &Frame, idx: usize, dt: Option<f64>) -> Option<f64> {
@@ -87,7 +154,7 @@ fn time_of(f: &Frame, idx: usize, dt: Option<f64>) -> Option<f64> {
 fn for_each_raw(
     src: &Source,
     mut each: impl FnMut(&Frame, Option<&Frame>, f64) -> Result<()>,
-) -> Result<(Vec<String>, usize, f64, Warnings)> {
+) -> Result<Pass> {
     let mut pos = Prefetch::open(&src.positions)?;
     let mut vel = match &src.velocities {
         Some(p) => Some(Prefetch::open(p)?),
@@ -100,8 +167,15 @@ fn for_each_raw(
     let mut kept = 0usize;
     let mut idx = 0usize;
     let mut dup = 0usize;
-    for f in pos.by_ref() {
-        let f = f?;
+    let mut dropped = 0usize;
+    while let Some(f) = pos.next() {
+        let f = match f {
+            Err(e) if src.allow_truncated && is_truncation(&e) => {
+                dropped += 1;
+                break;
+            }
+            f => f?,
+        };
         idx += 1;
         if let Some(pb) = &src.progress {
             pb.inc(1);
@@ -113,38 +187,15 @@ fn for_each_raw(
             }
         }
         last_step = f.step.or(last_step);
-        // Matching velocity frame (by step when both have steps).
         let vf = match vel.as_mut() {
             None => None,
-            Some(r) => loop {
-                let Some(v) = r.next() else {
-                    return Err(Error::format(
-                        src.velocities.as_deref().unwrap_or(Path::new("velocities")),
-                        format!(
-                            "ends before the positions' frame at line {} (step {:?})",
-                            f.line, f.step
-                        ),
-                    ));
-                };
-                let v = v?;
-                if let (Some(vs), Some(l)) = (v.step, last_vstep) {
-                    if vs <= l {
-                        continue;
-                    }
-                }
-                last_vstep = v.step.or(last_vstep);
-                match (v.step, f.step) {
-                    (Some(vs), Some(ps)) if vs < ps => continue,
-                    (Some(vs), Some(ps)) if vs > ps => {
-                        return Err(Error::format(
-                            src.velocities.as_deref().unwrap_or(Path::new("velocities")),
-                            format!(
-                                "line {}: no velocity frame for step {ps} (next is {vs})",
-                                v.line
-                            ),
-                        ))
-                    }
-                    _ => break Some(v),
+            Some(r) => match next_velocity(src, r, &f, &mut last_vstep)? {
+                Some(v) => Some(v),
+                None => {
+                    // The velocities end early: this and every later
+                    // position frame lack theirs.
+                    dropped += 1 + pos.by_ref().count();
+                    break;
                 }
             },
         };
@@ -206,8 +257,18 @@ fn for_each_raw(
         what: src.positions.display().to_string(),
         reason: "no frames after the skipped equilibration".into(),
     })?;
-    let dt = dt.unwrap_or(f64::NAN);
-    Ok((species, kept, dt, warnings))
+    if dropped > 0 {
+        warnings.push(format!(
+            "{dropped} frame(s) dropped at the end: a file ends in a cut-off frame (truncated run)"
+        ));
+    }
+    Ok(Pass {
+        species,
+        kept,
+        dt: dt.unwrap_or(f64::NAN),
+        warnings,
+        dropped,
+    })
 }
 
 /// Masses of the species (error names the unknown element).
@@ -331,7 +392,13 @@ pub fn stream(
     }
     let conv = src.velocity_unit.to_angstrom_per_fs();
     let mut t0 = None;
-    let (species, n_frames, dt, mut warnings) = for_each_raw(src, |f, v, t| {
+    let Pass {
+        species,
+        kept: n_frames,
+        dt,
+        mut warnings,
+        dropped,
+    } = for_each_raw(src, |f, v, t| {
         let start = *t0.get_or_insert(t);
         let (rot, c) = if mode == RigidMode::None {
             (Matrix3::identity(), Vector3::zeros())
@@ -385,6 +452,7 @@ pub fn stream(
         rigid: mode,
         icp_iterations: iters,
         frozen,
+        frames_dropped_truncated: dropped,
         warnings,
     })
 }

@@ -1,8 +1,12 @@
 //! Output tables and progress display: CSV with units in the header, JSON
 //! summaries, all written atomically through [`crate::io::atomic_write`].
 
+pub mod output_set;
 pub mod plot;
+pub mod table;
 pub mod view;
+
+pub use output_set::OutputSet;
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;

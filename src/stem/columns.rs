@@ -257,6 +257,7 @@ pub fn analyse_with(
         })?;
     image.check_finite(what)?;
     let a = positive("lattice_angstrom", p.lattice_angstrom)?;
+    crate::stem::limits::lattice_px(a, ps, image.data.dim()).map_err(|e| e.context(what))?;
     let img: Array2<f64> = image.data.mapv(f64::from);
     let mut warnings = Warnings::default();
     if p.min_separation_angstrom.is_some()

@@ -6,6 +6,7 @@ pub mod detect;
 pub mod gaussian;
 pub mod joint;
 pub mod lattice;
+pub mod limits;
 pub mod mask;
 pub mod peaks;
 pub mod pipeline;

@@ -226,6 +226,7 @@ pub fn prepare(
             ),
         ));
     }
+    check_sigma_factor(&params.background, radius_px, (ay, ax))?;
     let bp = BackgroundParams {
         radius_px,
         decomposition: params.background.decomposition,
@@ -313,14 +314,47 @@ fn resolve_radius(r: Radius, cal: Calibration, (ny, nx): (usize, usize)) -> Resu
             format!("must be at least 1 px, got {px:.3} px"),
         ));
     }
-    let r = px.round() as usize;
-    if r >= ny.min(nx) {
+    if px.round() >= ny.min(nx) as f64 {
         return Err(Error::param(
             name,
-            format!("{r} px is larger than the image ({ny}x{nx} px)"),
+            format!(
+                "{} px is larger than the image ({ny}x{nx} px)",
+                crate::error::fmt_size(px)
+            ),
         ));
     }
-    Ok(r)
+    Ok(px.round() as usize)
+}
+
+/// The background's Gaussian σ = factor·R must be finite, > 0, and its
+/// kernel no longer than the Gaussian filter accepts.
+fn check_sigma_factor(
+    b: &BackgroundSpec,
+    radius_px: usize,
+    (ny, nx): (usize, usize),
+) -> Result<()> {
+    let f = b.sigma_factor;
+    let limit =
+        crate::stem::background::gaussian::MAX_HALF_WIDTH_PER_SIDE as f64 * ny.max(nx) as f64;
+    let hw = (f * radius_px as f64 * b.truncate).ceil();
+    if !(f.is_finite() && f > 0.0) {
+        return Err(Error::param(
+            "--background-sigma-factor",
+            format!("must be > 0, got {f}"),
+        ));
+    }
+    if hw > limit {
+        return Err(Error::param(
+            "--background-sigma-factor",
+            format!(
+                "{} × R = {radius_px} px gives a smoothing kernel half-width of {} px, above the limit of {limit} px ({}× the image's longer side)",
+                crate::error::fmt_value(f),
+                crate::error::fmt_size(hw),
+                crate::stem::background::gaussian::MAX_HALF_WIDTH_PER_SIDE
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn check_not_constant(a: &Array2<f32>, what: &str) -> Result<()> {

@@ -177,19 +177,9 @@ pub fn summarise(input: &Path, r: &ColumnsResult, source: PixelSource) -> Summar
     }
 }
 
-/// Write every output of the column analysis into `dir`.
-///
-/// # Errors
-/// I/O errors.
-pub fn write_outputs(
-    dir: &Path,
-    input: &Path,
-    image: &Image,
-    params: &ColumnsParams,
-    r: &ColumnsResult,
-    source: PixelSource,
-) -> Result<Summary> {
-    crate::cli::ensure_dir(dir)?;
+/// `columns.csv` (one row per column, the CSV contract) and `fits.csv`
+/// (fit status, evaluations and standard errors).
+fn write_tables(out: &Path, r: &ColumnsResult) -> Result<()> {
     let ps = r.pixel_size_angstrom;
     let rows: Vec<Vec<String>> = r
         .columns
@@ -215,7 +205,7 @@ pub fn write_outputs(
             ]
         })
         .collect();
-    report::write_csv(&dir.join("columns.csv"), &COLUMNS_HEADER, &rows)?;
+    report::write_csv(&out.join("columns.csv"), &COLUMNS_HEADER, &rows)?;
     let fits: Vec<Vec<String>> = r
         .columns
         .iter()
@@ -244,7 +234,7 @@ pub fn write_outputs(
         })
         .collect();
     report::write_csv(
-        &dir.join("fits.csv"),
+        &out.join("fits.csv"),
         &[
             "id",
             "status",
@@ -262,7 +252,12 @@ pub fn write_outputs(
             "stderr_rotation_rad",
         ],
         &fits,
-    )?;
+    )
+}
+
+/// `lattice.csv`: the local basis vectors (Å) and strain of each column.
+fn write_lattice_csv(out: &Path, r: &ColumnsResult) -> Result<()> {
+    let ps = r.pixel_size_angstrom;
     let lat: Vec<Vec<String>> = r
         .local
         .iter()
@@ -291,7 +286,7 @@ pub fn write_outputs(
         })
         .collect();
     report::write_csv(
-        &dir.join("lattice.csv"),
+        &out.join("lattice.csv"),
         &[
             "id",
             "sublattice",
@@ -309,7 +304,26 @@ pub fn write_outputs(
             "rotation_rad",
         ],
         &lat,
-    )?;
+    )
+}
+
+/// Write every output of the column analysis into `dir`.
+///
+/// # Errors
+/// I/O errors.
+pub fn write_outputs(
+    dir: &Path,
+    input: &Path,
+    image: &Image,
+    params: &ColumnsParams,
+    r: &ColumnsResult,
+    source: PixelSource,
+) -> Result<Summary> {
+    let set = crate::report::OutputSet::new(dir)?;
+    let out = set.dir().to_path_buf();
+    let ps = r.pixel_size_angstrom;
+    write_tables(&out, r)?;
+    write_lattice_csv(&out, r)?;
     let summary = summarise(input, r, source);
     let a = &r.assignment;
     let full = Full {
@@ -327,7 +341,7 @@ pub fn write_outputs(
         measured_lattice: &r.lattice,
         mask_pixels: r.mask_pixels,
     };
-    report::write_json(&dir.join("summary.json"), &full)?;
+    report::write_json(&out.join("summary.json"), &full)?;
     // Plots.
     let markers: Vec<(f64, f64, plot::Marker)> = r
         .columns
@@ -347,7 +361,7 @@ pub fn write_outputs(
         })
         .collect();
     plot::overlay_png(
-        &dir.join("overlay.png"),
+        &out.join("overlay.png"),
         image.data.view(),
         &markers,
         Some(ps),
@@ -378,7 +392,7 @@ pub fn write_outputs(
         let (_, c2) = lattice::histogram(&d2, lo, hi, 30);
         let f = |c: Vec<usize>| c.into_iter().map(|v| v as f64).collect::<Vec<f64>>();
         plot::histogram_png(
-            &dir.join("spacing.png"),
+            &out.join("spacing.png"),
             &format!(
                 "peak-pair spacing: {:.3} ± {:.3} Å",
                 summary.lattice_spacing_angstrom.unwrap_or(f64::NAN),
@@ -408,11 +422,12 @@ pub fn write_outputs(
             })
             .collect();
         plot::value_map_png(
-            &dir.join("spacing_map.png"),
+            &out.join("spacing_map.png"),
             "local spacing (Å), mean of a1 and a2 pairs",
             image.data.dim(),
             &pts,
         )?;
     }
+    set.commit()?;
     Ok(summary)
 }

@@ -97,6 +97,9 @@ pub struct HistogramArgs {
     /// Equilibration to drop from the start of each run, fs.
     #[arg(long, value_name = "FS", default_value_t = 0.0)]
     pub skip_fs: f64,
+    /// Use the complete MO blocks of MOLogs whose last block was cut off (killed jobs).
+    #[arg(long)]
+    pub allow_truncated: bool,
 }
 
 #[derive(Serialize)]
@@ -113,6 +116,7 @@ struct SeriesMeta {
     temperature_k: f64,
     homo_index: Option<usize>,
     near_crossing_steps: Option<usize>,
+    blocks_dropped_truncated: usize,
 }
 
 fn meta(input: &Path, g: &GapSeries, hr: &HuangRhys) -> SeriesMeta {
@@ -129,7 +133,68 @@ fn meta(input: &Path, g: &GapSeries, hr: &HuangRhys) -> SeriesMeta {
         temperature_k: hr.temperature_k,
         homo_index: g.homo_index,
         near_crossing_steps: g.near_crossings,
+        blocks_dropped_truncated: g.blocks_dropped_truncated,
     }
+}
+
+/// `huang_rhys.csv`: S_k per bin with the cumulative Λ.
+fn write_huang_rhys_csv(out: &Path, hr: &HuangRhys) -> Result<()> {
+    let mut cum = 0.0;
+    let rows: Vec<Vec<String>> = (0..hr.s.len())
+        .map(|k| {
+            cum += hr.s[k] * hr.energy_mev[k];
+            vec![
+                fmt_f64(hr.energy_mev[k]),
+                fmt_f64(hr.energy_mev[k] * MEV_TO_THZ),
+                fmt_f64(hr.energy_mev[k] * MEV_TO_CM1),
+                fmt_f64(hr.power_mev2[k]),
+                fmt_f64(hr.s[k]),
+                fmt_f64(hr.s[k] / hr.bin_mev),
+                fmt_f64(cum),
+            ]
+        })
+        .collect();
+    report::write_csv(
+        &out.join("huang_rhys.csv"),
+        &[
+            "energy_mev",
+            "frequency_thz",
+            "wavenumber_cm1",
+            "power_mev2",
+            "s",
+            "s_per_mev",
+            "cumulative_lambda_mev",
+        ],
+        &rows,
+    )
+}
+
+/// `huang_rhys.png`: S per meV up to 40 meV or 1.2× the highest band.
+fn huang_rhys_png(out: &Path, hr: &HuangRhys, bands: &[Band], t: f64) -> Result<()> {
+    let pts: Vec<(f64, f64)> = (1..hr.s.len())
+        .filter(|&k| {
+            hr.energy_mev[k]
+                <= 40.0_f64.max(bands.iter().map(|b| b.hi_mev).fold(0.0, f64::max) * 1.2)
+        })
+        .map(|k| (hr.energy_mev[k], hr.s[k] / hr.bin_mev))
+        .collect();
+    plot::xy_png(
+        &out.join("huang_rhys.png"),
+        &format!(
+            "Huang–Rhys spectrum: ΣS = {:.2}, Λ = {:.2} meV, Γ(300 K) = {:.1} meV",
+            hr.s_total,
+            hr.lambda_mev,
+            hr.gamma_mev(300.0)
+        ),
+        "ħω (meV)",
+        "S per meV (1/meV)",
+        &[plot::Series {
+            label: format!("T = {t} K"),
+            points: pts,
+            line: true,
+            y_err: None,
+        }],
+    )
 }
 
 /// Coupling analysis of a gap series, written into `dir`.
@@ -177,35 +242,9 @@ pub fn coupling_outputs(
             detrend: Detrend::Linear,
         },
     )?;
-    crate::cli::ensure_dir(dir)?;
-    let mut cum = 0.0;
-    let rows: Vec<Vec<String>> = (0..hr.s.len())
-        .map(|k| {
-            cum += hr.s[k] * hr.energy_mev[k];
-            vec![
-                fmt_f64(hr.energy_mev[k]),
-                fmt_f64(hr.energy_mev[k] * MEV_TO_THZ),
-                fmt_f64(hr.energy_mev[k] * MEV_TO_CM1),
-                fmt_f64(hr.power_mev2[k]),
-                fmt_f64(hr.s[k]),
-                fmt_f64(hr.s[k] / hr.bin_mev),
-                fmt_f64(cum),
-            ]
-        })
-        .collect();
-    report::write_csv(
-        &dir.join("huang_rhys.csv"),
-        &[
-            "energy_mev",
-            "frequency_thz",
-            "wavenumber_cm1",
-            "power_mev2",
-            "s",
-            "s_per_mev",
-            "cumulative_lambda_mev",
-        ],
-        &rows,
-    )?;
+    let set = crate::report::OutputSet::new(dir)?;
+    let out = set.dir().to_path_buf();
+    write_huang_rhys_csv(&out, &hr)?;
     let brows: Vec<Vec<String>> = bands
         .iter()
         .zip(&s_band)
@@ -220,7 +259,7 @@ pub fn coupling_outputs(
         })
         .collect();
     report::write_csv(
-        &dir.join("bands.csv"),
+        &out.join("bands.csv"),
         &[
             "lo_mev",
             "hi_mev",
@@ -241,7 +280,7 @@ pub fn coupling_outputs(
         })
         .collect();
     report::write_csv(
-        &dir.join("gamma.csv"),
+        &out.join("gamma.csv"),
         &["temperature_k", "sigma_mev", "gamma_mev"],
         &grows,
     )?;
@@ -268,31 +307,9 @@ pub fn coupling_outputs(
         "diagnostic_hann_linear": {"s_total": diag.s_total, "lambda_mev": diag.lambda_mev},
         "warnings": hr.warnings,
     });
-    report::write_json(&dir.join("coupling.json"), &summary)?;
-    let pts: Vec<(f64, f64)> = (1..hr.s.len())
-        .filter(|&k| {
-            hr.energy_mev[k]
-                <= 40.0_f64.max(bands.iter().map(|b| b.hi_mev).fold(0.0, f64::max) * 1.2)
-        })
-        .map(|k| (hr.energy_mev[k], hr.s[k] / hr.bin_mev))
-        .collect();
-    plot::xy_png(
-        &dir.join("huang_rhys.png"),
-        &format!(
-            "Huang–Rhys spectrum: ΣS = {:.2}, Λ = {:.2} meV, Γ(300 K) = {:.1} meV",
-            hr.s_total,
-            hr.lambda_mev,
-            hr.gamma_mev(300.0)
-        ),
-        "ħω (meV)",
-        "S per meV (1/meV)",
-        &[plot::Series {
-            label: format!("T = {t} K"),
-            points: pts,
-            line: true,
-            y_err: None,
-        }],
-    )?;
+    report::write_json(&out.join("coupling.json"), &summary)?;
+    huang_rhys_png(&out, &hr, bands, t)?;
+    set.commit()?;
     Ok(hr)
 }
 
@@ -339,6 +356,21 @@ pub(super) fn run_coupling(a: &CouplingArgs) -> Result<()> {
     Ok(())
 }
 
+/// `acf.csv`: the biased gap ACF and its trapezoid g(t) per lag.
+fn write_acf_csv(out: &Path, acf: &[f64], g_trap: &[f64], dt_fs: f64) -> Result<()> {
+    let rows: Vec<Vec<String>> = acf
+        .iter()
+        .zip(g_trap)
+        .enumerate()
+        .map(|(j, (c, gt))| vec![fmt_f64(j as f64 * dt_fs), fmt_f64(*c), fmt_f64(*gt)])
+        .collect();
+    report::write_csv(
+        &out.join("acf.csv"),
+        &["lag_fs", "acf_mev2", "g_acf_trapezoid"],
+        &rows,
+    )
+}
+
 pub(super) fn run_dephasing(a: &DephasingArgs) -> Result<()> {
     check_temperature(a.temperature_k)?;
     let g = a.input.load()?;
@@ -364,7 +396,8 @@ pub(super) fn run_dephasing(a: &DephasingArgs) -> Result<()> {
     let d = dephasing::dephasing_from_spectrum(&hr, a.dt_fine_fs, thr)?;
     let acf = dephasing::acf_biased(&g.gap_mev);
     let g_trap = dephasing::g_acf_trapezoid(&acf, g.dt_fs);
-    crate::cli::ensure_dir(&a.output)?;
+    let set = crate::report::OutputSet::new(&a.output)?;
+    let out = set.dir().to_path_buf();
     let rows: Vec<Vec<String>> = (0..d.t_fs.len())
         .map(|i| {
             let t = d.t_fs[i];
@@ -377,21 +410,11 @@ pub(super) fn run_dephasing(a: &DephasingArgs) -> Result<()> {
         })
         .collect();
     report::write_csv(
-        &a.output.join("dephasing.csv"),
+        &out.join("dephasing.csv"),
         &["t_fs", "g", "d", "d_gaussian_fit"],
         &rows,
     )?;
-    let arows: Vec<Vec<String>> = acf
-        .iter()
-        .zip(&g_trap)
-        .enumerate()
-        .map(|(j, (c, gt))| vec![fmt_f64(j as f64 * g.dt_fs), fmt_f64(*c), fmt_f64(*gt)])
-        .collect();
-    report::write_csv(
-        &a.output.join("acf.csv"),
-        &["lag_fs", "acf_mev2", "g_acf_trapezoid"],
-        &arows,
-    )?;
+    write_acf_csv(&out, &acf, &g_trap, g.dt_fs)?;
     let summary = serde_json::json!({
         "metadata": meta(&a.input.gap, &g, &hr),
         "sigma_mev": hr.variance_mev2.sqrt(),
@@ -411,7 +434,7 @@ pub(super) fn run_dephasing(a: &DephasingArgs) -> Result<()> {
         "dt_fine_fs": d.dt_fine_fs,
         "warnings": d.warnings,
     });
-    report::write_json(&a.output.join("dephasing.json"), &summary)?;
+    report::write_json(&out.join("dephasing.json"), &summary)?;
     let tmax = d.fit_window_fs[1] * 3.0;
     let pick = |f: &dyn Fn(usize) -> f64| -> Vec<(f64, f64)> {
         (0..d.t_fs.len())
@@ -421,7 +444,7 @@ pub(super) fn run_dephasing(a: &DephasingArgs) -> Result<()> {
             .collect()
     };
     plot::xy_png(
-        &a.output.join("dephasing.png"),
+        &out.join("dephasing.png"),
         &format!(
             "D(t): t2* = {:.1} fs, Γ_fit = {:.1} meV, exact FWHM = {}",
             d.t2_star_fs,
@@ -448,6 +471,7 @@ pub(super) fn run_dephasing(a: &DephasingArgs) -> Result<()> {
             },
         ],
     )?;
+    set.commit()?;
     for w in &d.warnings.0 {
         eprintln!("qdscope: warning: {}: {w}", a.input.gap.display());
     }
@@ -473,42 +497,47 @@ pub(super) fn run_histogram(a: &HistogramArgs) -> Result<()> {
     }
     let mut hs = Vec::new();
     for (i, p) in a.gaps.iter().enumerate() {
-        let g = GapInput::plain(p.clone(), a.dt_fs, a.skip_fs).load()?;
+        let g = GapInput {
+            allow_truncated: a.allow_truncated,
+            ..GapInput::plain(p.clone(), a.dt_fs, a.skip_fs)
+        }
+        .load()?;
         let label = a.labels.get(i).cloned().unwrap_or_else(|| {
             p.file_stem()
                 .map_or("run".into(), |s| s.to_string_lossy().into())
         });
         let h = histogram::gap_histogram(&g.gap_mev, a.bin_width_mev)
             .map_err(|e| e.context(p.display()))?;
-        hs.push((label, h));
+        hs.push((label, h, g.blocks_dropped_truncated));
     }
-    crate::cli::ensure_dir(&a.output)?;
+    let set = crate::report::OutputSet::new(&a.output)?;
+    let out = set.dir().to_path_buf();
     let mut rows = Vec::new();
-    for (l, h) in &hs {
+    for (l, h, _) in &hs {
         for (c, n) in h.centres_mev.iter().zip(&h.counts) {
             rows.push(vec![l.clone(), fmt_f64(*c), n.to_string()]);
         }
     }
     report::write_csv(
-        &a.output.join("histogram.csv"),
+        &out.join("histogram.csv"),
         &["run", "gap_mev", "count"],
         &rows,
     )?;
     let runs: Vec<serde_json::Value> = hs
         .iter()
-        .map(|(l, h)| {
-            serde_json::json!({"run": l, "n": h.n, "bin_width_mev": h.bin_width_mev, "mean_mev": h.mean_mev,
+        .map(|(l, h, dropped)| {
+            serde_json::json!({"run": l, "n": h.n, "blocks_dropped_truncated": dropped, "bin_width_mev": h.bin_width_mev, "mean_mev": h.mean_mev,
                 "sd_mev": h.sd_mev, "fwhm_moment_mev": h.fwhm_moment_mev, "fit_mean_mev": h.fit_mean_mev,
                 "fit_sigma_mev": h.fit_sigma_mev, "fwhm_fit_mev": h.fwhm_fit_mev, "fit_converged": h.fit_converged})
         })
         .collect();
     report::write_json(
-        &a.output.join("histogram.json"),
+        &out.join("histogram.json"),
         &serde_json::json!({"runs": runs}),
     )?;
     let series: Vec<plot::Series> = hs
         .iter()
-        .map(|(l, h)| plot::Series {
+        .map(|(l, h, _)| plot::Series {
             label: format!(
                 "{l}: FWHM {:.0} (moment) / {:.0} (fit) meV",
                 h.fwhm_moment_mev, h.fwhm_fit_mev
@@ -524,13 +553,14 @@ pub(super) fn run_histogram(a: &HistogramArgs) -> Result<()> {
         })
         .collect();
     plot::xy_png(
-        &a.output.join("histogram.png"),
+        &out.join("histogram.png"),
         "HOMO–LUMO gap distributions",
         "gap (meV)",
         "probability density (1/meV)",
         &series,
     )?;
-    for (l, h) in &hs {
+    set.commit()?;
+    for (l, h, _) in &hs {
         println!(
             "{l}: {} samples, mean {:.1} meV, FWHM {:.2} meV (moments) / {:.2} meV (Gaussian fit)",
             h.n, h.mean_mev, h.fwhm_moment_mev, h.fwhm_fit_mev

@@ -55,6 +55,9 @@ pub struct GapInput {
     /// MO blocks to drop from the start of the MOLog before pairing them with steps.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub mo_offset: usize,
+    /// Use the complete MO blocks of a MOLog whose last block was cut off (killed job).
+    #[arg(long)]
+    pub allow_truncated: bool,
 }
 
 impl GapInput {
@@ -68,6 +71,7 @@ impl GapInput {
             skip_fs,
             ener: None,
             mo_offset: 0,
+            allow_truncated: false,
         }
     }
 
@@ -86,7 +90,15 @@ impl GapInput {
             (None, Some((e, r))) => Some(cp2k::ener_time_step(e, r)?),
             (None, None) => None,
         };
-        let mut g = cp2k::read_gap_series(&self.gap, dt, self.homo_index)?;
+        let mut g =
+            cp2k::read_gap_series_with(&self.gap, dt, self.homo_index, self.allow_truncated)?;
+        if g.blocks_dropped_truncated > 0 {
+            eprintln!(
+                "qdscope: warning: {}: {} cut-off MO block(s) dropped at the end (truncated run)",
+                self.gap.display(),
+                g.blocks_dropped_truncated
+            );
+        }
         if g.source == "molog" {
             if self.mo_offset >= g.gap_mev.len() {
                 return Err(Error::param(
@@ -222,6 +234,9 @@ pub struct TrajInput {
     /// Rigid-body removal (default: project; none when atoms are frozen).
     #[arg(long, value_enum)]
     pub rigid: Option<RigidMode>,
+    /// Use the complete frames of a trajectory whose last frame was cut off (killed job).
+    #[arg(long)]
+    pub allow_truncated: bool,
 }
 
 impl TrajInput {
@@ -241,17 +256,43 @@ impl TrajInput {
             dt_fs: self.dt_fs,
             skip_fs: self.skip_fs,
             progress: Some(report::spinner("frames", quiet)),
+            allow_truncated: self.allow_truncated,
         })
     }
 }
 
 pub(crate) fn run(cmd: &Command, quiet: bool) -> Result<()> {
+    let allowed = match cmd {
+        Command::Coupling(a) => a.input.allow_truncated,
+        Command::Dephasing(a) => a.input.allow_truncated,
+        Command::Histogram(a) => a.allow_truncated,
+        Command::Dos(a) => a.input.allow_truncated,
+        Command::Rmsf(a) => a.input.allow_truncated,
+    };
     match cmd {
         Command::Coupling(a) => gap::run_coupling(a),
         Command::Dephasing(a) => gap::run_dephasing(a),
         Command::Histogram(a) => gap::run_histogram(a),
         Command::Dos(a) => traj::run_dos(a, quiet),
         Command::Rmsf(a) => traj::run_rmsf(a, quiet),
+    }
+    .map_err(|e| truncation_in_words(e, allowed))
+}
+
+/// The library's [`Error::Truncated`] as the command line words it: the
+/// flag that accepts the complete records, or (flag given) that there are
+/// none.
+fn truncation_in_words(e: Error, allowed: bool) -> Error {
+    match e {
+        Error::Truncated { path, line, what } => Error::format(
+            &path,
+            if allowed {
+                format!("line {line}: truncated {what} at the end of the file, and no complete one before it")
+            } else {
+                format!("line {line}: truncated {what} at the end of the file (a killed run?); --allow-truncated uses the complete ones")
+            },
+        ),
+        e => e,
     }
 }
 

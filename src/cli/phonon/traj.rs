@@ -1,6 +1,6 @@
 //! Trajectory commands: `dos` (eq. 1) and `rmsf` (eq. 9).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::{check_measured_t, check_temperature, TrajInput};
 use crate::error::{Error, Result};
@@ -60,6 +60,52 @@ pub struct RmsfArgs {
     pub lattice_angstrom: f64,
 }
 
+/// `dos.png`: total and per-element DOS up to 1.3× the energy below which
+/// 99.9 % of the modes lie (at least 20 meV).
+fn dos_png(out: &Path, d: &dos::Dos, elements: &[&String]) -> Result<()> {
+    let mut cum = 0.0;
+    let e999 = (0..d.total.len())
+        .find(|&k| {
+            cum += d.total[k];
+            cum >= 0.999 * d.sum_modes
+        })
+        .map_or(f64::INFINITY, |k| d.energy_mev[k]);
+    let emax = (1.3 * e999).max(20.0);
+    let kmax = d
+        .energy_mev
+        .iter()
+        .position(|e| *e > emax)
+        .unwrap_or(d.total.len());
+    let mut series = vec![plot::Series {
+        label: "total".into(),
+        points: (1..kmax)
+            .map(|k| (d.energy_mev[k], d.total[k] / d.bin_mev))
+            .collect(),
+        line: true,
+        y_err: None,
+    }];
+    for e in elements {
+        series.push(plot::Series {
+            label: (*e).clone(),
+            points: (1..kmax)
+                .map(|k| (d.energy_mev[k], d.by_element[*e][k] / d.bin_mev))
+                .collect(),
+            line: true,
+            y_err: None,
+        });
+    }
+    plot::xy_png(
+        &out.join("dos.png"),
+        &format!(
+            "phonon DOS: {:.1} modes (expected {:.0})",
+            d.sum_modes, d.expected_modes
+        ),
+        "ħω (meV)",
+        "DOS (modes/meV)",
+        &series,
+    )
+}
+
 pub(super) fn run_dos(a: &DosArgs, quiet: bool) -> Result<()> {
     check_temperature(a.temperature_k)?;
     let src = a.input.source(quiet)?;
@@ -91,7 +137,8 @@ pub(super) fn run_dos(a: &DosArgs, quiet: bool) -> Result<()> {
     if let Some(pb) = &src.progress {
         pb.finish_and_clear();
     }
-    crate::cli::ensure_dir(&a.output)?;
+    let set = crate::report::OutputSet::new(&a.output)?;
+    let out = set.dir().to_path_buf();
     let elements: Vec<&String> = d.by_element.keys().collect();
     let mut header: Vec<String> = vec![
         "energy_mev".into(),
@@ -119,7 +166,7 @@ pub(super) fn run_dos(a: &DosArgs, quiet: bool) -> Result<()> {
         })
         .collect();
     let hdr: Vec<&str> = header.iter().map(String::as_str).collect();
-    report::write_csv(&a.output.join("dos.csv"), &hdr, &rows)?;
+    report::write_csv(&out.join("dos.csv"), &hdr, &rows)?;
     let summary = serde_json::json!({
         "positions": src.positions.display().to_string(),
         "velocities": src.velocities.as_ref().map(|p| p.display().to_string()),
@@ -129,51 +176,12 @@ pub(super) fn run_dos(a: &DosArgs, quiet: bool) -> Result<()> {
         "segment_frames": d.segment_frames, "n_segments": d.n_segments, "bin_mev": d.bin_mev,
         "nyquist_mev": d.energy_mev.last(), "rigid": info.rigid, "icp_iterations": info.icp_iterations,
         "frozen_atoms": info.frozen.len(), "sum_modes": d.sum_modes, "expected_modes": d.expected_modes,
+        "frames_dropped_truncated": info.frames_dropped_truncated,
         "warnings": info.warnings,
     });
-    report::write_json(&a.output.join("dos.json"), &summary)?;
-    // Plot up to 1.3× the energy below which 99.9 % of the modes lie.
-    let mut cum = 0.0;
-    let e999 = (0..d.total.len())
-        .find(|&k| {
-            cum += d.total[k];
-            cum >= 0.999 * d.sum_modes
-        })
-        .map_or(f64::INFINITY, |k| d.energy_mev[k]);
-    let emax = (1.3 * e999).max(20.0);
-    let kmax = d
-        .energy_mev
-        .iter()
-        .position(|e| *e > emax)
-        .unwrap_or(d.total.len());
-    let mut series = vec![plot::Series {
-        label: "total".into(),
-        points: (1..kmax)
-            .map(|k| (d.energy_mev[k], d.total[k] / d.bin_mev))
-            .collect(),
-        line: true,
-        y_err: None,
-    }];
-    for e in &elements {
-        series.push(plot::Series {
-            label: (*e).clone(),
-            points: (1..kmax)
-                .map(|k| (d.energy_mev[k], d.by_element[*e][k] / d.bin_mev))
-                .collect(),
-            line: true,
-            y_err: None,
-        });
-    }
-    plot::xy_png(
-        &a.output.join("dos.png"),
-        &format!(
-            "phonon DOS: {:.1} modes (expected {:.0})",
-            d.sum_modes, d.expected_modes
-        ),
-        "ħω (meV)",
-        "DOS (modes/meV)",
-        &series,
-    )?;
+    report::write_json(&out.join("dos.json"), &summary)?;
+    dos_png(&out, &d, &elements)?;
+    set.commit()?;
     for w in &info.warnings.0 {
         eprintln!("qdscope: warning: {}: {w}", src.positions.display());
     }
@@ -198,7 +206,8 @@ pub(super) fn run_rmsf(a: &RmsfArgs, quiet: bool) -> Result<()> {
     if let Some(pb) = &src.progress {
         pb.finish_and_clear();
     }
-    crate::cli::ensure_dir(&a.output)?;
+    let set = crate::report::OutputSet::new(&a.output)?;
+    let out = set.dir().to_path_buf();
     let rows: Vec<Vec<String>> = (0..r.per_atom.len())
         .map(|i| {
             vec![
@@ -214,7 +223,7 @@ pub(super) fn run_rmsf(a: &RmsfArgs, quiet: bool) -> Result<()> {
         })
         .collect();
     report::write_csv(
-        &a.output.join("rmsf_atoms.csv"),
+        &out.join("rmsf_atoms.csv"),
         &[
             "index",
             "element",
@@ -233,7 +242,7 @@ pub(super) fn run_rmsf(a: &RmsfArgs, quiet: bool) -> Result<()> {
         .map(|(e, m, s, n)| vec![e.clone(), fmt_f64(*m), fmt_f64(*s), n.to_string()])
         .collect();
     report::write_csv(
-        &a.output.join("rmsf_elements.csv"),
+        &out.join("rmsf_elements.csv"),
         &["element", "rmsf_mean_angstrom", "rmsf_sd_angstrom", "count"],
         &erows,
     )?;
@@ -251,7 +260,7 @@ pub(super) fn run_rmsf(a: &RmsfArgs, quiet: bool) -> Result<()> {
         })
         .collect();
     report::write_csv(
-        &a.output.join("rmsf_layers.csv"),
+        &out.join("rmsf_layers.csv"),
         &[
             "element",
             "layer_uc",
@@ -262,10 +271,11 @@ pub(super) fn run_rmsf(a: &RmsfArgs, quiet: bool) -> Result<()> {
         &lrows,
     )?;
     report::write_json(
-        &a.output.join("rmsf.json"),
+        &out.join("rmsf.json"),
         &serde_json::json!({"positions": src.positions.display().to_string(), "n_atoms": info.n_atoms,
             "n_frames": info.n_frames, "dt_fs": info.dt_fs, "rigid": info.rigid, "icp_iterations": info.icp_iterations,
             "frozen_atoms": info.frozen.len(), "lattice_angstrom": a.lattice_angstrom,
+            "frames_dropped_truncated": info.frames_dropped_truncated,
             "by_element": r.by_element.iter().map(|(e, m, s, n)| serde_json::json!({"element": e, "mean_angstrom": m,
                 "sd_angstrom": if s.is_finite() { Some(*s) } else { None }, "count": n})).collect::<Vec<_>>(),
             "warnings": info.warnings}),
@@ -284,12 +294,13 @@ pub(super) fn run_rmsf(a: &RmsfArgs, quiet: bool) -> Result<()> {
         })
         .collect();
     plot::xy_png(
-        &a.output.join("rmsf.png"),
+        &out.join("rmsf.png"),
         "RMSF per element and layer",
         "depth below the surface (u.c.)",
         "RMSF (Å)",
         &series,
     )?;
+    set.commit()?;
     for (e, m, s, n) in &r.by_element {
         println!("{e}: RMSF {m:.4} ± {s:.4} Å ({n} atoms)");
     }

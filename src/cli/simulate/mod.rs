@@ -217,8 +217,11 @@ fn params(a: &Args) -> Result<(SimParams, (usize, usize))> {
     };
     let supercell = a.supercell_uc.unwrap_or(sc);
     let l = 5.87 * supercell as f64;
+    let max_n = crate::multislice::series::MAX_GRID_N as f64;
+    let why = "grid pixels per side of the supercell";
     let grid_n = match a.sampling_angstrom {
         Some(dx) if dx.is_finite() && dx > 0.0 => {
+            crate::error::check_size("--sampling-angstrom", (l / dx).ceil(), max_n, "px", why)?;
             crate::fft::convolve::fast_len((l / dx).ceil() as usize)
         }
         Some(dx) => {
@@ -230,7 +233,11 @@ fn params(a: &Args) -> Result<(SimParams, (usize, usize))> {
         None if supercell == sc => n,
         // The preset's sampling on another supercell (integer arithmetic:
         // 576 px per 3 u.c. is 192 per u.c. exactly).
-        None => crate::fft::convolve::fast_len((n * supercell).div_ceil(sc)),
+        None => {
+            let px = (n as f64 * supercell as f64 / sc as f64).ceil();
+            crate::error::check_size("--supercell-uc", px, max_n, "px", why)?;
+            crate::fft::convolve::fast_len((n * supercell).div_ceil(sc))
+        }
     };
     let mut detectors = Vec::new();
     for d in &a.detector_mrad {

@@ -6,27 +6,104 @@ use super::Args;
 use crate::error::Result;
 use crate::multislice::image::{jackknife, jackknife_se, series, Row};
 use crate::multislice::propagate::Grid;
-use crate::multislice::series::Partial;
+use crate::multislice::series::{Partial, SimParams};
 use crate::report::{self, fmt_f64, plot};
 
-/// Write the series files; `part.params` are the parameters the results
-/// are for (a merge may have re-evaluated the shards' ones, `reevaluated`).
-pub(super) fn write_outputs(
-    a: &Args,
+/// Jackknife standard errors of detector 0 at 15 and 30 u.c. and of their
+/// difference (None: one configuration).
+fn jackknife_summary(
+    rows: &[Row],
+    loo: Option<&[Vec<Row>]>,
+    errors: Option<&[(f64, f64)]>,
+) -> Option<serde_json::Value> {
+    loo.zip(errors).map(|(loo, e)| {
+        let se = |t: usize, f: fn(&(f64, f64)) -> f64| e.get(t - 1).map(f);
+        let diff = |f: fn(&Row) -> f64| -> (Option<f64>, Option<f64>) {
+            if rows.len() < 30 {
+                return (None, None);
+            }
+            let d: Vec<f64> = loo.iter().map(|l| f(&l[29]) - f(&l[14])).collect();
+            (Some(f(&rows[29]) - f(&rows[14])), Some(jackknife_se(&d)))
+        };
+        let (dh, dh_se) = diff(|r| r.ratio_height);
+        let (dv, dv_se) = diff(|r| r.ratio_volume);
+        serde_json::json!({
+            "configurations": loo.len(),
+            "ratio_height_15uc_se": se(15, |e| e.1),
+            "ratio_height_30uc_se": se(30, |e| e.1),
+            "ratio_height_30uc_minus_15uc": dh,
+            "ratio_height_30uc_minus_15uc_se": dh_se,
+            "ratio_volume_15uc_se": se(15, |e| e.0),
+            "ratio_volume_30uc_se": se(30, |e| e.0),
+            "ratio_volume_30uc_minus_15uc": dv,
+            "ratio_volume_30uc_minus_15uc_se": dv_se,
+        })
+    })
+}
+
+/// `series.png`: both ratios vs thickness with their jackknife s.e. and the
+/// study's two values.
+fn series_png(
+    out: &std::path::Path,
+    rows: &[Row],
+    errors: Option<&[(f64, f64)]>,
+    has_jackknife: bool,
     range: (usize, usize),
-    part: &Partial,
-    reevaluated: &[String],
 ) -> Result<()> {
-    let p = &part.params;
-    let mut tables = Vec::new();
-    let mut jack = Vec::new();
-    for d in 0..p.detectors.len() {
-        tables.push(series(part, d, a.pixel_size_angstrom)?);
-        jack.push(jackknife(part, d, a.pixel_size_angstrom)?);
-    }
-    // Per row: jackknife s.e. of the (volume, height) ratios.
-    let errors: Vec<Option<Vec<(f64, f64)>>> = jack
-        .iter()
+    let errs = |f: fn(&(f64, f64)) -> f64| -> Option<Vec<f64>> {
+        let e = errors?;
+        Some(
+            rows.iter()
+                .zip(e)
+                .filter(|(r, _)| r.thickness_uc >= range.0)
+                .map(|(_, e)| f(e))
+                .collect(),
+        )
+    };
+    let pts = |f: fn(&Row) -> f64| {
+        rows.iter()
+            .filter(|r| r.thickness_uc >= range.0)
+            .map(|r| (r.thickness_uc as f64, f(r)))
+            .collect()
+    };
+    let bars = if has_jackknife {
+        " ± jackknife s.e."
+    } else {
+        ""
+    };
+    plot::xy_png(
+        &out.join("series.png"),
+        "Cs : Pb/Br ratio vs thickness (study: 0.370 at 15, 0.338 at 30 u.c.)",
+        "thickness (u.c.)",
+        "Cs : Pb/Br",
+        &[
+            plot::Series {
+                label: format!("height (A) ratio{bars}"),
+                points: pts(|r| r.ratio_height),
+                line: true,
+                y_err: errs(|e| e.1),
+            },
+            plot::Series {
+                label: format!("volume ratio{bars}"),
+                points: pts(|r| r.ratio_volume),
+                line: true,
+                y_err: errs(|e| e.0),
+            },
+            plot::Series {
+                label: "study".into(),
+                points: vec![(15.0, 0.370), (30.0, 0.338)],
+                line: false,
+                y_err: None,
+            },
+        ],
+    )
+}
+
+/// Per detector and row: the jackknife s.e. of the (volume, height) ratios
+/// (None: one configuration).
+#[allow(clippy::type_complexity)]
+fn ratio_errors(jack: &[Option<Vec<Vec<Row>>>]) -> Vec<Option<Vec<(f64, f64)>>> {
+    jack.iter()
         .map(|j| {
             j.as_ref().map(|loo| {
                 (0..loo[0].len())
@@ -39,7 +116,25 @@ pub(super) fn write_outputs(
                     .collect()
             })
         })
-        .collect();
+        .collect()
+}
+
+/// The wave grid of the run and its band limit (mrad).
+fn band_limit(p: &SimParams) -> (Grid, f64) {
+    let grid = Grid {
+        n: p.grid_n,
+        l_angstrom: p.lattice_angstrom * p.supercell_uc as f64,
+    };
+    let lambda = crate::optics::wavelength_angstrom(p.microscope.high_tension_kv);
+    let band = grid.k_max() * lambda * 1e3;
+    (grid, band)
+}
+
+/// Warnings about the run itself: a partial merge, intensity lost past the
+/// band limit or the PRISM windows, a band limit below the detector, the
+/// wedge with few configurations.
+fn run_warnings(part: &Partial) -> Vec<String> {
+    let p = &part.params;
     let mut warnings = Vec::new();
     let configs = part.configurations().len();
     if configs < p.phonons {
@@ -72,12 +167,8 @@ pub(super) fn write_outputs(
     // transmission frequencies up to β_out + α (measured: at a band limit of
     // 192 mrad for 35–190 mrad and α = 18 mrad the Pb/Br column intensity at
     // 4 u.c. is 2.8 % low).
-    let grid = Grid {
-        n: p.grid_n,
-        l_angstrom: p.lattice_angstrom * p.supercell_uc as f64,
-    };
     let lambda = crate::optics::wavelength_angstrom(p.microscope.high_tension_kv);
-    let band_mrad = grid.k_max() * lambda * 1e3;
+    let (_, band_mrad) = band_limit(p);
     let needed =
         p.detectors.iter().map(|d| d.1).fold(0.0, f64::max) + p.microscope.convergence_mrad;
     if band_mrad < needed {
@@ -92,6 +183,27 @@ pub(super) fn write_outputs(
             p.phonons
         ));
     }
+    warnings
+}
+
+/// Write the series files; `part.params` are the parameters the results
+/// are for (a merge may have re-evaluated the shards' ones, `reevaluated`).
+pub(super) fn write_outputs(
+    a: &Args,
+    range: (usize, usize),
+    part: &Partial,
+    reevaluated: &[String],
+) -> Result<()> {
+    let p = &part.params;
+    let mut tables = Vec::new();
+    let mut jack = Vec::new();
+    for d in 0..p.detectors.len() {
+        tables.push(series(part, d, a.pixel_size_angstrom)?);
+        jack.push(jackknife(part, d, a.pixel_size_angstrom)?);
+    }
+    let errors = ratio_errors(&jack);
+    let warnings = run_warnings(part);
+    let (grid, band_mrad) = band_limit(p);
     let rows_of = |rows: &[Row]| -> Vec<Vec<String>> {
         rows.iter()
             .filter(|r| r.thickness_uc >= range.0)
@@ -115,8 +227,9 @@ pub(super) fn write_outputs(
         "ratio_volume",
         "ratio_height",
     ];
-    crate::cli::ensure_dir(&a.output)?;
-    let images = a.output.join("images");
+    let set = crate::report::OutputSet::new(&a.output)?;
+    let out = set.dir().to_path_buf();
+    let images = out.join("images");
     crate::cli::ensure_dir(&images)?;
     for (d, (rows, imgs)) in tables.iter().enumerate() {
         let name = if d == 0 {
@@ -124,7 +237,7 @@ pub(super) fn write_outputs(
         } else {
             format!("series_detector{d}.csv")
         };
-        report::write_csv(&a.output.join(name), &HEADER, &rows_of(rows))?;
+        report::write_csv(&out.join(name), &HEADER, &rows_of(rows))?;
         if let Some(e) = &errors[d] {
             let name = if d == 0 {
                 "series_se.csv".to_string()
@@ -138,7 +251,7 @@ pub(super) fn write_outputs(
                 .map(|(r, e)| vec![r.thickness_uc.to_string(), fmt_f64(e.0), fmt_f64(e.1)])
                 .collect();
             report::write_csv(
-                &a.output.join(name),
+                &out.join(name),
                 &["thickness_uc", "ratio_volume_se", "ratio_height_se"],
                 &se_rows,
             )?;
@@ -154,77 +267,8 @@ pub(super) fn write_outputs(
     }
     let rows = &tables[0].0;
     let at = |t: usize| rows.get(t.wrapping_sub(1)).map(|r| r.ratio_height);
-    // Jackknife standard errors of detector 0 (None: one configuration).
-    let jackknife_summary = jack[0].as_ref().zip(errors[0].as_ref()).map(|(loo, e)| {
-        let se = |t: usize, f: fn(&(f64, f64)) -> f64| e.get(t - 1).map(f);
-        let diff = |f: fn(&Row) -> f64| -> (Option<f64>, Option<f64>) {
-            if rows.len() < 30 {
-                return (None, None);
-            }
-            let d: Vec<f64> = loo.iter().map(|l| f(&l[29]) - f(&l[14])).collect();
-            (Some(f(&rows[29]) - f(&rows[14])), Some(jackknife_se(&d)))
-        };
-        let (dh, dh_se) = diff(|r| r.ratio_height);
-        let (dv, dv_se) = diff(|r| r.ratio_volume);
-        serde_json::json!({
-            "configurations": loo.len(),
-            "ratio_height_15uc_se": se(15, |e| e.1),
-            "ratio_height_30uc_se": se(30, |e| e.1),
-            "ratio_height_30uc_minus_15uc": dh,
-            "ratio_height_30uc_minus_15uc_se": dh_se,
-            "ratio_volume_15uc_se": se(15, |e| e.0),
-            "ratio_volume_30uc_se": se(30, |e| e.0),
-            "ratio_volume_30uc_minus_15uc": dv,
-            "ratio_volume_30uc_minus_15uc_se": dv_se,
-        })
-    });
-    let errs = |f: fn(&(f64, f64)) -> f64| -> Option<Vec<f64>> {
-        let e = errors[0].as_ref()?;
-        Some(
-            rows.iter()
-                .zip(e)
-                .filter(|(r, _)| r.thickness_uc >= range.0)
-                .map(|(_, e)| f(e))
-                .collect(),
-        )
-    };
-    let pts = |f: fn(&Row) -> f64| {
-        rows.iter()
-            .filter(|r| r.thickness_uc >= range.0)
-            .map(|r| (r.thickness_uc as f64, f(r)))
-            .collect()
-    };
-    let bars = if jack[0].is_some() {
-        " ± jackknife s.e."
-    } else {
-        ""
-    };
-    plot::xy_png(
-        &a.output.join("series.png"),
-        "Cs : Pb/Br ratio vs thickness (study: 0.370 at 15, 0.338 at 30 u.c.)",
-        "thickness (u.c.)",
-        "Cs : Pb/Br",
-        &[
-            plot::Series {
-                label: format!("height (A) ratio{bars}"),
-                points: pts(|r| r.ratio_height),
-                line: true,
-                y_err: errs(|e| e.1),
-            },
-            plot::Series {
-                label: format!("volume ratio{bars}"),
-                points: pts(|r| r.ratio_volume),
-                line: true,
-                y_err: errs(|e| e.0),
-            },
-            plot::Series {
-                label: "study".into(),
-                points: vec![(15.0, 0.370), (30.0, 0.338)],
-                line: false,
-                y_err: None,
-            },
-        ],
-    )?;
+    let jackknife_summary = jackknife_summary(rows, jack[0].as_deref(), errors[0].as_deref());
+    series_png(&out, rows, errors[0].as_deref(), jack[0].is_some(), range)?;
     let summary = serde_json::json!({
         "qdscope_version": env!("CARGO_PKG_VERSION"),
         "method": if p.prism_interpolation.is_some() { "prism" } else { "multislice" },
@@ -251,7 +295,8 @@ pub(super) fn write_outputs(
         "compute_seconds": part.seconds,
         "warnings": warnings,
     });
-    report::write_json(&a.output.join("simulate.json"), &summary)?;
+    report::write_json(&out.join("simulate.json"), &summary)?;
+    set.commit()?;
     for w in &warnings {
         eprintln!("qdscope: warning: {w}");
     }

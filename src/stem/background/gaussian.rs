@@ -17,6 +17,11 @@ use crate::fft::Convolver1d;
 /// cost 4.3 ms direct and 3.8 ms through the FFT on the 2-core machine).
 const DIRECT_MAX_TAPS: usize = 31;
 
+/// The longest kernel half-width accepted, in multiples of the image's
+/// longer side: beyond a few image sizes the replicate-padded result no
+/// longer changes, while the padded rows would grow without bound.
+pub const MAX_HALF_WIDTH_PER_SIDE: usize = 4;
+
 /// Normalised Gaussian kernel of half-width `⌈truncate·σ⌉`.
 #[must_use]
 pub fn gaussian_kernel(sigma_px: f64, truncate: f64) -> Vec<f64> {
@@ -113,8 +118,9 @@ fn fft_rows_transposed(a: ArrayView2<f32>, kernel: &[f64]) -> Result<Array2<f32>
 /// for `truncate = 2`).
 ///
 /// # Errors
-/// `Error::InvalidParameter` for σ ≤ 0 or truncate ≤ 0; `Error::Empty` for
-/// an empty image.
+/// `Error::InvalidParameter` for σ ≤ 0, truncate ≤ 0 or a half-width
+/// ⌈truncate·σ⌉ above [`MAX_HALF_WIDTH_PER_SIDE`] image sides;
+/// `Error::Empty` for an empty image.
 pub fn gaussian_filter(
     image: ArrayView2<f32>,
     sigma_px: f64,
@@ -138,6 +144,18 @@ pub fn gaussian_filter(
             what: "gaussian filter".into(),
             reason: "empty image".into(),
         });
+    }
+    let half_width = (truncate * sigma_px).ceil();
+    let limit = MAX_HALF_WIDTH_PER_SIDE * ny.max(nx);
+    if half_width > limit as f64 {
+        return Err(Error::param(
+            "gaussian sigma",
+            format!(
+                "σ = {} px gives a kernel half-width of {} px, above the limit of {limit} px ({MAX_HALF_WIDTH_PER_SIDE}× the image's longer side)",
+                crate::error::fmt_value(sigma_px),
+                crate::error::fmt_size(half_width)
+            ),
+        ));
     }
     let kernel = gaussian_kernel(sigma_px, truncate);
     if kernel.len() > DIRECT_MAX_TAPS {

@@ -143,10 +143,21 @@ impl Registration {
     }
 }
 
+/// Largest accepted upsampling factor of the sub-pixel refinement.
+pub const MAX_UPSAMPLE: usize = 1000;
+
 fn validate(params: &RegisterParams) -> Result<()> {
     if params.upsample == 0 {
         return Err(Error::param("--upsample", "must be at least 1"));
     }
+    // The refinement evaluates a (1.5·upsample)² DFT patch per pair.
+    crate::error::check_size(
+        "--upsample",
+        params.upsample as f64,
+        MAX_UPSAMPLE as f64,
+        "",
+        "1/1000 px is finer than any registration can resolve",
+    )?;
     if !(0.0..=1.0).contains(&params.window_alpha) {
         return Err(Error::param("window_alpha", "must be in [0, 1]"));
     }
