@@ -44,7 +44,7 @@ fn mode_dtype(mode: i32, signed_bytes: bool) -> Option<(Dtype, usize)> {
 /// Read an MRC/MRCS file as a stack (complex modes as their modulus).
 ///
 /// # Errors
-/// As [`read_mrc_signals`], and those of [`Signal::to_stack`].
+/// As reading the MRC signals (header, mode, sizes), and those of [`Signal::to_stack`].
 pub fn read_mrc(path: &Path) -> Result<Stack> {
     read_mrc_signals(path)?.signals[0].to_stack(path)
 }
