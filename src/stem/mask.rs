@@ -101,24 +101,15 @@ pub(crate) fn largest_component(m: &Array2<bool>) -> Array2<bool> {
                 continue;
             }
             let id = sizes.len() as u32;
-            let mut n = 0;
             stack.push((y, x));
             label[[y, x]] = id;
-            while let Some((cy, cx)) = stack.pop() {
-                n += 1;
-                let nb = [
-                    (cy.wrapping_sub(1), cx),
-                    (cy + 1, cx),
-                    (cy, cx.wrapping_sub(1)),
-                    (cy, cx + 1),
-                ];
-                for (yy, xx) in nb {
-                    if yy < ny && xx < nx && m[[yy, xx]] && label[[yy, xx]] == 0 {
-                        label[[yy, xx]] = id;
-                        stack.push((yy, xx));
-                    }
+            let n = flood(&mut stack, (ny, nx), |yy, xx| {
+                let take = m[[yy, xx]] && label[[yy, xx]] == 0;
+                if take {
+                    label[[yy, xx]] = id;
                 }
-            }
+                take
+            });
             sizes.push(n);
         }
     }
@@ -139,19 +130,37 @@ pub(crate) fn fill_holes(m: &Array2<bool>) -> Array2<bool> {
             }
         }
     }
+    flood(&mut stack, (ny, nx), |yy, xx| {
+        let take = !m[[yy, xx]] && !outside[[yy, xx]];
+        if take {
+            outside[[yy, xx]] = true;
+        }
+        take
+    });
+    outside.mapv(|o| !o)
+}
+
+/// 4-connected flood fill from the (already marked) pixels on `stack`:
+/// `take(y, x)` marks a neighbour and says whether it joins. Returns the
+/// number of pixels popped (the seeds included).
+fn flood(
+    stack: &mut Vec<(usize, usize)>,
+    (ny, nx): (usize, usize),
+    mut take: impl FnMut(usize, usize) -> bool,
+) -> usize {
+    let mut n = 0;
     while let Some((cy, cx)) = stack.pop() {
-        let nb = [
+        n += 1;
+        for (yy, xx) in [
             (cy.wrapping_sub(1), cx),
             (cy + 1, cx),
             (cy, cx.wrapping_sub(1)),
             (cy, cx + 1),
-        ];
-        for (yy, xx) in nb {
-            if yy < ny && xx < nx && !m[[yy, xx]] && !outside[[yy, xx]] {
-                outside[[yy, xx]] = true;
+        ] {
+            if yy < ny && xx < nx && take(yy, xx) {
                 stack.push((yy, xx));
             }
         }
     }
-    outside.mapv(|o| !o)
+    n
 }
