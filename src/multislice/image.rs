@@ -3,7 +3,7 @@
 //! (0, 0), Pb/Br at the centre), source size and blur as a Gaussian on its
 //! Fourier coefficients, the Fourier series evaluated on the experiment's
 //! pixel grid over 5×5 cells, and the project's 7-parameter Gaussian column
-//! fits (`stem::gaussian`, single-column, fit radius 0.5·a/2) on the
+//! fits (`fit::gaussian`, single-column, fit radius 0.5·a/2) on the
 //! interior Cs and Pb/Br columns → A (height) and V (volume) ratios.
 
 use ndarray::Array2;
@@ -12,8 +12,9 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::fft::{fft2, fftfreq};
+use crate::fit::gaussian::{fit_columns, FitParams, Neighbours};
 use crate::multislice::series::{positions, Partial};
-use crate::stem::gaussian::{fit_columns, FitParams, Neighbours};
+pub use crate::stats::jackknife_se;
 use crate::units::FWHM_PER_SIGMA;
 
 /// One row of the series.
@@ -210,16 +211,4 @@ pub fn jackknife(
         })
         .collect::<Result<Vec<_>>>()
         .map(Some)
-}
-
-/// Jackknife standard error from leave-one-out estimates θ₍ᵢ₎:
-/// √((n − 1)/n · Σ (θ₍ᵢ₎ − θ̄)²); 0 for fewer than two values.
-#[must_use]
-pub fn jackknife_se(loo: &[f64]) -> f64 {
-    let n = loo.len();
-    if n < 2 {
-        return 0.0;
-    }
-    let m = loo.iter().sum::<f64>() / n as f64;
-    ((n - 1) as f64 / n as f64 * loo.iter().map(|x| (x - m).powi(2)).sum::<f64>()).sqrt()
 }

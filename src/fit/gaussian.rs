@@ -79,7 +79,7 @@ pub enum Neighbours {
     /// Refit after subtracting the neighbours' fitted models (2 sweeps).
     Sweep,
     /// Every column of the particle in one model with a width per class
-    /// ([`crate::stem::joint`]): unbiased volumes where neighbours overlap
+    /// (`stem::joint`): unbiased volumes where neighbours overlap
     /// on clean Gaussian columns; biased high on textured, processed images
     /// (docs/methods/columns.md).
     Joint,
