@@ -8,6 +8,7 @@ use crate::fft::Window;
 use crate::phonon::dos::{self, DosParams, Route};
 use crate::phonon::rmsf;
 use crate::report::{self, fmt_f64, plot};
+use crate::structure::LATTICE_ANGSTROM;
 use crate::units::{MEV_TO_CM1, MEV_TO_THZ};
 
 /// Arguments of `phonon dos`.
@@ -56,7 +57,7 @@ pub struct RmsfArgs {
     #[arg(short, long = "output", value_name = "DIR")]
     pub output: PathBuf,
     /// Lattice constant for the layer depth, Å.
-    #[arg(long, value_name = "ANGSTROM", default_value_t = 5.87)]
+    #[arg(long, value_name = "ANGSTROM", default_value_t = LATTICE_ANGSTROM)]
     pub lattice_angstrom: f64,
 }
 
