@@ -2,7 +2,7 @@
 //! atom of every unit cell gets independent Gaussian x/y displacements with
 //! its element's per-axis RMS; atoms keep their nominal slice.
 //!
-//! Random streams ([`RNG_SCHEME`](super::series::RNG_SCHEME) 2): one per (seed, configuration, layer,
+//! Random streams ([`RNG_SCHEME`](super::params::RNG_SCHEME) 2): one per (seed, configuration, layer,
 //! slice, cell offset from the scanned cell (0, 0)), seeded through
 //! SplitMix64 finalisers. Hence results do not depend on threads or shards;
 //! two supercells of different size give the cells they share around the
@@ -15,7 +15,7 @@
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
 
-use crate::multislice::series::SimParams;
+use crate::multislice::params::SimParams;
 use crate::structure::{perovskite_planes_001, Element};
 
 /// Signed offset of cell `i` from cell 0 in a periodic row of `n` cells:
@@ -88,7 +88,7 @@ pub(crate) fn layer_atoms(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::multislice::series::RNG_SCHEME;
+    use crate::multislice::params::RNG_SCHEME;
     use crate::optics::Microscope;
 
     fn params(n: usize, rms: [f64; 3]) -> SimParams {

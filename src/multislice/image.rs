@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::fft::{fft2, fftfreq};
 use crate::fit::gaussian::{fit_columns, FitParams, Neighbours};
-use crate::multislice::series::{positions, Partial};
+use crate::multislice::work::{positions, Partial};
 pub use crate::stats::jackknife_se;
 use crate::units::FWHM_PER_SIGMA;
 
