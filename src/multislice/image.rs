@@ -145,15 +145,29 @@ pub fn column_ratio(img: &Array2<f64>, a: f64, px: f64) -> Result<(f64, f64, f64
     Ok((vc, vp, vc / vp, hc / hp))
 }
 
-/// The series rows of detector `d` (thickness 1… max u.c.).
+/// Check the pixel size of the images the columns are fitted on: in (0, 1) Å.
 ///
 /// # Errors
-/// As [`cell_images`] and [`column_ratio`].
+/// Another value.
+pub fn check_pixel_size(pixel_size_angstrom: f64) -> Result<()> {
+    if !(pixel_size_angstrom.is_finite() && pixel_size_angstrom > 0.0 && pixel_size_angstrom < 1.0)
+    {
+        return Err(Error::param("--pixel-size-angstrom", "must be in (0, 1) Å"));
+    }
+    Ok(())
+}
+
+/// The series rows of detector `d` (thickness 1… max u.c.) on images of
+/// pixel size `pixel_size_angstrom`.
+///
+/// # Errors
+/// As [`check_pixel_size`], [`cell_images`] and [`column_ratio`].
 pub fn series(
     part: &Partial,
     d: usize,
     pixel_size_angstrom: f64,
 ) -> Result<(Vec<Row>, Vec<Array2<f64>>)> {
+    check_pixel_size(pixel_size_angstrom)?;
     let a = part.params.lattice_angstrom;
     let imgs = cell_images(part, d)?;
     let mut rows = Vec::new();
