@@ -152,17 +152,17 @@ fn flush(acc: &mut Acc, p: &DosParams, dt: f64) -> Result<()> {
 pub fn vdos(src: &Source, rigid: Option<RigidMode>, p: &DosParams) -> Result<(Dos, Info)> {
     if !(p.temperature_k.is_finite() && p.temperature_k > 0.0) {
         return Err(Error::param(
-            "--temperature-k",
+            "temperature_k",
             format!("must be > 0 K, got {}", p.temperature_k),
         ));
     }
     if p.segment_frames < 4 {
-        return Err(Error::param("--segment-frames", "must be at least 4"));
+        return Err(Error::param("segment_frames", "must be at least 4"));
     }
     if p.route == Route::Velocities && src.velocities.is_none() {
         return Err(Error::param(
-            "--velocities",
-            "the velocity route needs a velocity file (or use --from positions)",
+            "velocities",
+            "the velocity route needs a velocity file (or use `route = positions`)",
         ));
     }
     let l = p.segment_frames;
@@ -176,7 +176,7 @@ pub fn vdos(src: &Source, rigid: Option<RigidMode>, p: &DosParams) -> Result<(Do
     let bytes = first.species.len() as f64 * 3.0 * l as f64 * 8.0;
     if bytes > 8.0 * (1u64 << 30) as f64 {
         return Err(Error::param(
-            "--segment-frames",
+            "segment_frames",
             format!(
                 "{l} frames × {} atoms needs {:.1} GiB of segment buffers; use a shorter segment",
                 first.species.len(),
@@ -201,7 +201,7 @@ pub fn vdos(src: &Source, rigid: Option<RigidMode>, p: &DosParams) -> Result<(Do
             Route::Velocities => s
                 .vel
                 .as_ref()
-                .ok_or_else(|| Error::param("--velocities", "missing velocities"))?,
+                .ok_or_else(|| Error::param("velocities", "missing velocities"))?,
             Route::Positions => &s.pos,
         };
         if let Some(t) = t_last {

@@ -101,7 +101,7 @@ fn accel(g: &Option<Array2<f64>>, gp: &Option<Array2<f64>>) -> f64 {
 /// # Errors
 /// NaN/Inf in the image or PSF, a PSF that is negative somewhere, all zero,
 /// smaller than 2 elements or larger than the image, iterations 0, negative
-/// DAMPAR — each naming the parameter (`--psf`, `--deconv-iterations`).
+/// DAMPAR — each naming the parameter (`psf`, `deconv_iterations`).
 pub fn deconvolve(
     image: ArrayView2<f32>,
     initial_psf: ArrayView2<f64>,
@@ -113,7 +113,7 @@ pub fn deconvolve(
     })?;
     validate_psf(initial_psf, (ny, nx))?;
     if p.iterations == 0 {
-        return Err(Error::param("--deconv-iterations", "must be at least 1"));
+        return Err(Error::param("deconv_iterations", "must be at least 1"));
     }
     if !(p.dampar.is_finite() && p.dampar >= 0.0 && p.readout.is_finite()) {
         return Err(Error::param(
@@ -267,33 +267,33 @@ pub fn richardson_lucy(
 /// Check a PSF against an image shape.
 ///
 /// # Errors
-/// `--psf` errors: fewer than 2 elements, larger than the image, NaN,
+/// `psf` errors: fewer than 2 elements, larger than the image, NaN,
 /// negative values, all zero.
 pub fn validate_psf(psf: ArrayView2<f64>, (ny, nx): (usize, usize)) -> Result<()> {
     let (py, px) = psf.dim();
     if py * px < 2 {
         return Err(Error::param(
-            "--psf",
+            "psf",
             format!("needs at least 2 elements, got {py}x{px}"),
         ));
     }
     if py > ny || px > nx {
         return Err(Error::param(
-            "--psf",
+            "psf",
             format!("{py}x{px} is larger than the image ({ny}x{nx})"),
         ));
     }
     if let Some(i) = psf.iter().position(|v| !v.is_finite()) {
         return Err(Error::param(
-            "--psf",
+            "psf",
             format!("non-finite value at element {i}"),
         ));
     }
     if psf.iter().any(|v| *v < 0.0) {
-        return Err(Error::param("--psf", "has negative values"));
+        return Err(Error::param("psf", "has negative values"));
     }
     if psf.sum() <= 0.0 {
-        return Err(Error::param("--psf", "is all zero"));
+        return Err(Error::param("psf", "is all zero"));
     }
     Ok(())
 }
