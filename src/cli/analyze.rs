@@ -161,7 +161,7 @@ pub fn analyze_all(
         pb.set_message(stem.clone());
         let dir = out.join(stem);
         let t0 = std::time::Instant::now();
-        let result = analyze_one(input, &dir, cfg).map_err(|e| e.to_string());
+        let result = analyze_one(input, &dir, cfg).map_err(|e| super::flags::render(&e));
         if let Err(e) = &result {
             pb.suspend(|| eprintln!("qdscope: error: {e} (skipped)"));
         }

@@ -161,8 +161,10 @@ pub fn load_psf(path: &Path) -> Result<ndarray::Array2<f64>> {
         other => other,
     })?;
     let psf = img.data.mapv(f64::from);
-    crate::stem::deconvolve::validate_psf(psf.view(), (usize::MAX, usize::MAX))
-        .map_err(|e| Error::param("--psf", format!("{}: {e}", path.display())))?;
+    crate::stem::deconvolve::validate_psf(psf.view(), (usize::MAX, usize::MAX)).map_err(|e| {
+        let e = super::flags::render(&e);
+        Error::param("--psf", format!("{}: {e}", path.display()))
+    })?;
     Ok(psf)
 }
 

@@ -51,18 +51,18 @@ pub fn parse_bands(text: &str) -> Result<Vec<Band>> {
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (a, b) = part
             .split_once(':')
-            .ok_or_else(|| Error::param("--bands-mev", format!("'{part}' is not lo:hi")))?;
+            .ok_or_else(|| Error::param("bands_mev", format!("'{part}' is not lo:hi")))?;
         let lo: f64 = a
             .trim()
             .parse()
-            .map_err(|_| Error::param("--bands-mev", format!("'{a}' is not a number")))?;
+            .map_err(|_| Error::param("bands_mev", format!("'{a}' is not a number")))?;
         let hi: f64 = b
             .trim()
             .parse()
-            .map_err(|_| Error::param("--bands-mev", format!("'{b}' is not a number")))?;
+            .map_err(|_| Error::param("bands_mev", format!("'{b}' is not a number")))?;
         if !(lo.is_finite() && hi.is_finite() && lo >= 0.0 && hi > lo) {
             return Err(Error::param(
-                "--bands-mev",
+                "bands_mev",
                 format!("band {part}: need 0 ≤ lo < hi"),
             ));
         }
@@ -77,14 +77,14 @@ pub fn parse_bands(text: &str) -> Result<Vec<Band>> {
 
 fn validate_bands(bands: &[Band]) -> Result<()> {
     if bands.is_empty() {
-        return Err(Error::param("--bands-mev", "no bands given"));
+        return Err(Error::param("bands_mev", "no bands given"));
     }
     let mut s = bands.to_vec();
     s.sort_by(|a, b| a.lo_mev.total_cmp(&b.lo_mev));
     for w in s.windows(2) {
         if w[1].lo_mev < w[0].hi_mev {
             return Err(Error::param(
-                "--bands-mev",
+                "bands_mev",
                 format!(
                     "bands [{}, {}) and [{}, {}) overlap",
                     w[0].lo_mev, w[0].hi_mev, w[1].lo_mev, w[1].hi_mev
@@ -199,11 +199,11 @@ pub fn huang_rhys(
     opts: SpectrumOptions,
 ) -> Result<HuangRhys> {
     if !(dt_fs.is_finite() && dt_fs > 0.0) {
-        return Err(Error::param("--dt-fs", format!("must be > 0, got {dt_fs}")));
+        return Err(Error::param("dt_fs", format!("must be > 0, got {dt_fs}")));
     }
     if !(temperature_k.is_finite() && temperature_k > 0.0) {
         return Err(Error::param(
-            "--temperature-k",
+            "temperature_k",
             format!("must be > 0 K, got {temperature_k}"),
         ));
     }

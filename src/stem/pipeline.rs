@@ -184,7 +184,9 @@ pub fn prepare(
             Some(p) => p,
             None => {
                 let p = cal.pixel_size_angstrom().ok_or(Error::Uncalibrated {
-                    what: "deconvolution PSF (or give --psf FILE or --no-deconvolve)".into(),
+                    what:
+                        "deconvolution PSF (or give `psf = FILE` or `deconvolve_enabled = false`)"
+                            .into(),
                 })?;
                 psf_for_sampling_with(&params.microscope, p, params.psf_half_width_px)?
             }
@@ -297,16 +299,16 @@ fn resolve_radius(r: Radius, cal: Calibration, (ny, nx): (usize, usize)) -> Resu
         Radius::Angstrom(a) => {
             if !(a.is_finite() && a > 0.0) {
                 return Err(Error::param(
-                    "--background-radius-angstrom",
+                    "background_radius_angstrom",
                     format!("must be > 0, got {a}"),
                 ));
             }
             (
-                cal.angstrom_to_px(a, "--background-radius-angstrom")?,
-                "--background-radius-angstrom",
+                cal.angstrom_to_px(a, "background_radius_angstrom")?,
+                "background_radius_angstrom",
             )
         }
-        Radius::Px(p) => (p, "--background-radius-px"),
+        Radius::Px(p) => (p, "background_radius_px"),
     };
     if !(px.is_finite() && px.round() >= 1.0) {
         return Err(Error::param(
@@ -339,13 +341,13 @@ fn check_sigma_factor(
     let hw = (f * radius_px as f64 * b.truncate).ceil();
     if !(f.is_finite() && f > 0.0) {
         return Err(Error::param(
-            "--background-sigma-factor",
+            "background_sigma_factor",
             format!("must be > 0, got {f}"),
         ));
     }
     if hw > limit {
         return Err(Error::param(
-            "--background-sigma-factor",
+            "background_sigma_factor",
             format!(
                 "{} × R = {radius_px} px gives a smoothing kernel half-width of {} px, above the limit of {limit} px ({}× the image's longer side)",
                 crate::error::fmt_value(f),
