@@ -153,8 +153,8 @@ pub struct Analysis {
 /// use qdscope::stem::analyze::{analyze, AnalyzeParams};
 /// use qdscope::stem::synth::{generate, SynthParams};
 ///
-/// // A small synthetic QD: 3 noisy frames of 160 × 160 px at 0.25 Å/px.
-/// let synth = SynthParams { rows: 160, cols: 160, frames: 3, n_cells: 5, ..SynthParams::default() };
+/// // A small synthetic QD: 2 noisy frames of 160 × 160 px at 0.25 Å/px.
+/// let synth = SynthParams { rows: 160, cols: 160, frames: 2, n_cells: 5, ..SynthParams::default() };
 /// let (stack, _truth) = generate(&synth)?;
 /// let mut params = AnalyzeParams::default();
 /// params.prepare.denoise.iterations = 10;
