@@ -192,6 +192,26 @@ pub fn gamma_from_lambda(lambda_mev: f64, temperature_k: f64) -> f64 {
 ///
 /// # Errors
 /// Fewer than 4 samples, Δt or T not positive, NaN in the series.
+///
+/// # Examples
+/// A gap that oscillates as one mode puts all the coupling in that mode's
+/// bin, and Λ = σ²/(2k_BT):
+/// ```
+/// use qdscope::phonon::coupling::{huang_rhys, SpectrumOptions};
+/// use qdscope::units::kt_mev;
+///
+/// // 5 ps every 5 fs of a ±2 meV oscillation with 10 periods (2 THz).
+/// let (n, dt_fs, t_k) = (1000, 5.0, 300.0);
+/// let w = 2.0 * std::f64::consts::PI * 10.0 / n as f64;
+/// let gap: Vec<f64> = (0..n).map(|i| 2000.0 + 2.0 * (w * i as f64).cos()).collect();
+/// let hr = huang_rhys(&gap, dt_fs, t_k, SpectrumOptions::default())?;
+/// let peak = (1..hr.s.len()).max_by(|&a, &b| hr.s[a].total_cmp(&hr.s[b])).unwrap();
+/// assert_eq!(peak, 10);
+/// assert!((hr.thz(peak) - 2.0).abs() < 1e-6);
+/// let lambda = hr.variance_mev2 / (2.0 * kt_mev(t_k));
+/// assert!((hr.lambda_mev - lambda).abs() < 1e-9 * lambda);
+/// # Ok::<(), qdscope::Error>(())
+/// ```
 pub fn huang_rhys(
     gap_mev: &[f64],
     dt_fs: f64,

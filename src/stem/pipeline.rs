@@ -161,6 +161,23 @@ pub struct Prepared {
 /// Non-finite pixels, a constant frame, a radius in Å on an uncalibrated
 /// image, a radius < 1 px or larger than the image, deconvolution without a
 /// pixel size or PSF, and any stage error — each naming the parameter or frame.
+///
+/// # Examples
+/// ```
+/// use qdscope::stem::pipeline::{prepare, PrepareParams};
+/// use qdscope::stem::synth::{generate, SynthParams};
+///
+/// // 3 drifting, noisy frames of 96 × 96 px at 0.25 Å/px.
+/// let synth = SynthParams { rows: 96, cols: 96, frames: 3, n_cells: 3, ..SynthParams::default() };
+/// let (stack, _truth) = generate(&synth)?;
+/// let p = prepare(stack, &PrepareParams::default(), None)?;
+/// assert!(p.registered);
+/// // The default background radius 2a = 11.74 Å is 47 px here.
+/// assert_eq!(p.background_radius_px, 47);
+/// // Every stage ran; the prepared image is the deconvolved one.
+/// assert_eq!(p.prepared.data, p.deconvolved.unwrap());
+/// # Ok::<(), qdscope::Error>(())
+/// ```
 pub fn prepare(
     mut stack: Stack,
     params: &PrepareParams,
