@@ -1,8 +1,10 @@
 //! The one error type of qdscope.
 //!
-//! Every variant names the input it is about (a file path, a parameter name
-//! or a described array such as `"stack.tif: frame 3"`) and the problem, so
-//! the binary can print it as a single line: `qdscope: error: <input>: <problem>`.
+//! Every variant names the input it is about (a file path, a parameter's
+//! field name or a described array such as `"stack.tif: frame 3"`) and the
+//! problem, so the binary can print it as a single line:
+//! `qdscope: error: <input>: <problem>` (with the field names turned into
+//! its flags).
 //! Non-fatal issues ("done, but suspect") are not errors: they travel as
 //! [`Warnings`] next to a result.
 
@@ -53,11 +55,15 @@ pub enum Error {
         count: usize,
         first: String,
     },
-    /// A parameter (CLI flag, config key or function argument) is out of range.
+    /// A parameter is out of range. `name` is its params-struct field
+    /// (`pixel_size_angstrom`), or the snake_case words of a value that is
+    /// not a field (`background_radius_px`); messages refer to other
+    /// parameters the same way, in backticks (`` `method = multislice` ``).
+    /// The command line prints flags instead (`cli::flags`).
     #[error("{name}: {reason}")]
     InvalidParameter { name: String, reason: String },
     /// A length in Å was asked for but the image has no pixel size.
-    #[error("{what}: the image is uncalibrated (no pixel size); give --pixel-size-angstrom or a length in px")]
+    #[error("{what}: the image is uncalibrated (no pixel size); give `pixel_size_angstrom` or a length in px")]
     Uncalibrated { what: String },
     /// Input without the data needed (empty stack, no frames, no columns ...).
     #[error("{what}: {reason}")]
@@ -259,9 +265,9 @@ mod tests {
         let e = Error::shape("frame 2", "64x64", "64x63").context("s.npy");
         assert_eq!(e.to_string(), "s.npy: frame 2: expected 64x64, got 64x63");
         let e = Error::Uncalibrated {
-            what: "--background-radius-angstrom".into(),
+            what: "background_radius_angstrom".into(),
         };
-        assert!(e.to_string().starts_with("--background-radius-angstrom: "));
+        assert!(e.to_string().starts_with("background_radius_angstrom: "));
     }
 
     #[test]

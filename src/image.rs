@@ -40,7 +40,7 @@ impl Calibration {
             })
         } else {
             Err(Error::param(
-                "--pixel-size-angstrom",
+                "pixel_size_angstrom",
                 format!("must be a positive finite number, got {pixel_size_angstrom}"),
             ))
         }
@@ -197,9 +197,9 @@ mod tests {
         let c = Calibration::from_pixel_size(0.1).unwrap();
         assert!((c.angstrom_to_px(12.0, "r").unwrap() - 120.0).abs() < 1e-9);
         let e = Calibration::Uncalibrated
-            .angstrom_to_px(12.0, "--background-radius-angstrom")
+            .angstrom_to_px(12.0, "background_radius_angstrom")
             .unwrap_err();
-        assert!(e.to_string().starts_with("--background-radius-angstrom"));
+        assert!(e.to_string().starts_with("background_radius_angstrom"));
         assert!(Calibration::from_pixel_size(0.0).is_err());
         assert!(Calibration::from_pixel_size(f64::NAN).is_err());
     }

@@ -1,4 +1,5 @@
-//! The `qdscope` binary: parse, run, and map any error to one line on stderr.
+//! The `qdscope` binary: parse, run, and map any error to one line on stderr
+//! (the library's parameter names worded as flags, [`cli::flags`]).
 use std::process::ExitCode;
 
 // mimalloc keeps freed pages instead of returning them to the OS: the
@@ -66,7 +67,7 @@ fn main() -> ExitCode {
     match std::panic::catch_unwind(run) {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) => {
-            eprintln!("qdscope: error: {e}");
+            eprintln!("qdscope: error: {}", cli::flags::render(&e));
             ExitCode::from(1)
         }
         // The hook has printed the one line.

@@ -221,7 +221,7 @@ fn bad_psfs_and_parameters() {
     assert!(deconvolve(img.view(), gaussian_psf(5, 1.0).view(), &p)
         .unwrap_err()
         .to_string()
-        .starts_with("--deconv-iterations"));
+        .starts_with("deconv_iterations"));
     let mut nan = img.clone();
     nan[[1, 2]] = f32::NAN;
     assert!(deconvolve(

@@ -125,7 +125,7 @@ fn deconvolution_psf_at_a_sampling() {
     assert_eq!(psf_for_sampling(&m, 0.4).unwrap().dim(), (11, 11));
     let e = psf_for_sampling(&m, 0.6).unwrap_err().to_string();
     assert!(
-        e.starts_with("--pixel-size-angstrom") && e.contains("too coarse"),
+        e.starts_with("pixel_size_angstrom") && e.contains("too coarse"),
         "{e}"
     );
     // Configurable support.
@@ -149,20 +149,20 @@ fn bad_microscopes() {
         high_tension_kv: 0.0,
         ..Default::default()
     })
-    .starts_with("--kv"));
+    .starts_with("high_tension_kv"));
     assert!(e(Microscope {
         convergence_mrad: -1.0,
         ..Default::default()
     })
-    .starts_with("--convergence-mrad"));
+    .starts_with("convergence_mrad"));
     assert!(e(Microscope {
         convergence_mrad: 150.0,
         ..Default::default()
     })
-    .starts_with("--convergence-mrad"));
+    .starts_with("convergence_mrad"));
     assert!(e(Microscope {
         cs_mm: f64::NAN,
         ..Default::default()
     })
-    .starts_with("--cs-mm"));
+    .starts_with("cs_mm"));
 }

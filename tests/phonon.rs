@@ -279,7 +279,7 @@ fn bad_trajectories() {
         },
     )
     .unwrap_err();
-    assert!(e.to_string().contains("--temperature-k"));
+    assert!(e.to_string().contains("temperature_k"));
     // A segment too large for memory.
     let e = vdos(
         &source(p.clone(), v.clone()),
@@ -290,7 +290,7 @@ fn bad_trajectories() {
         },
     )
     .unwrap_err();
-    assert!(e.to_string().contains("--segment-frames"), "{e}");
+    assert!(e.to_string().contains("segment_frames"), "{e}");
     // Too short.
     let (p2, v2) = write_traj(dir.path(), &["Pb"], &frames[..3], 10.0);
     assert!(vdos(

@@ -6,11 +6,10 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::io;
 use crate::report::{self, fmt_f64};
-use crate::stem::{columns as stem_columns, pipeline};
+use crate::stem::analyze::{self, AnalyzeParams, Input, PixelSource, Source, Summary};
 
-use super::columns::{self, ColumnOpts, PipelineConfig, PixelSource, Summary};
+use super::columns::{self, ColumnOpts, PipelineConfig};
 
 /// Header of `summary.csv`.
 pub const SUMMARY_HEADER: [&str; 17] = [
@@ -94,49 +93,34 @@ pub fn stems(inputs: &[PathBuf]) -> Result<Vec<String>> {
     Ok(out)
 }
 
-/// Prepare + columns of one input into `dir`.
+/// Prepare + columns of one input ([`analyze::analyze`]) into `dir`.
 ///
 /// # Errors
 /// Any stage's error.
 pub fn analyze_one(input: &Path, dir: &Path, cfg: &PipelineConfig) -> Result<Summary> {
-    let loaded = io::load_stack(input, cfg.signal.as_deref())?;
-    let name = input.display().to_string();
+    let loaded = Input::read(input, cfg.signal.as_deref())?;
     for w in &loaded.warnings.0 {
-        eprintln!("qdscope: warning: {name}: {w}");
+        eprintln!("qdscope: warning: {}: {w}", loaded.name);
     }
-    let mut params = cfg.prepare.clone();
-    let given =
-        |key: &str| super::prepare::config_sets(cfg.config.as_deref(), key).then_some("config");
-    let mut sources = super::prepare::apply_acquisition(
-        &mut params,
-        &loaded,
-        given("high_tension_kv"),
-        given("convergence_mrad"),
-    )?;
-    let stack = loaded.stack;
-    let shape = stack.data.dim();
-    let prepared = pipeline::prepare(stack, &params, None).map_err(|e| e.context(&name))?;
-    sources.set_pixel(prepared.calibration_source, cfg.pixel_flag);
+    let a = analyze::analyze(loaded, &cfg.params)?;
+    let [f, ny, nx] = a.input_shape_frames_y_x;
     // The input's directory gets both stages' files or none of them.
     let set = report::OutputSet::new(dir)?;
-    super::prepare::write_outputs(set.dir(), input, shape, &params, &prepared, &sources)?;
-    let source = match prepared.calibration_source {
-        pipeline::CalibrationSource::User => PixelSource::User,
-        _ => PixelSource::File,
-    };
-    let r = stem_columns::analyse_with(
-        &name,
-        &prepared.prepared,
-        Some(&prepared.averaged),
-        &cfg.columns,
+    super::prepare::write_outputs(
+        set.dir(),
+        input,
+        (f, ny, nx),
+        &a.params.prepare,
+        &a.prepared,
+        &a.sources,
     )?;
     let summary = columns::write_outputs(
         set.dir(),
         input,
-        &prepared.prepared,
-        &cfg.columns,
-        &r,
-        source,
+        &a.prepared.prepared,
+        &a.params.columns,
+        &a.columns,
+        PixelSource::of(a.prepared.calibration_source),
     )?;
     set.commit()?;
     Ok(summary)
@@ -161,7 +145,7 @@ pub fn analyze_all(
         pb.set_message(stem.clone());
         let dir = out.join(stem);
         let t0 = std::time::Instant::now();
-        let result = analyze_one(input, &dir, cfg).map_err(|e| e.to_string());
+        let result = analyze_one(input, &dir, cfg).map_err(|e| super::flags::render(&e));
         if let Err(e) = &result {
             pb.suspend(|| eprintln!("qdscope: error: {e} (skipped)"));
         }
@@ -215,20 +199,20 @@ pub fn analyze_all(
 }
 
 pub(crate) fn run(args: &Args, quiet: bool) -> Result<()> {
-    let mut cfg = match &args.config {
-        Some(p) => columns::load_pipeline_config(p)?,
-        None => PipelineConfig::default(),
+    let mut params = match &args.config {
+        Some(p) => AnalyzeParams::load_config(p)?,
+        None => AnalyzeParams::default(),
     };
     if let Some(p) = args.pixel_size_angstrom {
-        cfg.prepare.pixel_size_angstrom = Some(p);
+        params.prepare.pixel_size_angstrom = Some(p);
+        params.sources.pixel_size_angstrom = Source::Flag;
     }
-    args.opts.apply(&mut cfg.columns);
-    cfg.signal = args.signal.clone();
-    cfg.config = args.config.clone();
-    cfg.pixel_flag = args.pixel_size_angstrom.is_some();
-    if cfg.prepare.deconvolve_enabled {
-        cfg.prepare.microscope = cfg.prepare.microscope.validated()?;
-    }
+    args.opts.apply(&mut params.columns);
+    params.validate()?;
+    let cfg = PipelineConfig {
+        params,
+        signal: args.signal.clone(),
+    };
     let outcomes = analyze_all(&args.inputs, &args.output, &cfg, quiet)?;
     let failed = outcomes.iter().filter(|o| o.result.is_err()).count();
     for o in &outcomes {

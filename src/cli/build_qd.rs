@@ -224,7 +224,12 @@ pub fn run(a: &Args, _quiet: bool) -> Result<()> {
     let charge = a.charge.unwrap_or(q);
     let el_gth = dot.electrons(charge, false);
     let el_xtb = dot.electrons(charge, true);
-    let mut warnings: Vec<String> = dot.warnings.0.clone();
+    let mut warnings: Vec<String> = dot
+        .warnings
+        .0
+        .iter()
+        .map(|w| super::flags::words(w))
+        .collect();
     let closed = charge == q;
     if !closed {
         warnings.push(open_shell_warning(charge, q));

@@ -2,7 +2,8 @@
 //! (args → params struct → library call → report).
 //!
 //! Exit codes: 0 success, 1 input or runtime error (one line on stderr,
-//! `qdscope: error: <input>: <problem>`), 2 usage error (clap).
+//! `qdscope: error: <input>: <problem>`, the library's field names as
+//! flags: [`flags::render`]), 2 usage error (clap).
 
 use clap::{Parser, Subcommand};
 
@@ -13,6 +14,7 @@ pub mod build_qd;
 pub mod columns;
 pub mod compare;
 pub mod demo;
+pub mod flags;
 pub mod inspect;
 pub mod phonon;
 pub mod prepare;

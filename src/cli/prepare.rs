@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::io;
 use crate::report::{self, fmt_f64};
+use crate::stem::analyze::{self, AnalyzeParams, Input, ParamSources, Source};
 use crate::stem::background::Decomposition;
 use crate::stem::pipeline::{self, PrepareParams, Prepared, Radius};
 use crate::stem::register::Correlation;
@@ -87,12 +88,24 @@ pub struct Args {
 }
 
 impl Args {
-    /// The effective parameters: defaults ← config file ← flags.
-    pub fn params(&self) -> Result<PrepareParams> {
-        let mut p = match &self.config {
-            Some(path) => load_config(path)?,
-            None => PrepareParams::default(),
+    /// The effective parameters: defaults ← config file ← flags, with
+    /// where the pixel size and microscope values came from; checked.
+    pub fn params(&self) -> Result<AnalyzeParams> {
+        let mut a = match &self.config {
+            Some(path) => AnalyzeParams::load_prepare_config(path)?,
+            None => AnalyzeParams::default(),
         };
+        let given = &mut a.sources;
+        if self.pixel_size_angstrom.is_some() {
+            given.pixel_size_angstrom = Source::Flag;
+        }
+        if self.kv.is_some() {
+            given.high_tension_kv = Source::Flag;
+        }
+        if self.convergence_mrad.is_some() {
+            given.convergence_mrad = Source::Flag;
+        }
+        let p = &mut a.prepare;
         if let Some(v) = self.pixel_size_angstrom {
             p.pixel_size_angstrom = Some(v);
         }
@@ -144,10 +157,8 @@ impl Args {
         if let Some(v) = self.deconv_iterations {
             p.deconvolve.iterations = v;
         }
-        if p.deconvolve_enabled || self.kv.is_some() || self.convergence_mrad.is_some() {
-            p.microscope = p.microscope.validated()?;
-        }
-        Ok(p)
+        a.validate()?;
+        Ok(a)
     }
 }
 
@@ -161,139 +172,46 @@ pub fn load_psf(path: &Path) -> Result<ndarray::Array2<f64>> {
         other => other,
     })?;
     let psf = img.data.mapv(f64::from);
-    crate::stem::deconvolve::validate_psf(psf.view(), (usize::MAX, usize::MAX))
-        .map_err(|e| Error::param("--psf", format!("{}: {e}", path.display())))?;
+    crate::stem::deconvolve::validate_psf(psf.view(), (usize::MAX, usize::MAX)).map_err(|e| {
+        let e = super::flags::render(&e);
+        Error::param("--psf", format!("{}: {e}", path.display()))
+    })?;
     Ok(psf)
-}
-
-/// Read a TOML configuration of `prepare`.
-pub fn load_config(path: &Path) -> Result<PrepareParams> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    toml::from_str(&text).map_err(|e| {
-        Error::format(
-            path,
-            format!("invalid config: {}", e.message().replace('\n', " ")),
-        )
-    })
 }
 
 pub(crate) fn run(args: &Args, quiet: bool) -> Result<()> {
     let params = args.params()?;
-    let psf = match (&args.psf, params.deconvolve_enabled) {
+    let psf = match (&args.psf, params.prepare.deconvolve_enabled) {
         (Some(path), true) => Some(load_psf(path)?),
         _ => None,
     };
     let pb = report::progress(3, "prepare", quiet);
     pb.set_message("reading");
-    let loaded = io::load_stack(&args.stack, args.signal.as_deref())?;
-    let given = |flag: bool, key: &str| {
-        if flag {
-            Some("flag")
-        } else if config_sets(args.config.as_deref(), key) {
-            Some("config")
-        } else {
-            None
-        }
-    };
-    let mut params = params;
-    let mut sources = apply_acquisition(
-        &mut params,
-        &loaded,
-        given(args.kv.is_some(), "high_tension_kv"),
-        given(args.convergence_mrad.is_some(), "convergence_mrad"),
-    )?;
+    let input = Input::read(&args.stack, args.signal.as_deref())?;
+    let name = input.name.clone();
+    let reader_warnings = input.warnings.clone();
     pb.inc(1);
     pb.set_message("registering");
-    let stack = loaded.stack;
-    let shape = stack.data.dim();
-    let name = args.stack.display().to_string();
-    let prepared = pipeline::prepare(stack, &params, psf).map_err(|e| e.context(&name))?;
-    sources.set_pixel(
-        prepared.calibration_source,
-        args.pixel_size_angstrom.is_some(),
-    );
+    let p = analyze::prepare_input(input, &params, psf)?;
     pb.inc(1);
     pb.set_message("writing");
-    for w in &loaded.warnings.0 {
+    for w in &reader_warnings.0 {
         eprintln!("qdscope: warning: {name}: {w}");
     }
+    let [f, ny, nx] = p.input_shape_frames_y_x;
     write_outputs(
         &args.output,
         &args.stack,
-        shape,
-        &params,
-        &prepared,
-        &sources,
+        (f, ny, nx),
+        &p.params,
+        &p.prepared,
+        &p.sources,
     )?;
     pb.finish_and_clear();
-    for w in &prepared.warnings.0 {
+    for w in &p.prepared.warnings.0 {
         eprintln!("qdscope: warning: {name}: {w}");
     }
     Ok(())
-}
-
-/// Where the pixel size, high tension and convergence angle came from
-/// (`flag`, `config`, `file`, `default`, `none`), recorded in prepare.json.
-#[derive(Debug, Clone, Serialize)]
-pub struct ParamSources {
-    /// Signal read from the input file.
-    pub signal: String,
-    /// Pixel size source.
-    pub pixel_size_angstrom: &'static str,
-    /// High tension source.
-    pub high_tension_kv: &'static str,
-    /// Convergence semi-angle source.
-    pub convergence_mrad: &'static str,
-}
-
-impl ParamSources {
-    /// Record the pixel size source after `prepare` resolved it.
-    pub fn set_pixel(&mut self, cal: pipeline::CalibrationSource, flag: bool) {
-        self.pixel_size_angstrom = match cal {
-            pipeline::CalibrationSource::User if flag => "flag",
-            pipeline::CalibrationSource::User => "config",
-            pipeline::CalibrationSource::File => "file",
-            pipeline::CalibrationSource::None => "none",
-        };
-    }
-}
-
-/// True when the TOML config at `path` names `key` (so the user chose it).
-pub(crate) fn config_sets(path: Option<&Path>, key: &str) -> bool {
-    path.and_then(|p| std::fs::read_to_string(p).ok())
-        .is_some_and(|t| t.lines().any(|l| l.trim_start().starts_with(key)))
-}
-
-/// Take high tension and convergence angle from the file's metadata unless
-/// the user gave them (`given`: `Some("flag"|"config")`).
-///
-/// # Errors
-/// A file value outside the valid range (e.g. a corrupt voltage tag).
-pub fn apply_acquisition(
-    p: &mut PrepareParams,
-    loaded: &io::Loaded,
-    kv_given: Option<&'static str>,
-    conv_given: Option<&'static str>,
-) -> Result<ParamSources> {
-    let mut src = ParamSources {
-        signal: loaded.title.clone(),
-        pixel_size_angstrom: "none",
-        high_tension_kv: kv_given.unwrap_or("default"),
-        convergence_mrad: conv_given.unwrap_or("default"),
-    };
-    let acq = &loaded.acquisition;
-    if let (None, Some(v)) = (kv_given, acq.high_tension_kv) {
-        p.microscope.high_tension_kv = v;
-        src.high_tension_kv = "file";
-    }
-    if let (None, Some(v)) = (conv_given, acq.convergence_mrad) {
-        p.microscope.convergence_mrad = v;
-        src.convergence_mrad = "file";
-    }
-    if src.high_tension_kv == "file" || src.convergence_mrad == "file" {
-        p.microscope = p.microscope.validated()?;
-    }
-    Ok(src)
 }
 
 #[derive(Serialize)]

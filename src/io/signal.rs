@@ -413,7 +413,7 @@ pub fn pick<'a>(path: &Path, fs: &'a FileSignals, choice: Option<&str>) -> Resul
             1 => (0, &fs.signals[0]),
             _ => {
                 return Err(Error::param(
-                    "--signal",
+                    "signal",
                     format!(
                         "{} holds several signals ({}); choose one by index or title",
                         path.display(),
@@ -433,7 +433,7 @@ pub fn pick<'a>(path: &Path, fs: &'a FileSignals, choice: Option<&str>) -> Resul
             };
             hit.ok_or_else(|| {
                 Error::param(
-                    "--signal",
+                    "signal",
                     format!("{}: no signal '{c}' (signals: {})", path.display(), list()),
                 )
             })?

@@ -77,7 +77,7 @@ pub fn engine_in<T: FftFloat>(p: &SimParams) -> Result<Engine<T>> {
         ));
     }
     if p.detectors.is_empty() {
-        return Err(Error::param("--detector-mrad", "at least one detector"));
+        return Err(Error::param("detectors", "at least one detector"));
     }
     check_size(
         "grid_n",
@@ -87,7 +87,7 @@ pub fn engine_in<T: FftFloat>(p: &SimParams) -> Result<Engine<T>> {
         "grid pixels per side of the supercell",
     )?;
     check_size(
-        "--probe-per-cell",
+        "probe_per_cell",
         p.probe_per_cell as f64,
         (p.grid_n / p.supercell_uc).max(2) as f64,
         "positions",
@@ -109,7 +109,7 @@ pub fn engine_in<T: FftFloat>(p: &SimParams) -> Result<Engine<T>> {
         .find(|u| !(u.is_finite() && **u >= 0.0))
     {
         return Err(Error::param(
-            "--displacement-angstrom",
+            "displacement_angstrom",
             format!("RMS displacements must be finite and ≥ 0 Å, got {u}"),
         ));
     }
@@ -160,7 +160,7 @@ fn check_memory(p: &SimParams) -> Result<()> {
         Some(avail) if need > 0.8 * avail => Err(Error::param(
             "simulate",
             format!(
-                "the run needs ≈ {:.1} GB ({} slices of {}², per-thread waves and oversampled potentials) but {:.1} GB are available; use fewer --thickness-uc, a coarser --sampling-angstrom or a lower --potential-oversampling",
+                "the run needs ≈ {:.1} GB ({} slices of {}², per-thread waves and oversampled potentials) but {:.1} GB are available; use fewer `max_thickness_uc`, a coarser `sampling_angstrom` or a lower `potential_oversampling`",
                 need / 1e9,
                 2 * p.max_thickness_uc,
                 p.grid_n,

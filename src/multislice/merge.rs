@@ -28,7 +28,7 @@ pub fn check_complete(part: &mut Partial, allow_partial: bool) -> Result<usize> 
         let have = part.items.iter().filter(|it| it.config == c).count();
         if have != nodes {
             return Err(Error::param(
-                "--merge",
+                "merge",
                 format!("configuration {c} has {have} of its {nodes} defocus nodes (a shard is missing)"),
             ));
         }
@@ -39,8 +39,8 @@ pub fn check_complete(part: &mut Partial, allow_partial: bool) -> Result<usize> 
     }
     if k == 0 || !allow_partial {
         return Err(Error::param(
-            "--merge",
-            format!("the shards hold {k} of {phonons} configurations; merge every shard, or pass --allow-partial to average over the ones present"),
+            "merge",
+            format!("the shards hold {k} of {phonons} configurations; merge every shard, or pass `allow_partial` to average over the ones present"),
         ));
     }
     let f = phonons as f64 / k as f64;
@@ -74,13 +74,13 @@ pub fn read_shards<P: AsRef<std::path::Path>>(dirs: &[P]) -> Result<Partial> {
 /// No parts, different parameters, a work item done twice.
 pub fn merge(parts: &[Partial]) -> Result<Partial> {
     let Some(first) = parts.first() else {
-        return Err(Error::param("--merge", "no shard directories given"));
+        return Err(Error::param("merge", "no shard directories given"));
     };
     let mut out = first.clone();
     for p in &parts[1..] {
         if p.params != first.params {
             return Err(Error::param(
-                "--merge",
+                "merge",
                 "shards were run with different parameters",
             ));
         }
@@ -91,7 +91,7 @@ pub fn merge(parts: &[Partial]) -> Result<Partial> {
                 .any(|o| (o.config, o.node) == (it.config, it.node))
             {
                 return Err(Error::param(
-                    "--merge",
+                    "merge",
                     format!(
                         "work item (configuration {}, node {}) is in two shards",
                         it.config, it.node
@@ -138,9 +138,9 @@ pub fn reevaluate(part: &mut Partial, want: &SimParams) -> Result<Vec<String>> {
         let nodes = defocus_nodes(have.defocus_nodes)?;
         let Some((centre, &(_, w))) = nodes.iter().enumerate().find(|(_, n)| n.0 == 0.0) else {
             return Err(Error::param(
-                "--energy-spread-ev",
+                "energy_spread_ev",
                 format!(
-                    "0 at --merge needs an in-focus node; the shards' {}-node rule has none",
+                    "0 at `merge` needs an in-focus node; the shards' {}-node rule has none",
                     have.defocus_nodes
                 ),
             ));
@@ -175,8 +175,8 @@ pub fn reevaluate(part: &mut Partial, want: &SimParams) -> Result<Vec<String>> {
     };
     if !same {
         return Err(Error::param(
-            "--merge",
-            "the shards were run with other parameters than these flags (only --source-size-angstrom, --blur-angstrom and --energy-spread-ev 0 can change at a merge)",
+            "merge",
+            "the shards were run with other parameters than these flags (only `source_size_angstrom`, `blur_angstrom` and `energy_spread_ev = 0` can change at a merge)",
         ));
     }
     part.params = p;

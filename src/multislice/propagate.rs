@@ -206,7 +206,7 @@ impl<T: FftFloat> Engine<T> {
         );
         if !(d.inner_mrad >= 0.0 && d.outer_mrad > d.inner_mrad) {
             return Err(Error::param(
-                "--detector-mrad",
+                "detectors",
                 format!(
                     "needs 0 ≤ inner < outer, got {} {}",
                     d.inner_mrad, d.outer_mrad
@@ -215,7 +215,7 @@ impl<T: FftFloat> Engine<T> {
         }
         if hi > self.grid.k_max() {
             return Err(Error::param(
-                "--sampling-angstrom",
+                "sampling_angstrom",
                 format!(
                     "Δx = {:.5} Å band-limits to {:.1} mrad < the detector's {} mrad (needs Δx ≤ {:.5} Å)",
                     self.grid.dx(),

@@ -110,6 +110,41 @@ pub fn ticks(p: &SimParams, shard: (usize, usize)) -> Result<usize> {
 ///
 /// # Errors
 /// As [`SimParams::validate`].
+///
+/// # Examples
+/// The whole run as one shard: a one-cell supercell, 2 u.c. thick, one
+/// configuration without displacements, the 4mm wedge of probe positions:
+/// ```
+/// use qdscope::multislice::series::{run_shard, SimParams, RNG_SCHEME};
+/// use qdscope::optics::Microscope;
+///
+/// let p = SimParams {
+///     microscope: Microscope::default(), // 300 kV, 18 mrad
+///     detectors: vec![(35.0, 190.0)],    // ADF, mrad
+///     blur_angstrom: 0.0,
+///     max_thickness_uc: 2,
+///     lattice_angstrom: 5.87,
+///     supercell_uc: 1,
+///     grid_n: 180,
+///     probe_per_cell: 24,
+///     symmetry_wedge: true,
+///     phonons: 1,
+///     defocus_nodes: 1,
+///     displacement_angstrom: [0.0; 3],
+///     seed: 1,
+///     prism_interpolation: None,
+///     potential_oversampling: 1,
+///     double_precision: false,
+///     rng_scheme: RNG_SCHEME,
+/// };
+/// let run = run_shard(&p, (0, 1), &|| {})?;
+/// // sums[detector][thickness − 1][computed position]: ADF fractions.
+/// let (sums, weight) = run.totals();
+/// assert_eq!((sums.len(), sums[0].len()), (1, 2));
+/// assert!((weight - 1.0).abs() < 1e-12);
+/// assert!(sums[0][1].iter().all(|&f| f > 0.0 && f < 1.0));
+/// # Ok::<(), qdscope::Error>(())
+/// ```
 pub fn run_shard(
     p: &SimParams,
     shard: (usize, usize),

@@ -72,7 +72,7 @@ impl Microscope {
     /// non-negative spreads.
     ///
     /// # Errors
-    /// `Error::InvalidParameter` naming the CLI flag.
+    /// `Error::InvalidParameter` naming the field (`high_tension_kv`, ...).
     pub fn validated(self) -> Result<Self> {
         let fin = |name: &str, v: f64| {
             if v.is_finite() {
@@ -83,7 +83,7 @@ impl Microscope {
         };
         if !(self.high_tension_kv.is_finite() && self.high_tension_kv > 0.0) {
             return Err(Error::param(
-                "--kv",
+                "high_tension_kv",
                 format!("high tension must be > 0 kV, got {}", self.high_tension_kv),
             ));
         }
@@ -92,20 +92,20 @@ impl Microscope {
             && self.convergence_mrad <= 100.0)
         {
             return Err(Error::param(
-                "--convergence-mrad",
+                "convergence_mrad",
                 format!(
                     "convergence semi-angle must be in (0, 100] mrad, got {}",
                     self.convergence_mrad
                 ),
             ));
         }
-        fin("--defocus-angstrom", self.defocus_angstrom)?;
-        fin("--cs-mm", self.cs_mm)?;
-        fin("--c5-mm", self.c5_mm)?;
+        fin("defocus_angstrom", self.defocus_angstrom)?;
+        fin("cs_mm", self.cs_mm)?;
+        fin("c5_mm", self.c5_mm)?;
         for (name, v) in [
-            ("--cc-mm", self.cc_mm),
-            ("--energy-spread-ev", self.energy_spread_ev),
-            ("--source-size-angstrom", self.source_size_angstrom),
+            ("cc_mm", self.cc_mm),
+            ("energy_spread_ev", self.energy_spread_ev),
+            ("source_size_angstrom", self.source_size_angstrom),
         ] {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(Error::param(name, format!("must be ≥ 0, got {v}")));

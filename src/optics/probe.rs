@@ -285,7 +285,7 @@ pub fn airy_first_zero_angstrom(m: &Microscope) -> f64 {
 /// # Errors
 /// Invalid microscope; a pixel size coarser than the probe FWHM (the PSF
 /// would be a single pixel: deconvolution cannot sharpen it), naming
-/// `--pixel-size-angstrom` and by how much.
+/// `pixel_size_angstrom` and by how much.
 pub fn psf_for_sampling(m: &Microscope, pixel_size_angstrom: f64) -> Result<Array2<f64>> {
     psf_for_sampling_with(m, pixel_size_angstrom, None)
 }
@@ -294,7 +294,7 @@ pub fn psf_for_sampling(m: &Microscope, pixel_size_angstrom: f64) -> Result<Arra
 /// (`None`: the default `max(2, round(3r₀/p))`); the size is `2h + 1`.
 ///
 /// # Errors
-/// As [`psf_for_sampling`], and a half-width of 0 (`--psf-half-width-px`).
+/// As [`psf_for_sampling`], and a half-width of 0 (`psf_half_width_px`).
 pub fn psf_for_sampling_with(
     m: &Microscope,
     pixel_size_angstrom: f64,
@@ -302,12 +302,12 @@ pub fn psf_for_sampling_with(
 ) -> Result<Array2<f64>> {
     let m = m.validated()?;
     if half_width_px == Some(0) {
-        return Err(Error::param("--psf-half-width-px", "must be at least 1"));
+        return Err(Error::param("psf_half_width_px", "must be at least 1"));
     }
     let p = pixel_size_angstrom;
     if !(p.is_finite() && p > 0.0) {
         return Err(Error::param(
-            "--pixel-size-angstrom",
+            "pixel_size_angstrom",
             format!("must be > 0, got {p}"),
         ));
     }
@@ -323,9 +323,9 @@ pub fn psf_for_sampling_with(
     };
     if airy.is_aberration_free() && p > fwhm {
         return Err(Error::param(
-            "--pixel-size-angstrom",
+            "pixel_size_angstrom",
             format!(
-                "pixel size {p} Å is coarser than the probe FWHM {fwhm:.3} Å ({:.1}× too coarse to sample the probe); use --no-deconvolve or finer sampling",
+                "pixel size {p} Å is coarser than the probe FWHM {fwhm:.3} Å ({:.1}× too coarse to sample the probe); use `deconvolve_enabled = false` or finer sampling",
                 p / fwhm
             ),
         ));
@@ -335,7 +335,7 @@ pub fn psf_for_sampling_with(
     let n = 2 * h + 1;
     if n > 4097 {
         return Err(Error::param(
-            "--pixel-size-angstrom",
+            "pixel_size_angstrom",
             format!("pixel size {p} Å makes a PSF of {n}×{n} px; too fine for this probe"),
         ));
     }

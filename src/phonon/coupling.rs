@@ -51,18 +51,18 @@ pub fn parse_bands(text: &str) -> Result<Vec<Band>> {
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (a, b) = part
             .split_once(':')
-            .ok_or_else(|| Error::param("--bands-mev", format!("'{part}' is not lo:hi")))?;
+            .ok_or_else(|| Error::param("bands_mev", format!("'{part}' is not lo:hi")))?;
         let lo: f64 = a
             .trim()
             .parse()
-            .map_err(|_| Error::param("--bands-mev", format!("'{a}' is not a number")))?;
+            .map_err(|_| Error::param("bands_mev", format!("'{a}' is not a number")))?;
         let hi: f64 = b
             .trim()
             .parse()
-            .map_err(|_| Error::param("--bands-mev", format!("'{b}' is not a number")))?;
+            .map_err(|_| Error::param("bands_mev", format!("'{b}' is not a number")))?;
         if !(lo.is_finite() && hi.is_finite() && lo >= 0.0 && hi > lo) {
             return Err(Error::param(
-                "--bands-mev",
+                "bands_mev",
                 format!("band {part}: need 0 ≤ lo < hi"),
             ));
         }
@@ -77,14 +77,14 @@ pub fn parse_bands(text: &str) -> Result<Vec<Band>> {
 
 fn validate_bands(bands: &[Band]) -> Result<()> {
     if bands.is_empty() {
-        return Err(Error::param("--bands-mev", "no bands given"));
+        return Err(Error::param("bands_mev", "no bands given"));
     }
     let mut s = bands.to_vec();
     s.sort_by(|a, b| a.lo_mev.total_cmp(&b.lo_mev));
     for w in s.windows(2) {
         if w[1].lo_mev < w[0].hi_mev {
             return Err(Error::param(
-                "--bands-mev",
+                "bands_mev",
                 format!(
                     "bands [{}, {}) and [{}, {}) overlap",
                     w[0].lo_mev, w[0].hi_mev, w[1].lo_mev, w[1].hi_mev
@@ -192,6 +192,26 @@ pub fn gamma_from_lambda(lambda_mev: f64, temperature_k: f64) -> f64 {
 ///
 /// # Errors
 /// Fewer than 4 samples, Δt or T not positive, NaN in the series.
+///
+/// # Examples
+/// A gap that oscillates as one mode puts all the coupling in that mode's
+/// bin, and Λ = σ²/(2k_BT):
+/// ```
+/// use qdscope::phonon::coupling::{huang_rhys, SpectrumOptions};
+/// use qdscope::units::kt_mev;
+///
+/// // 5 ps every 5 fs of a ±2 meV oscillation with 10 periods (2 THz).
+/// let (n, dt_fs, t_k) = (1000, 5.0, 300.0);
+/// let w = 2.0 * std::f64::consts::PI * 10.0 / n as f64;
+/// let gap: Vec<f64> = (0..n).map(|i| 2000.0 + 2.0 * (w * i as f64).cos()).collect();
+/// let hr = huang_rhys(&gap, dt_fs, t_k, SpectrumOptions::default())?;
+/// let peak = (1..hr.s.len()).max_by(|&a, &b| hr.s[a].total_cmp(&hr.s[b])).unwrap();
+/// assert_eq!(peak, 10);
+/// assert!((hr.thz(peak) - 2.0).abs() < 1e-6);
+/// let lambda = hr.variance_mev2 / (2.0 * kt_mev(t_k));
+/// assert!((hr.lambda_mev - lambda).abs() < 1e-9 * lambda);
+/// # Ok::<(), qdscope::Error>(())
+/// ```
 pub fn huang_rhys(
     gap_mev: &[f64],
     dt_fs: f64,
@@ -199,11 +219,11 @@ pub fn huang_rhys(
     opts: SpectrumOptions,
 ) -> Result<HuangRhys> {
     if !(dt_fs.is_finite() && dt_fs > 0.0) {
-        return Err(Error::param("--dt-fs", format!("must be > 0, got {dt_fs}")));
+        return Err(Error::param("dt_fs", format!("must be > 0, got {dt_fs}")));
     }
     if !(temperature_k.is_finite() && temperature_k > 0.0) {
         return Err(Error::param(
-            "--temperature-k",
+            "temperature_k",
             format!("must be > 0 K, got {temperature_k}"),
         ));
     }

@@ -148,7 +148,7 @@ pub fn dephasing(
         && t_cap_fs > dt_fine_fs)
     {
         return Err(Error::param(
-            "--dt-fine-fs",
+            "dt_fine_fs",
             format!("need 0 < fine step ({dt_fine_fs} fs) < the time window ({t_cap_fs} fs)"),
         ));
     }
@@ -184,7 +184,7 @@ pub fn dephasing(
         return Err(Error::Numerical {
             what: "dephasing fit".into(),
             reason: format!(
-                "D falls below {thr} within {} fine steps: refine --dt-fine-fs",
+                "D falls below {thr} within {} fine steps: refine `dt_fine_fs`",
                 cut
             ),
         });

@@ -177,22 +177,35 @@ fn flush(acc: &mut Acc, p: &DosParams, dt: f64) -> Result<()> {
 /// Reader errors; no velocities for the velocity route; T ≤ 0; fewer than
 /// 4 frames; a segment shorter than 4 frames.
 pub fn vdos(src: &Source, rigid: Option<RigidMode>, p: &DosParams) -> Result<(Dos, Info)> {
+    validate(src, p)?;
+    let mut acc = segment_buffers(src, p.segment_frames)?;
+    let info = accumulate(src, rigid, p, &mut acc)?;
+    Ok((spectrum(&acc, &info, p.temperature_k), info))
+}
+
+/// The checks of [`vdos`] before reading the trajectory.
+fn validate(src: &Source, p: &DosParams) -> Result<()> {
     if !(p.temperature_k.is_finite() && p.temperature_k > 0.0) {
         return Err(Error::param(
-            "--temperature-k",
+            "temperature_k",
             format!("must be > 0 K, got {}", p.temperature_k),
         ));
     }
     if p.segment_frames < 4 {
-        return Err(Error::param("--segment-frames", "must be at least 4"));
+        return Err(Error::param("segment_frames", "must be at least 4"));
     }
     if p.route == Route::Velocities && src.velocities.is_none() {
         return Err(Error::param(
-            "--velocities",
-            "the velocity route needs a velocity file (or use --from positions)",
+            "velocities",
+            "the velocity route needs a velocity file (or use `route = positions`)",
         ));
     }
-    let l = p.segment_frames;
+    Ok(())
+}
+
+/// Empty accumulators for segments of `l` frames, sized from the first
+/// frame (at most 8 GiB of segment buffers).
+fn segment_buffers(src: &Source, l: usize) -> Result<Acc> {
     let first = crate::io::xyz::XyzReader::open(&src.positions)?
         .next()
         .ok_or_else(|| Error::Empty {
@@ -203,7 +216,7 @@ pub fn vdos(src: &Source, rigid: Option<RigidMode>, p: &DosParams) -> Result<(Do
     let bytes = first.species.len() as f64 * 3.0 * l as f64 * 8.0;
     if bytes > 8.0 * (1u64 << 30) as f64 {
         return Err(Error::param(
-            "--segment-frames",
+            "segment_frames",
             format!(
                 "{l} frames × {} atoms needs {:.1} GiB of segment buffers; use a shorter segment",
                 first.species.len(),
@@ -211,7 +224,7 @@ pub fn vdos(src: &Source, rigid: Option<RigidMode>, p: &DosParams) -> Result<(Do
             ),
         ));
     }
-    let mut acc = Acc {
+    Ok(Acc {
         buf: vec![vec![0.0; l]; first.species.len() * 3],
         species: first.species,
         masses,
@@ -220,7 +233,18 @@ pub fn vdos(src: &Source, rigid: Option<RigidMode>, p: &DosParams) -> Result<(Do
         len: 0,
         segs: 0,
         seg_len: 0,
-    };
+    })
+}
+
+/// Stream the trajectory into `acc`, one spectrum per complete segment; a
+/// run shorter than one segment (but ≥ 4 frames) is one shorter segment.
+fn accumulate(
+    src: &Source,
+    rigid: Option<RigidMode>,
+    p: &DosParams,
+    acc: &mut Acc,
+) -> Result<Info> {
+    let l = p.segment_frames;
     let mut dt_seen = None::<f64>;
     let mut t_last = None::<f64>;
     let info = trajectory::stream(src, rigid, |s| {
@@ -228,7 +252,7 @@ pub fn vdos(src: &Source, rigid: Option<RigidMode>, p: &DosParams) -> Result<(Do
             Route::Velocities => s
                 .vel
                 .as_ref()
-                .ok_or_else(|| Error::param("--velocities", "missing velocities"))?,
+                .ok_or_else(|| Error::param("velocities", "missing velocities"))?,
             Route::Positions => &s.pos,
         };
         if let Some(t) = t_last {
@@ -242,7 +266,7 @@ pub fn vdos(src: &Source, rigid: Option<RigidMode>, p: &DosParams) -> Result<(Do
         }
         acc.len += 1;
         if acc.len == l {
-            flush(&mut acc, p, dt_seen.unwrap_or(1.0))?;
+            flush(acc, p, dt_seen.unwrap_or(1.0))?;
         }
         Ok(())
     })?;
@@ -256,8 +280,14 @@ pub fn vdos(src: &Source, rigid: Option<RigidMode>, p: &DosParams) -> Result<(Do
         for b in acc.buf.iter_mut() {
             b.truncate(acc.len);
         }
-        flush(&mut acc, p, info.dt_fs)?;
+        flush(acc, p, info.dt_fs)?;
     }
+    Ok(info)
+}
+
+/// The segment average: total and per-element modes per bin, energies,
+/// the quantum factor at `temperature_k` and the expected mode count.
+fn spectrum(acc: &Acc, info: &Info, temperature_k: f64) -> Dos {
     let nk = acc.sums[0].len();
     let seg_len = acc.seg_len;
     let bin = H_EV_FS * 1e3 / (seg_len as f64 * info.dt_fs);
@@ -281,23 +311,20 @@ pub fn vdos(src: &Source, rigid: Option<RigidMode>, p: &DosParams) -> Result<(Do
     };
     let q = energy
         .iter()
-        .map(|e| quantum_factor(*e, p.temperature_k))
+        .map(|e| quantum_factor(*e, temperature_k))
         .collect();
-    Ok((
-        Dos {
-            sum_modes: total.iter().sum(),
-            energy_mev: energy,
-            bin_mev: bin,
-            total,
-            by_element,
-            unweighted: acc.unweighted.iter().map(|v| v / acc.segs as f64).collect(),
-            q,
-            n_segments: acc.segs,
-            segment_frames: seg_len,
-            expected_modes: expected,
-        },
-        info,
-    ))
+    Dos {
+        sum_modes: total.iter().sum(),
+        energy_mev: energy,
+        bin_mev: bin,
+        total,
+        by_element,
+        unweighted: acc.unweighted.iter().map(|v| v / acc.segs as f64).collect(),
+        q,
+        n_segments: acc.segs,
+        segment_frames: seg_len,
+        expected_modes: expected,
+    }
 }
 
 #[cfg(test)]

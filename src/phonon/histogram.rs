@@ -120,7 +120,7 @@ pub fn gap_histogram(gap_mev: &[f64], bin_width_mev: Option<f64>) -> Result<GapH
         Some(w) if w.is_finite() && w > 0.0 => w,
         Some(w) => {
             return Err(Error::param(
-                "--bin-width-mev",
+                "bin_width_mev",
                 format!("must be > 0, got {w}"),
             ))
         }

@@ -40,7 +40,7 @@ pub struct Rmsf {
 pub fn rmsf(src: &Source, rigid: Option<RigidMode>, lattice_angstrom: f64) -> Result<(Rmsf, Info)> {
     if !(lattice_angstrom.is_finite() && lattice_angstrom > 0.0) {
         return Err(Error::param(
-            "--lattice-angstrom",
+            "lattice_angstrom",
             format!("must be > 0, got {lattice_angstrom}"),
         ));
     }

@@ -214,7 +214,7 @@ fn for_each_raw(
         }
         let t = time_of(&f, idx - 1, dt).ok_or_else(|| {
             Error::param(
-                "--dt-fs",
+                "dt_fs",
                 format!(
                     "{}: frames carry no time or step; give the time step",
                     src.positions.display()

@@ -1,3 +1,4 @@
+pub mod analyze;
 pub mod background;
 pub mod columns;
 pub mod deconvolve;

@@ -161,6 +161,23 @@ pub struct Prepared {
 /// Non-finite pixels, a constant frame, a radius in Å on an uncalibrated
 /// image, a radius < 1 px or larger than the image, deconvolution without a
 /// pixel size or PSF, and any stage error — each naming the parameter or frame.
+///
+/// # Examples
+/// ```
+/// use qdscope::stem::pipeline::{prepare, PrepareParams};
+/// use qdscope::stem::synth::{generate, SynthParams};
+///
+/// // 3 drifting, noisy frames of 96 × 96 px at 0.25 Å/px.
+/// let synth = SynthParams { rows: 96, cols: 96, frames: 3, n_cells: 3, ..SynthParams::default() };
+/// let (stack, _truth) = generate(&synth)?;
+/// let p = prepare(stack, &PrepareParams::default(), None)?;
+/// assert!(p.registered);
+/// // The default background radius 2a = 11.74 Å is 47 px here.
+/// assert_eq!(p.background_radius_px, 47);
+/// // Every stage ran; the prepared image is the deconvolved one.
+/// assert_eq!(p.prepared.data, p.deconvolved.unwrap());
+/// # Ok::<(), qdscope::Error>(())
+/// ```
 pub fn prepare(
     mut stack: Stack,
     params: &PrepareParams,
@@ -184,7 +201,9 @@ pub fn prepare(
             Some(p) => p,
             None => {
                 let p = cal.pixel_size_angstrom().ok_or(Error::Uncalibrated {
-                    what: "deconvolution PSF (or give --psf FILE or --no-deconvolve)".into(),
+                    what:
+                        "deconvolution PSF (or give `psf = FILE` or `deconvolve_enabled = false`)"
+                            .into(),
                 })?;
                 psf_for_sampling_with(&params.microscope, p, params.psf_half_width_px)?
             }
@@ -297,16 +316,16 @@ fn resolve_radius(r: Radius, cal: Calibration, (ny, nx): (usize, usize)) -> Resu
         Radius::Angstrom(a) => {
             if !(a.is_finite() && a > 0.0) {
                 return Err(Error::param(
-                    "--background-radius-angstrom",
+                    "background_radius_angstrom",
                     format!("must be > 0, got {a}"),
                 ));
             }
             (
-                cal.angstrom_to_px(a, "--background-radius-angstrom")?,
-                "--background-radius-angstrom",
+                cal.angstrom_to_px(a, "background_radius_angstrom")?,
+                "background_radius_angstrom",
             )
         }
-        Radius::Px(p) => (p, "--background-radius-px"),
+        Radius::Px(p) => (p, "background_radius_px"),
     };
     if !(px.is_finite() && px.round() >= 1.0) {
         return Err(Error::param(
@@ -339,13 +358,13 @@ fn check_sigma_factor(
     let hw = (f * radius_px as f64 * b.truncate).ceil();
     if !(f.is_finite() && f > 0.0) {
         return Err(Error::param(
-            "--background-sigma-factor",
+            "background_sigma_factor",
             format!("must be > 0, got {f}"),
         ));
     }
     if hw > limit {
         return Err(Error::param(
-            "--background-sigma-factor",
+            "background_sigma_factor",
             format!(
                 "{} × R = {radius_px} px gives a smoothing kernel half-width of {} px, above the limit of {limit} px ({}× the image's longer side)",
                 crate::error::fmt_value(f),

@@ -222,19 +222,19 @@ fn farthest_surface_cs(sites: &[Site], n: i64, count: usize) -> Vec<usize> {
 pub fn build(p: &QdParams) -> Result<Qd> {
     if p.n < 2 {
         return Err(Error::param(
-            "--size",
+            "n",
             format!("must be ≥ 2 octahedra per edge, got {}", p.n),
         ));
     }
     if p.n > 40 {
         return Err(Error::param(
-            "--size",
+            "n",
             format!("{} is beyond any DFT model (max 40)", p.n),
         ));
     }
     if p.n < 2 * p.shell_uc + 1 {
         return Err(Error::param(
-            "--shell",
+            "shell_uc",
             format!(
                 "a {} u.c. shell leaves no core in a {}-u.c. dot (need n − 2M ≥ 1)",
                 p.shell_uc, p.n
@@ -244,7 +244,7 @@ pub fn build(p: &QdParams) -> Result<Qd> {
     let a = p.lattice_angstrom;
     if !(a.is_finite() && a > 0.0) {
         return Err(Error::param(
-            "--lattice-angstrom",
+            "lattice_angstrom",
             format!("must be a positive number, got {a}"),
         ));
     }
@@ -263,7 +263,7 @@ pub fn build(p: &QdParams) -> Result<Qd> {
                     };
                     if !ok {
                         return Err(Error::param(
-                            "--remove-cs-list",
+                            "remove_cs_list",
                             format!("atom {i} is not a surface Cs of the {}-u.c. dot", p.n),
                         ));
                     }
@@ -274,7 +274,7 @@ pub fn build(p: &QdParams) -> Result<Qd> {
             None => {
                 if q <= 0 {
                     return Err(Error::param(
-                        "--balance",
+                        "balance",
                         format!(
                             "remove-cs needs a positive surplus charge; the {}-u.c. dot has q = {q}",
                             p.n
@@ -298,7 +298,7 @@ pub fn build(p: &QdParams) -> Result<Qd> {
     let cell_nm = p.cell_nm.unwrap_or_else(|| default_cell_nm(p.n, a));
     if !(cell_nm.is_finite() && cell_nm > 0.0) {
         return Err(Error::param(
-            "--cell-nm",
+            "cell_nm",
             format!("must be a positive number, got {cell_nm}"),
         ));
     }
@@ -307,7 +307,7 @@ pub fn build(p: &QdParams) -> Result<Qd> {
     let l = cell_nm * 10.0;
     if l < 2.0 * extent {
         warnings.push(format!(
-            "cell {cell_nm} nm is smaller than twice the dot's extent ({:.2} nm): the Martyna–Tuckerman Poisson solver wants L ≥ 2 × extent (use WAVELET or a larger --cell-nm)",
+            "cell {cell_nm} nm is smaller than twice the dot's extent ({:.2} nm): the Martyna–Tuckerman Poisson solver wants L ≥ 2 × extent (use WAVELET or a larger `cell_nm`)",
             2.0 * extent / 10.0
         ));
     }
@@ -424,10 +424,10 @@ impl Qd {
     /// # Errors
     /// `s` not a positive multiple of ½, or a shell that freezes every atom.
     pub fn frozen_shell(&self, s: f64) -> Result<Frozen> {
-        let k = self.check_thickness("--frozen-shell-uc", s)?;
+        let k = self.check_thickness("frozen_shell_uc", s)?;
         if k == 0 || k == self.atoms.len() {
             return Err(Error::param(
-                "--frozen-shell-uc",
+                "frozen_shell_uc",
                 format!("{s} u.c. freezes {k} of {} atoms", self.atoms.len()),
             ));
         }
@@ -446,11 +446,11 @@ impl Qd {
     /// # Errors
     /// As [`Qd::frozen_shell`].
     pub fn frozen_core(&self, s: f64) -> Result<Frozen> {
-        let k = self.check_thickness("--frozen-core-uc", s)?;
+        let k = self.check_thickness("frozen_core_uc", s)?;
         let n = self.atoms.len();
         if k == 0 || k == n {
             return Err(Error::param(
-                "--frozen-core-uc",
+                "frozen_core_uc",
                 format!("a {s} u.c. free shell leaves {} frozen of {n} atoms", n - k),
             ));
         }

@@ -14,18 +14,18 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
 use crate::error::{Error, Result};
 use crate::image::{Calibration, Image};
 use crate::io;
 use crate::report;
+use crate::stem::analyze::AnalyzeParams;
 use crate::stem::columns::{self, ColumnsParams};
 use crate::stem::gaussian::Neighbours;
 
 mod output;
 
-pub use output::{summarise, write_outputs, Summary, COLUMNS_HEADER};
+pub use crate::stem::analyze::{summarise, PixelSource, Summary};
+pub use output::{write_outputs, COLUMNS_HEADER};
 
 /// Column-analysis options shared by `columns` and `analyze`.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -131,49 +131,14 @@ pub struct Args {
     pub opts: ColumnOpts,
 }
 
-/// The `[prepare]` and `[columns]` tables of a pipeline config TOML.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+/// What `qdscope analyze` runs with: the library's parameters (config file
+/// and flags applied, with their provenance) and the signal to read.
+#[derive(Debug, Clone, Default)]
 pub struct PipelineConfig {
-    /// Parameters of `prepare`.
-    pub prepare: crate::stem::pipeline::PrepareParams,
-    /// Parameters of `columns`.
-    pub columns: ColumnsParams,
-    /// Signal of multi-signal inputs (`--signal`), not a config key.
-    #[serde(skip)]
+    /// Parameters of `prepare` and of the column analysis.
+    pub params: AnalyzeParams,
+    /// Signal of multi-signal inputs (`--signal`).
     pub signal: Option<String>,
-    /// The config file, to tell user-chosen microscope values from defaults.
-    #[serde(skip)]
-    pub config: Option<PathBuf>,
-    /// `--pixel-size-angstrom` was given.
-    #[serde(skip)]
-    pub pixel_flag: bool,
-}
-
-/// Read a pipeline config TOML (`[prepare]`, `[columns]`).
-///
-/// # Errors
-/// I/O errors; invalid TOML or unknown keys, naming the file.
-pub fn load_pipeline_config(path: &Path) -> Result<PipelineConfig> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    toml::from_str(&text).map_err(|e| {
-        Error::format(
-            path,
-            format!("invalid config: {}", e.message().replace('\n', " ")),
-        )
-    })
-}
-
-/// Where the pixel size came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PixelSource {
-    /// The image file.
-    File,
-    /// `prepare.json` next to the image.
-    PrepareJson,
-    /// `--pixel-size-angstrom` / config.
-    User,
 }
 
 /// Read the image and resolve its calibration: flag > file > `prepare.json`
@@ -225,7 +190,7 @@ pub fn load_calibrated(
 
 pub(crate) fn run(args: &Args, quiet: bool) -> Result<()> {
     let mut params = match &args.config {
-        Some(path) => load_pipeline_config(path)?.columns,
+        Some(path) => AnalyzeParams::load_config(path)?.columns,
         None => ColumnsParams::default(),
     };
     args.opts.apply(&mut params);

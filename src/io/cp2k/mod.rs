@@ -310,14 +310,14 @@ fn energies(blocks: &[(Vec<Block>, &Path, usize)], homo: Option<usize>) -> Resul
                         at(
                             path,
                             *line,
-                            "block without `MO| Sum:` line; give --homo-index",
+                            "block without `MO| Sum:` line; give `homo_index`",
                         )
                     })?;
                     if !(s.is_finite() && (0.0..=1e9).contains(&s)) {
                         return Err(at(
                             path,
                             *line,
-                            format!("`MO| Sum:` {s} is not an electron count (0 to 1e9); give --homo-index"),
+                            format!("`MO| Sum:` {s} is not an electron count (0 to 1e9); give `homo_index`"),
                         ));
                     }
                     (s / spins).round() as usize
@@ -455,7 +455,7 @@ pub fn read_gap_series_with(
     if text.contains("MO|") {
         let dt = dt_fs.ok_or_else(|| {
             Error::param(
-                "--dt-fs",
+                "dt_fs",
                 format!(
                     "{}: a MOLog has no times; give the MD time step between printed blocks",
                     path.display()
@@ -500,7 +500,7 @@ pub fn read_gap_series_with(
     if let Some(d) = dt_fs {
         if (d - dt).abs() > 1e-6 * dt {
             return Err(Error::param(
-                "--dt-fs",
+                "dt_fs",
                 format!("{} fs disagrees with the file's time step {dt} fs", d),
             ));
         }

@@ -66,19 +66,19 @@ pub fn smatrix_bytes(n_basis: usize, grid_n: usize) -> f64 {
 pub fn validate(p: &SimParams, f: usize, n_basis: usize) -> Result<()> {
     if p.double_precision {
         return Err(Error::param(
-            "--double",
-            "applies to --method multislice (PRISM runs in single precision)",
+            "double_precision",
+            "applies to `method = multislice` (PRISM runs in single precision)",
         ));
     }
     if ![1, 2, 4, 8].contains(&f) {
         return Err(Error::param(
-            "--interpolation",
+            "prism_interpolation",
             format!("must be 1, 2, 4 or 8, got {f}"),
         ));
     }
     if !p.grid_n.is_multiple_of(f) {
         return Err(Error::param(
-            "--interpolation",
+            "prism_interpolation",
             format!("the {}² grid is not divisible by f = {f}", p.grid_n),
         ));
     }
@@ -86,9 +86,9 @@ pub fn validate(p: &SimParams, f: usize, n_basis: usize) -> Result<()> {
     if let Some(avail) = available_memory_bytes() {
         if need > 0.8 * avail {
             return Err(Error::param(
-                "--method prism",
+                "method = prism",
                 format!(
-                    "the S-matrix needs {:.1} GB ({n_basis} plane waves × {}² × 8 B) but {:.1} GB are available; raise --interpolation or use --method multislice",
+                    "the S-matrix needs {:.1} GB ({n_basis} plane waves × {}² × 8 B) but {:.1} GB are available; raise `prism_interpolation` or use `method = multislice`",
                     need / 1e9,
                     p.grid_n,
                     avail / 1e9

@@ -281,8 +281,8 @@ pub fn analyse_with(
     let a_meas = det.report.measured_angstrom;
     if p.neighbours == Neighbours::Joint {
         // The volumes: the joint fit again with a shared elliptical shape
-        // and free background steps at the particle edge, on the linear
-        // image when given (detect::refit).
+        // and a finer background grid, on the linear image when given
+        // (detect::refit).
         let fit = match linear {
             Some(lin) => {
                 if lin.data.dim() != image.data.dim() {

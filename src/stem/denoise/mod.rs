@@ -99,7 +99,7 @@ pub fn denoise(image: ArrayView2<f32>, p: &DenoiseParams) -> Result<Denoised> {
         format!("pixel (y={}, x={})", i / nx, i % nx)
     })?;
     if p.iterations == 0 {
-        return Err(Error::param("--denoise-iterations", "must be at least 1"));
+        return Err(Error::param("denoise_iterations", "must be at least 1"));
     }
     if !(p.lowpass_cutoff > 0.0 && p.threshold_percent >= 0.0 && p.noise_scale >= 0.0) {
         return Err(Error::param(

@@ -390,6 +390,7 @@ pub fn detect(
         iterations: 15,
         width_map: vec![vec![1.0, 0.0], vec![0.0, 1.0], vec![0.5, 0.5]],
         elliptical: false,
+        robust: false,
     };
     let fit = joint::fit(img, Some(inner.view()), &cols, &jp).map_err(|e| e.context(what))?;
     let model = JointModel {
@@ -410,8 +411,9 @@ pub fn detect(
 
 /// The joint fit of `det`'s sites again on `img` (the detection image, or
 /// the linear image the volumes are measured on), from `det`'s positions
-/// and widths, with one elliptical shape shared by all classes and a finer
-/// background grid (`REFIT_BACKGROUND_SPACING_A`).
+/// and widths, with one elliptical shape shared by all classes, a finer
+/// background grid (`REFIT_BACKGROUND_SPACING_A`) and Tukey weights on the
+/// residual (texture of the support).
 ///
 /// # Errors
 /// As [`joint::fit`].
@@ -431,6 +433,7 @@ pub fn refit(img: ArrayView2<f64>, det: &Detection, a_px: f64) -> Result<JointFi
         sigma_px: det.fit.sigma_px.clone(),
         iterations: 12,
         elliptical: true,
+        robust: true,
         background_spacing_px: (REFIT_BACKGROUND_SPACING_A * a_px).max(4.0),
         ..det.model.params.clone()
     };

@@ -29,6 +29,12 @@
 //! added back (damped, at most `max_step_px`); (3) one Gauss–Newton step of
 //! the class widths at fixed volumes. Stops when positions move less than
 //! 1e-3 px and widths less than 1e-5 relative, or after `iterations`.
+//! With `robust`, from the fourth iteration on every pixel carries a Tukey
+//! biweight of its residual (scale: the residuals' MAD), so that support
+//! texture — narrow positive blobs the model has no term for — does not
+//! add to the volumes and widths of the columns it sits near (iteratively
+//! reweighted least squares; on a textured perovskite scene the ratio
+//! error falls from +0.099 to +0.021, `tests.rs`).
 //! Sums run in a fixed order: the result does not depend on the thread
 //! count.
 //!
@@ -44,7 +50,9 @@ use crate::error::{Error, Result};
 
 mod linear;
 
-use linear::{build_region, dot, solve_residual, stamps, Linear, Region, Shape, Stamps};
+use linear::{
+    build_region, dot, solve_residual, stamps, tukey_weights, Linear, Region, Shape, Stamps,
+};
 
 /// One column of the model.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -81,6 +89,10 @@ pub struct JointParams {
     /// Fit one elliptical shape shared by all classes (an astigmatic or
     /// drift-stretched probe); round columns otherwise.
     pub elliptical: bool,
+    /// Tukey biweights on the residual from the fourth iteration on, so
+    /// that support texture (blobs the model has no term for) does not
+    /// pull the volumes and widths.
+    pub robust: bool,
 }
 
 /// Result of [`fit`].
@@ -267,8 +279,9 @@ impl Problem<'_> {
                     let (py, px) = self.reg.px[k as usize];
                     let (dx, dy) = shape.metric(px as f64 - x[i], py as f64 - y[i]);
                     let j = Vector3::new(g, u[i] * g * dx / s2, u[i] * g * dy / s2);
-                    jtj += j * j.transpose();
-                    jtr += j * resid[k as usize];
+                    let w = self.reg.weight[k as usize];
+                    jtj += w * j * j.transpose();
+                    jtr += w * j * resid[k as usize];
                 }
                 let Some(inv) = jtj.try_inverse() else {
                     return (0.0, 0.0);
@@ -321,12 +334,17 @@ impl Problem<'_> {
                 r0.iter().zip(&r1).map(|(a, b)| (a - b) / h).collect()
             })
             .collect();
+        let wt = &self.reg.weight;
+        let wjac: Vec<Vec<f64>> = jac
+            .iter()
+            .map(|j| j.iter().zip(wt).map(|(a, w)| a * w).collect())
+            .collect();
         let mut jtj = vec![0.0; nw * nw];
         let mut jtr = vec![0.0; nw];
         for a in 0..nw {
-            jtr[a] = dot(&jac[a], r0);
+            jtr[a] = dot(&wjac[a], r0);
             for b in 0..nw {
-                jtj[a * nw + b] = dot(&jac[a], &jac[b]);
+                jtj[a * nw + b] = dot(&wjac[a], &jac[b]);
             }
         }
         let ds = nalgebra::DMatrix::from_row_slice(nw, nw, &jtj)
@@ -489,7 +507,7 @@ pub fn fit(
         });
     }
     let nb = reg.grid.0 * reg.grid.1;
-    let pr = Problem {
+    let mut pr = Problem {
         reg,
         cols,
         cls: cols.iter().map(|c| c.class).collect(),
@@ -507,7 +525,10 @@ pub fn fit(
     let (mut it, mut converged) = (0, false);
     while it < p.iterations {
         it += 1;
-        let resid = solve_residual(&pr.op(&st), &mut u);
+        let mut resid = solve_residual(&pr.op(&st), &mut u);
+        if p.robust && it >= 3 && tukey_weights(&resid, &mut pr.reg.weight) {
+            resid = solve_residual(&pr.op(&st), &mut u);
+        }
         let steps = pr.position_steps(&st, &resid, &u, (&x, &y), &theta);
         let max_rel = pr.width_step((&x, &y), &resid, &mut theta, &u);
         let mut max_step: f64 = 0.0;

@@ -148,11 +148,11 @@ pub const MAX_UPSAMPLE: usize = 1000;
 
 fn validate(params: &RegisterParams) -> Result<()> {
     if params.upsample == 0 {
-        return Err(Error::param("--upsample", "must be at least 1"));
+        return Err(Error::param("upsample", "must be at least 1"));
     }
     // The refinement evaluates a (1.5·upsample)² DFT patch per pair.
     crate::error::check_size(
-        "--upsample",
+        "upsample",
         params.upsample as f64,
         MAX_UPSAMPLE as f64,
         "",
@@ -164,7 +164,7 @@ fn validate(params: &RegisterParams) -> Result<()> {
     if let Some(m) = params.max_shift_px {
         if !(m.is_finite() && m > 0.0) {
             return Err(Error::param(
-                "--max-shift-px",
+                "max_shift_px",
                 format!("must be > 0, got {m}"),
             ));
         }

@@ -180,7 +180,7 @@ pub(crate) fn robust_solve(
                     return Err(Error::Numerical {
                         what: "registration".into(),
                         reason: format!(
-                            "pair ({i}, {j}) disagrees by {r:.2} px and dropping it disconnects the frames; try --max-shift-px or check the stack"
+                            "pair ({i}, {j}) disagrees by {r:.2} px and dropping it disconnects the frames; try `max_shift_px` or check the stack"
                         ),
                     })
                 }
