@@ -4,7 +4,8 @@
 //! result carries ([`warnings`]): a partial merge, intensity lost past the
 //! band limit or outside the PRISM windows, a band limit below the outer
 //! detector angle plus the convergence angle, and the 4mm wedge with few
-//! configurations.
+//! configurations. Warnings refer to parameters by field, in backticks
+//! (`` `sampling_angstrom` ``), as library errors do.
 
 use serde::Serialize;
 
@@ -74,7 +75,7 @@ pub fn warnings(part: &Partial) -> Vec<String> {
     let configs = part.configurations().len();
     if configs < p.phonons {
         warnings.push(format!(
-            "averaged over the {configs} of {} configurations the shards hold (--allow-partial): a preliminary result",
+            "averaged over the {configs} of {} configurations the shards hold (`allow_partial`): a preliminary result",
             p.phonons
         ));
     }
@@ -86,7 +87,7 @@ pub fn warnings(part: &Partial) -> Vec<String> {
         // drops when the window cuts the spread probe (any crystal).
         if part.min_intensity < 0.99 {
             warnings.push(format!(
-                "only {:.4} of the probe intensity is inside the PRISM windows (L/f = {:.1} Å) after {} u.c.: the window cuts the spread probe or the grid is under-sampled; use a lower --interpolation or a larger --supercell-uc",
+                "only {:.4} of the probe intensity is inside the PRISM windows (L/f = {:.1} Å) after {} u.c.: the window cuts the spread probe or the grid is under-sampled; use a lower `prism_interpolation` or a larger `supercell_uc`",
                 part.min_intensity,
                 p.lattice_angstrom * p.supercell_uc as f64 / f as f64,
                 p.max_thickness_uc
@@ -108,13 +109,13 @@ pub fn warnings(part: &Partial) -> Vec<String> {
         p.detectors.iter().map(|d| d.1).fold(0.0, f64::max) + p.microscope.convergence_mrad;
     if band_mrad < needed {
         warnings.push(format!(
-            "band limit {band_mrad:.0} mrad < outer detector angle + convergence = {needed:.0} mrad: high-angle scattering is cut, intensities are under-converged (needs --sampling-angstrom ≤ {:.4})",
+            "band limit {band_mrad:.0} mrad < outer detector angle + convergence = {needed:.0} mrad: high-angle scattering is cut, intensities are under-converged (needs `sampling_angstrom` ≤ {:.4})",
             lambda / (3.0 * needed * 1e-3)
         ));
     }
     if p.symmetry_wedge && moving && p.phonons < 10 {
         warnings.push(format!(
-            "the 4mm wedge copies each configuration's (asymmetric) displacements to the 8 equivalent positions: with {} configurations thin-crystal ratios are biased; use more --phonons or --no-symmetry",
+            "the 4mm wedge copies each configuration's (asymmetric) displacements to the 8 equivalent positions: with {} configurations thin-crystal ratios are biased; use more `phonons` or `symmetry_wedge = false`",
             p.phonons
         ));
     }

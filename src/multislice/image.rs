@@ -152,7 +152,7 @@ pub fn column_ratio(img: &Array2<f64>, a: f64, px: f64) -> Result<(f64, f64, f64
 pub fn check_pixel_size(pixel_size_angstrom: f64) -> Result<()> {
     if !(pixel_size_angstrom.is_finite() && pixel_size_angstrom > 0.0 && pixel_size_angstrom < 1.0)
     {
-        return Err(Error::param("--pixel-size-angstrom", "must be in (0, 1) Å"));
+        return Err(Error::param("pixel_size_angstrom", "must be in (0, 1) Å"));
     }
     Ok(())
 }

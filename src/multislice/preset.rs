@@ -127,12 +127,12 @@ impl SimParams {
         let why = "grid pixels per side of the supercell";
         p.grid_n = match o.sampling_angstrom {
             Some(dx) if dx.is_finite() && dx > 0.0 => {
-                check_size("--sampling-angstrom", (l / dx).ceil(), max_n, "px", why)?;
+                check_size("sampling_angstrom", (l / dx).ceil(), max_n, "px", why)?;
                 fast_len((l / dx).ceil() as usize)
             }
             Some(dx) => {
                 return Err(Error::param(
-                    "--sampling-angstrom",
+                    "sampling_angstrom",
                     format!("must be > 0, got {dx}"),
                 ))
             }
@@ -141,7 +141,7 @@ impl SimParams {
             // 576 px per 3 u.c. is 192 per u.c. exactly).
             None => {
                 let px = (n as f64 * supercell as f64 / sc as f64).ceil();
-                check_size("--supercell-uc", px, max_n, "px", why)?;
+                check_size("supercell_uc", px, max_n, "px", why)?;
                 fast_len((n * supercell).div_ceil(sc))
             }
         };
@@ -207,7 +207,7 @@ mod tests {
                 sampling_angstrom: Some(dx),
                 ..Overrides::default()
             });
-            assert!(e.starts_with("--sampling-angstrom: must be > 0"), "{e}");
+            assert!(e.starts_with("sampling_angstrom: must be > 0"), "{e}");
         }
         let e = err(Overrides {
             sampling_angstrom: Some(1e-300),
@@ -219,7 +219,7 @@ mod tests {
             ..Overrides::default()
         });
         assert!(
-            e.starts_with("--supercell-uc:") && e.contains("16384 px"),
+            e.starts_with("supercell_uc:") && e.contains("16384 px"),
             "{e}"
         );
     }

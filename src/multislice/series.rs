@@ -46,18 +46,18 @@ impl SimParams {
     pub fn validate(&self) -> Result<()> {
         if self.double_precision && self.prism_interpolation.is_some() {
             return Err(Error::param(
-                "--double",
-                "applies to --method multislice (PRISM runs in single precision)",
+                "double_precision",
+                "applies to `method = multislice` (PRISM runs in single precision)",
             ));
         }
         if !(1..=4).contains(&self.potential_oversampling) {
             return Err(Error::param(
-                "--potential-oversampling",
+                "potential_oversampling",
                 format!("must be 1 … 4, got {}", self.potential_oversampling),
             ));
         }
         if !(self.blur_angstrom.is_finite() && self.blur_angstrom >= 0.0) {
-            return Err(Error::param("--blur-angstrom", "must be ≥ 0"));
+            return Err(Error::param("blur_angstrom", "must be ≥ 0"));
         }
         if self.max_thickness_uc > MAX_THICKNESS_UC {
             return Err(Error::param(

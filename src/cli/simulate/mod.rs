@@ -349,4 +349,43 @@ mod tests {
         let e = refused(&["--method", "prism", "--double"]);
         assert!(e.contains("PRISM runs in single precision"), "{e}");
     }
+
+    /// The library's warnings, worded with flags as `simulate.json` and
+    /// stderr carry them.
+    #[test]
+    fn warnings_are_worded_with_flags() {
+        use crate::multislice::diagnostics::warnings;
+        use crate::multislice::work::{Item, Partial};
+        let params = SimParams {
+            grid_n: 288,
+            phonons: 4,
+            ..SimParams::default()
+        };
+        let items = (0..2)
+            .map(|config| Item {
+                config,
+                node: 0,
+                weight: 1.0,
+                sums: Vec::new(),
+            })
+            .collect();
+        let part = Partial {
+            params,
+            items,
+            min_intensity: 0.98,
+            seconds: 0.0,
+        };
+        let w: Vec<String> = warnings(&part)
+            .iter()
+            .map(|w| crate::cli::flags::words(w))
+            .collect();
+        assert!(w[0].contains("the shards hold (--allow-partial): a preliminary"));
+        assert!(
+            w[2].contains("(needs --sampling-angstrom ≤ 0.03"),
+            "{}",
+            w[2]
+        );
+        assert!(w[3].ends_with("use more --phonons or --no-symmetry"));
+        assert!(w.iter().all(|w| !w.contains('`')), "{w:?}");
+    }
 }

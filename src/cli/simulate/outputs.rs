@@ -4,6 +4,7 @@
 //! ([`crate::multislice::diagnostics`], [`crate::multislice::jackknife`]).
 
 use super::Args;
+use crate::cli::flags::words;
 use crate::error::Result;
 use crate::multislice::diagnostics::{sampling, warnings};
 use crate::multislice::image::{jackknife, series, Row};
@@ -88,7 +89,7 @@ pub(super) fn write_outputs(
         .iter()
         .map(|j| j.as_deref().map(ratio_errors))
         .collect();
-    let warnings = warnings(part);
+    let warnings: Vec<String> = warnings(part).iter().map(|w| words(w)).collect();
     let rows_of = |rows: &[Row]| -> Vec<Vec<String>> {
         rows.iter()
             .filter(|r| r.thickness_uc >= range.0)
