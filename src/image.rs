@@ -11,6 +11,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{check_finite, Error, Result};
 
+/// Pixel size of the study's ADF-STEM images, Å (0.1 Å/px,
+/// docs/methods/multislice.md): the default sampling of the simulated images
+/// whose columns are fitted, and the scale at which the px defaults of the
+/// peak search and the column fits are set.
+pub const STUDY_PIXEL_ANGSTROM: f64 = 0.1;
+
 /// Pixel size of an image, or the explicit absence of one.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
 #[serde(tag = "kind", rename_all = "snake_case")]

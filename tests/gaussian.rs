@@ -263,3 +263,27 @@ fn sweep_removes_neighbour_bias() {
     assert!(e_sweep < e_single / 10.0, "{e_sweep} vs {e_single}");
     assert!(e_sweep < 1e-3);
 }
+
+/// The px defaults of the fits and the peak search are the column
+/// analysis' lengths at the study's sampling (a = 5.87 Å, 0.1 Å/px).
+#[test]
+fn defaults_are_the_column_analysis_lengths() {
+    let f = FitParams::default();
+    assert!((f.radius_px - 14.675).abs() < 1e-9, "{}", f.radius_px);
+    assert_eq!(
+        (f.neighbours, f.poisson_weights, f.sweeps),
+        (Neighbours::Single, false, 2)
+    );
+    let p = qdscope::stem::peaks::PeakParams::default();
+    assert!((p.min_separation_px - 0.5622 * 58.7).abs() < 1e-9);
+    assert!((p.centroid_radius_px - 0.35 * 58.7 / 2.0).abs() < 1e-9);
+    assert_eq!(p.exclude_border_px, p.min_separation_px);
+    assert_eq!(
+        (p.threshold_rel, p.smooth_sigma_px, p.threshold_abs),
+        (0.1, 0.5, None)
+    );
+    // Few pixels per cell: the centroid disk keeps 2 px, the border the fit disk.
+    let q = qdscope::stem::peaks::PeakParams::for_lattice_px(3.0);
+    assert_eq!(q.centroid_radius_px, 2.0);
+    assert!((q.exclude_border_px - 1.75).abs() < 1e-12);
+}

@@ -40,6 +40,7 @@ pub const FLAGS: &[(&str, &str)] = &[
     // simulate
     ("detectors", "--detector-mrad"),
     ("sampling_angstrom", "--sampling-angstrom"),
+    ("supercell_uc", "--supercell-uc"),
     ("max_thickness_uc", "--thickness-uc"),
     ("probe_per_cell", "--probe-per-cell"),
     ("displacement_angstrom", "--displacement-angstrom"),
@@ -171,6 +172,7 @@ mod tests {
         "source_size_angstrom",
         "detectors",
         "sampling_angstrom",
+        "supercell_uc",
         "max_thickness_uc",
         "probe_per_cell",
         "displacement_angstrom",

@@ -2,7 +2,7 @@
 //! atom of every unit cell gets independent Gaussian x/y displacements with
 //! its element's per-axis RMS; atoms keep their nominal slice.
 //!
-//! Random streams ([`RNG_SCHEME`](super::series::RNG_SCHEME) 2): one per (seed, configuration, layer,
+//! Random streams ([`RNG_SCHEME`](super::params::RNG_SCHEME) 2): one per (seed, configuration, layer,
 //! slice, cell offset from the scanned cell (0, 0)), seeded through
 //! SplitMix64 finalisers. Hence results do not depend on threads or shards;
 //! two supercells of different size give the cells they share around the
@@ -15,22 +15,8 @@
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
 
-use crate::multislice::series::SimParams;
-use crate::structure::Element;
-
-/// The atoms of slice 0 (z = 0) or 1 (z = ½) of one unit cell: element and
-/// fractional (y, x) site, A-site origin.
-fn slice_basis(slice: usize) -> &'static [(Element, [f64; 2])] {
-    if slice == 0 {
-        &[(Element::Cs, [0.0, 0.0]), (Element::Br, [0.5, 0.5])]
-    } else {
-        &[
-            (Element::Pb, [0.5, 0.5]),
-            (Element::Br, [0.0, 0.5]),
-            (Element::Br, [0.5, 0.0]),
-        ]
-    }
-}
+use crate::multislice::params::SimParams;
+use crate::structure::{perovskite_planes_001, Element};
 
 /// Signed offset of cell `i` from cell 0 in a periodic row of `n` cells:
 /// 0, 1, …, ⌊n/2⌋, then −⌈n/2⌉ + 1, …, −1.
@@ -64,7 +50,8 @@ fn cell_rng(seed: u64, k: usize, layer: usize, slice: usize, d: [i64; 2]) -> ran
 }
 
 /// The atoms of slice `slice` (0 or 1) of every unit cell of layer `layer`
-/// of configuration `k`: (element, (y, x) Å), displaced.
+/// of configuration `k`: (element, (y, x) Å), displaced. A cell's atoms are
+/// plane `slice` of [`perovskite_planes_001`], drawn in its order.
 pub(crate) fn layer_atoms(
     p: &SimParams,
     k: usize,
@@ -72,7 +59,8 @@ pub(crate) fn layer_atoms(
     slice: usize,
 ) -> Vec<(Element, [f64; 2])> {
     let a = p.lattice_angstrom;
-    let basis = slice_basis(slice);
+    let planes = perovskite_planes_001();
+    let basis = &planes[slice];
     let n = p.supercell_uc;
     let l = a * n as f64;
     let mut out = Vec::with_capacity(n * n * basis.len());
@@ -100,7 +88,7 @@ pub(crate) fn layer_atoms(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::multislice::series::RNG_SCHEME;
+    use crate::multislice::params::RNG_SCHEME;
     use crate::optics::Microscope;
 
     fn params(n: usize, rms: [f64; 3]) -> SimParams {
@@ -109,7 +97,7 @@ mod tests {
             detectors: vec![(35.0, 190.0)],
             blur_angstrom: 0.3,
             max_thickness_uc: 30,
-            lattice_angstrom: 5.87,
+            lattice_angstrom: crate::structure::LATTICE_ANGSTROM,
             supercell_uc: n,
             grid_n: 256,
             probe_per_cell: 24,
@@ -136,7 +124,8 @@ mod tests {
     ) -> Vec<[f64; 2]> {
         let n = p.supercell_uc;
         let a = p.lattice_angstrom;
-        let basis = slice_basis(s);
+        let planes = perovskite_planes_001();
+        let basis = &planes[s];
         let per = basis.len();
         let idx = |o: i64| o.rem_euclid(n as i64) as usize;
         let (i, j) = (idx(d[0]), idx(d[1]));
@@ -226,7 +215,7 @@ mod tests {
                     for di in -3..=3 {
                         for dj in -3..=3 {
                             let d = cell_displacements(&p, k, t, s, [di, dj]);
-                            for ((e, _), d) in slice_basis(s).iter().zip(d) {
+                            for ((e, _), d) in perovskite_planes_001()[s].iter().zip(d) {
                                 let i = match e {
                                     Element::Cs => 0,
                                     Element::Pb => 1,

@@ -3,7 +3,7 @@
 //! (0, 0), Pb/Br at the centre), source size and blur as a Gaussian on its
 //! Fourier coefficients, the Fourier series evaluated on the experiment's
 //! pixel grid over 5×5 cells, and the project's 7-parameter Gaussian column
-//! fits (`stem::gaussian`, single-column, fit radius 0.5·a/2) on the
+//! fits (`fit::gaussian`, single-column, fit radius 0.5·a/2) on the
 //! interior Cs and Pb/Br columns → A (height) and V (volume) ratios.
 
 use ndarray::Array2;
@@ -12,8 +12,9 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::fft::{fft2, fftfreq};
-use crate::multislice::series::{positions, Partial};
-use crate::stem::gaussian::{fit_columns, FitParams, Neighbours};
+use crate::fit::gaussian::{fit_columns, FitParams, Neighbours};
+use crate::multislice::work::{positions, Partial};
+pub use crate::stats::jackknife_se;
 use crate::units::FWHM_PER_SIGMA;
 
 /// One row of the series.
@@ -144,15 +145,29 @@ pub fn column_ratio(img: &Array2<f64>, a: f64, px: f64) -> Result<(f64, f64, f64
     Ok((vc, vp, vc / vp, hc / hp))
 }
 
-/// The series rows of detector `d` (thickness 1… max u.c.).
+/// Check the pixel size of the images the columns are fitted on: in (0, 1) Å.
 ///
 /// # Errors
-/// As [`cell_images`] and [`column_ratio`].
+/// Another value.
+pub fn check_pixel_size(pixel_size_angstrom: f64) -> Result<()> {
+    if !(pixel_size_angstrom.is_finite() && pixel_size_angstrom > 0.0 && pixel_size_angstrom < 1.0)
+    {
+        return Err(Error::param("pixel_size_angstrom", "must be in (0, 1) Å"));
+    }
+    Ok(())
+}
+
+/// The series rows of detector `d` (thickness 1… max u.c.) on images of
+/// pixel size `pixel_size_angstrom`.
+///
+/// # Errors
+/// As [`check_pixel_size`], [`cell_images`] and [`column_ratio`].
 pub fn series(
     part: &Partial,
     d: usize,
     pixel_size_angstrom: f64,
 ) -> Result<(Vec<Row>, Vec<Array2<f64>>)> {
+    check_pixel_size(pixel_size_angstrom)?;
     let a = part.params.lattice_angstrom;
     let imgs = cell_images(part, d)?;
     let mut rows = Vec::new();
@@ -210,16 +225,4 @@ pub fn jackknife(
         })
         .collect::<Result<Vec<_>>>()
         .map(Some)
-}
-
-/// Jackknife standard error from leave-one-out estimates θ₍ᵢ₎:
-/// √((n − 1)/n · Σ (θ₍ᵢ₎ − θ̄)²); 0 for fewer than two values.
-#[must_use]
-pub fn jackknife_se(loo: &[f64]) -> f64 {
-    let n = loo.len();
-    if n < 2 {
-        return 0.0;
-    }
-    let m = loo.iter().sum::<f64>() / n as f64;
-    ((n - 1) as f64 / n as f64 * loo.iter().map(|x| (x - m).powi(2)).sum::<f64>()).sqrt()
 }

@@ -8,7 +8,8 @@
 //! settings needs no new propagation.
 
 use crate::error::{Error, Result};
-use crate::multislice::series::{defocus_nodes, Partial, SimParams};
+use crate::multislice::params::SimParams;
+use crate::multislice::work::{defocus_nodes, Partial};
 
 /// Check that `part` holds every (configuration, node) work item and return
 /// the number of configurations in it. With `allow_partial`, whole

@@ -48,6 +48,33 @@ pub struct DosParams {
     pub temperature_k: f64,
 }
 
+impl Route {
+    /// The window of the route when none is asked for: rect for velocities
+    /// (keeps Σ P_k = σ²), Hann for positions (see the module docs).
+    #[must_use]
+    pub fn default_window(self) -> Window {
+        match self {
+            Route::Velocities => Window::Rect,
+            Route::Positions => Window::Hann,
+        }
+    }
+}
+
+impl Default for DosParams {
+    /// The defaults of `qdscope phonon dos`: 2048 frames per segment,
+    /// velocities with the rect window; T_norm = 300 K (the command line has
+    /// no default: it asks for the run's thermostat temperature, and so
+    /// should a caller).
+    fn default() -> Self {
+        DosParams {
+            segment_frames: 2048,
+            window: Route::Velocities.default_window(),
+            route: Route::Velocities,
+            temperature_k: 300.0,
+        }
+    }
+}
+
 /// The VDOS.
 #[derive(Debug, Clone, Serialize)]
 pub struct Dos {

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::phonon::trajectory::{self, Info, RigidMode, Source};
-use crate::stem::ratio::mean_sd;
+use crate::stats::mean_sd;
 
 /// RMSF results.
 #[derive(Debug, Clone, Serialize)]

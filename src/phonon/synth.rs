@@ -14,6 +14,7 @@ use rand::{rngs::StdRng, Rng, SeedableRng};
 use crate::error::Result;
 use crate::io::write_text;
 use crate::phonon::rigid::mass_amu;
+use crate::structure::LATTICE_ANGSTROM;
 use crate::units::{kt_mev, AMU_A2_PER_FS2_EV, AU_VELOCITY_ANGSTROM_PER_FS, H_EV_FS, KB_EV_PER_K};
 
 /// Frames, step and temperature of a synthetic run.
@@ -106,7 +107,7 @@ pub fn write_cluster(
     seed: u64,
 ) -> Result<Vec<String>> {
     let mut rng = StdRng::seed_from_u64(seed);
-    let half = 5.87 / 2.0;
+    let half = LATTICE_ANGSTROM / 2.0;
     let mut sites = Vec::new();
     for i in 0..n {
         for j in 0..n {

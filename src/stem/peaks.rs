@@ -46,6 +46,37 @@ pub struct PeakParams {
     pub centroid_background: CentroidBackground,
 }
 
+impl PeakParams {
+    /// The column analysis' settings for a lattice constant of `a_px` px:
+    /// separation 0.5622·a (keeps Cs and Pb/Br at a/√2, suppresses the
+    /// pure-Br columns at a/2), threshold 0.1 of (max − min), smoothing
+    /// σ = 0.5 px, border max(separation, 0.5·a/2 + 1), centroid radius
+    /// 0.35·a/2 (at least 2 px), minimum of the disk subtracted.
+    #[must_use]
+    pub fn for_lattice_px(a_px: f64) -> PeakParams {
+        let min_separation_px = 0.5622 * a_px;
+        PeakParams {
+            min_separation_px,
+            threshold_rel: 0.1,
+            threshold_abs: None,
+            smooth_sigma_px: 0.5,
+            exclude_border_px: min_separation_px.max(0.5 * a_px / 2.0 + 1.0),
+            centroid_radius_px: (0.35 * a_px / 2.0).max(2.0),
+            centroid_background: CentroidBackground::DiskMin,
+        }
+    }
+}
+
+impl Default for PeakParams {
+    /// [`PeakParams::for_lattice_px`] at the study's sampling: a = 5.87 Å at
+    /// 0.1 Å/px, 58.7 px.
+    fn default() -> Self {
+        PeakParams::for_lattice_px(
+            crate::structure::LATTICE_ANGSTROM / crate::image::STUDY_PIXEL_ANGSTROM,
+        )
+    }
+}
+
 /// One detected column.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Peak {

@@ -23,8 +23,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::image::{Calibration, Stack};
 
-/// CsPbBr3 cubic lattice constant used by the study (Å).
-pub const LATTICE_ANGSTROM: f64 = 5.87;
+/// CsPbBr3 cubic lattice constant used by the study (Å), the one of [`crate::structure`].
+pub use crate::structure::LATTICE_ANGSTROM;
 
 /// Parameters of a synthetic stack. Defaults: the demo's case.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

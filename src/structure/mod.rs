@@ -154,6 +154,28 @@ pub fn perovskite_basis() -> [(Element, [f64; 3]); 5] {
     ]
 }
 
+/// The cubic cell seen along \[001\] as its two atomic planes, in the
+/// A-site origin the multislice simulation scans about (Cs column at (0, 0)):
+/// [`perovskite_basis`] shifted by (½, ½, ½). Plane 0 at z = 0 holds Cs (0, 0)
+/// and Br (½, ½); plane 1 at z = ½ holds Pb (½, ½), Br (0, ½) and Br (½, 0).
+/// Sites are fractional (y, x), ordered by element, then y, then x.
+#[must_use]
+pub fn perovskite_planes_001() -> [Vec<(Element, [f64; 2])>; 2] {
+    let mut planes: [Vec<(Element, [f64; 2])>; 2] = [Vec::new(), Vec::new()];
+    for (e, u) in perovskite_basis() {
+        let [x, y, z] = u.map(|c| (c + 0.5) % 1.0);
+        planes[usize::from(z > 0.0)].push((e, [y, x]));
+    }
+    for plane in &mut planes {
+        plane.sort_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then(a.1[0].total_cmp(&b.1[0]))
+                .then(a.1[1].total_cmp(&b.1[1]))
+        });
+    }
+    planes
+}
+
 /// A periodic `nx × ny × nz` CsPbBr3 slab with lattice constant `a` (Å),
 /// cell = the slab's box (for the multislice thickness series along \[001\]).
 #[must_use]
@@ -191,6 +213,20 @@ mod tests {
         assert_eq!(s.count(Element::Cs), 24);
         let (d, _, _) = s.min_distance().unwrap_or((0.0, 0, 0));
         assert!((d - 5.87 / 2.0).abs() < 1e-12, "{d}");
+    }
+
+    #[test]
+    fn planes_001_are_the_basis_seen_from_the_a_site() {
+        let [p0, p1] = perovskite_planes_001();
+        assert_eq!(p0, [(Element::Cs, [0.0, 0.0]), (Element::Br, [0.5, 0.5])]);
+        assert_eq!(
+            p1,
+            [
+                (Element::Pb, [0.5, 0.5]),
+                (Element::Br, [0.0, 0.5]),
+                (Element::Br, [0.5, 0.0]),
+            ]
+        );
     }
 
     #[test]

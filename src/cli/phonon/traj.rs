@@ -8,6 +8,7 @@ use crate::fft::Window;
 use crate::phonon::dos::{self, DosParams, Route};
 use crate::phonon::rmsf;
 use crate::report::{self, fmt_f64, plot};
+use crate::structure::LATTICE_ANGSTROM;
 use crate::units::{MEV_TO_CM1, MEV_TO_THZ};
 
 /// Arguments of `phonon dos`.
@@ -56,7 +57,7 @@ pub struct RmsfArgs {
     #[arg(short, long = "output", value_name = "DIR")]
     pub output: PathBuf,
     /// Lattice constant for the layer depth, Å.
-    #[arg(long, value_name = "ANGSTROM", default_value_t = 5.87)]
+    #[arg(long, value_name = "ANGSTROM", default_value_t = LATTICE_ANGSTROM)]
     pub lattice_angstrom: f64,
 }
 
@@ -109,10 +110,7 @@ fn dos_png(out: &Path, d: &dos::Dos, elements: &[&String]) -> Result<()> {
 pub(super) fn run_dos(a: &DosArgs, quiet: bool) -> Result<()> {
     check_temperature(a.temperature_k)?;
     let src = a.input.source(quiet)?;
-    let window = a.window.unwrap_or(match a.route {
-        Route::Velocities => Window::Rect,
-        Route::Positions => Window::Hann,
-    });
+    let window = a.window.unwrap_or(a.route.default_window());
     let measured = match &a.ener {
         Some(e) => Some(check_measured_t(e, a.input.skip_fs, a.temperature_k)?),
         None => None,
@@ -305,4 +303,37 @@ pub(super) fn run_rmsf(a: &RmsfArgs, quiet: bool) -> Result<()> {
         println!("{e}: RMSF {m:.4} ± {s:.4} Å ({n} atoms)");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    /// `qdscope phonon dos` at the library's default temperature gives the
+    /// library's default parameters.
+    #[test]
+    fn dos_flags_default_to_the_library_defaults() {
+        let argv = [
+            "qdscope",
+            "phonon",
+            "dos",
+            "pos.xyz",
+            "-o",
+            "out",
+            "--temperature-k",
+            "300",
+        ];
+        let crate::cli::Command::Phonon(super::super::Command::Dos(a)) =
+            crate::cli::Cli::try_parse_from(argv).unwrap().command
+        else {
+            unreachable!("a phonon dos command line")
+        };
+        let d = DosParams::default();
+        assert_eq!(a.segment_frames, d.segment_frames);
+        assert_eq!(a.route, d.route);
+        assert_eq!(a.window.unwrap_or(a.route.default_window()), d.window);
+        assert_eq!(a.temperature_k, d.temperature_k);
+        assert_eq!(Route::Positions.default_window(), Window::Hann);
+    }
 }

@@ -10,20 +10,15 @@ mod outputs;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::image::STUDY_PIXEL_ANGSTROM;
+use crate::multislice::image::check_pixel_size;
 use crate::multislice::merge::{check_complete, read_shards, reevaluate};
-use crate::multislice::series::{engine, in_shard, run_shard, SimParams, RNG_SCHEME};
+use crate::multislice::preset::{Overrides, DEFAULT_DISPLACEMENT_ANGSTROM};
+use crate::multislice::series::{run_shard, ticks, SimParams};
 use crate::optics::Microscope;
 use crate::report;
 
-/// Presets of grid, supercell and sampling of the series.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Quality {
-    /// 3×3 u.c., 576² grid, 16 configurations, 3 defocus nodes (≈ 4 min on 2 cores).
-    Quick,
-    /// The study's settings: 5×5 u.c., 1536² grid, 20 configurations, 5 nodes (≈ 8 min per configuration on 2 cores, ≈ 3 h in all; shard it with --shard I/20).
-    High,
-}
+pub use crate::multislice::preset::Quality;
 
 /// Algorithm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
@@ -115,7 +110,7 @@ pub struct Args {
     #[arg(long, value_name = "FILE", conflicts_with = "displacement_angstrom")]
     pub phonon_rmsf: Option<PathBuf>,
     /// Pixel size of the images the columns are fitted on, Å (the experiment's).
-    #[arg(long, value_name = "ANGSTROM", default_value_t = 0.1)]
+    #[arg(long, value_name = "ANGSTROM", default_value_t = STUDY_PIXEL_ANGSTROM)]
     pub pixel_size_angstrom: f64,
     /// Seed of the frozen-phonon configurations.
     #[arg(long, value_name = "N", default_value_t = 2022)]
@@ -134,9 +129,6 @@ pub struct Args {
     #[arg(short, long = "output", value_name = "DIR")]
     pub output: PathBuf,
 }
-
-/// Default U_iso (docs/methods/multislice.md: Pb 0.025, Cs 0.05, Br 0.05 Å²) as per-axis RMS (Å).
-const DEFAULT_RMS: [f64; 3] = [0.223_606_8, 0.158_113_9, 0.223_606_8];
 
 fn parse_range(s: &str) -> Result<(usize, usize)> {
     let bad = || {
@@ -157,7 +149,7 @@ fn parse_range(s: &str) -> Result<(usize, usize)> {
 }
 
 fn parse_displacements(s: &str) -> Result<[f64; 3]> {
-    let mut out = DEFAULT_RMS;
+    let mut out = DEFAULT_DISPLACEMENT_ANGSTROM;
     for part in s.split(',') {
         let (el, v) = part.split_once('=').ok_or_else(|| {
             Error::param(
@@ -209,36 +201,17 @@ fn rmsf_displacements(path: &Path) -> Result<[f64; 3]> {
     Ok(out)
 }
 
+/// The run's parameters from the flags (the library checks them) and the
+/// thickness range to write.
 fn params(a: &Args) -> Result<(SimParams, (usize, usize))> {
     let range = parse_range(&a.thickness_uc)?;
-    let (sc, n, ph, nodes) = match a.quality {
-        Quality::Quick => (3, 576, 16, 3),
-        Quality::High => (5, 1536, 20, 5),
+    let overrides = Overrides {
+        supercell_uc: a.supercell_uc,
+        sampling_angstrom: a.sampling_angstrom,
+        phonons: a.phonons,
+        defocus_nodes: a.defocus_nodes,
     };
-    let supercell = a.supercell_uc.unwrap_or(sc);
-    let l = 5.87 * supercell as f64;
-    let max_n = crate::multislice::series::MAX_GRID_N as f64;
-    let why = "grid pixels per side of the supercell";
-    let grid_n = match a.sampling_angstrom {
-        Some(dx) if dx.is_finite() && dx > 0.0 => {
-            crate::error::check_size("--sampling-angstrom", (l / dx).ceil(), max_n, "px", why)?;
-            crate::fft::convolve::fast_len((l / dx).ceil() as usize)
-        }
-        Some(dx) => {
-            return Err(Error::param(
-                "--sampling-angstrom",
-                format!("must be > 0, got {dx}"),
-            ))
-        }
-        None if supercell == sc => n,
-        // The preset's sampling on another supercell (integer arithmetic:
-        // 576 px per 3 u.c. is 192 per u.c. exactly).
-        None => {
-            let px = (n as f64 * supercell as f64 / sc as f64).ceil();
-            crate::error::check_size("--supercell-uc", px, max_n, "px", why)?;
-            crate::fft::convolve::fast_len((n * supercell).div_ceil(sc))
-        }
-    };
+    let mut p = SimParams::preset_with(a.quality, &overrides)?;
     let mut detectors = Vec::new();
     for d in &a.detector_mrad {
         let v: Vec<f64> = d.split(',').filter_map(|x| x.trim().parse().ok()).collect();
@@ -252,64 +225,31 @@ fn params(a: &Args) -> Result<(SimParams, (usize, usize))> {
             }
         }
     }
-    let displacement_angstrom = match (&a.displacement_angstrom, &a.phonon_rmsf) {
+    p.displacement_angstrom = match (&a.displacement_angstrom, &a.phonon_rmsf) {
         (Some(s), _) => parse_displacements(s)?,
         (None, Some(p)) => rmsf_displacements(p)?,
-        (None, None) => DEFAULT_RMS,
+        (None, None) => DEFAULT_DISPLACEMENT_ANGSTROM,
     };
-    let p = SimParams {
-        microscope: Microscope {
-            high_tension_kv: a.kv,
-            convergence_mrad: a.convergence_mrad,
-            cc_mm: a.cc_mm,
-            defocus_angstrom: a.defocus_angstrom,
-            energy_spread_ev: a.energy_spread_ev,
-            source_size_angstrom: a.source_size_angstrom,
-            ..Microscope::default()
-        },
-        detectors,
-        blur_angstrom: a.blur_angstrom,
-        max_thickness_uc: range.1,
-        lattice_angstrom: 5.87,
-        supercell_uc: supercell,
-        grid_n,
-        probe_per_cell: a.probe_per_cell,
-        symmetry_wedge: !a.no_symmetry,
-        phonons: a.phonons.unwrap_or(ph),
-        defocus_nodes: a.defocus_nodes.unwrap_or(nodes),
-        displacement_angstrom,
-        seed: a.seed,
-        prism_interpolation: (a.method == Method::Prism).then_some(a.interpolation),
-        potential_oversampling: a.potential_oversampling,
-        double_precision: a.double,
-        rng_scheme: RNG_SCHEME,
+    p.microscope = Microscope {
+        high_tension_kv: a.kv,
+        convergence_mrad: a.convergence_mrad,
+        cc_mm: a.cc_mm,
+        defocus_angstrom: a.defocus_angstrom,
+        energy_spread_ev: a.energy_spread_ev,
+        source_size_angstrom: a.source_size_angstrom,
+        ..Microscope::default()
     };
-    if p.double_precision && p.prism_interpolation.is_some() {
-        return Err(Error::param(
-            "--double",
-            "applies to --method multislice (PRISM runs in single precision)",
-        ));
-    }
-    if !(1..=4).contains(&p.potential_oversampling) {
-        return Err(Error::param(
-            "--potential-oversampling",
-            format!("must be 1 … 4, got {}", p.potential_oversampling),
-        ));
-    }
-    if !(p.blur_angstrom.is_finite() && p.blur_angstrom >= 0.0) {
-        return Err(Error::param("--blur-angstrom", "must be ≥ 0"));
-    }
-    if !(a.pixel_size_angstrom.is_finite()
-        && a.pixel_size_angstrom > 0.0
-        && a.pixel_size_angstrom < 1.0)
-    {
-        return Err(Error::param("--pixel-size-angstrom", "must be in (0, 1) Å"));
-    }
-    let e = engine(&p)?;
-    if let Some(f) = p.prism_interpolation {
-        let nb = crate::multislice::prism::basis(&e, &p.microscope, f).len();
-        crate::multislice::prism::validate(&p, f, nb)?;
-    }
+    p.detectors = detectors;
+    p.blur_angstrom = a.blur_angstrom;
+    p.max_thickness_uc = range.1;
+    p.probe_per_cell = a.probe_per_cell;
+    p.symmetry_wedge = !a.no_symmetry;
+    p.seed = a.seed;
+    p.prism_interpolation = (a.method == Method::Prism).then_some(a.interpolation);
+    p.potential_oversampling = a.potential_oversampling;
+    p.double_precision = a.double;
+    p.validate()?;
+    check_pixel_size(a.pixel_size_angstrom)?;
     Ok((p, range))
 }
 
@@ -336,24 +276,7 @@ pub fn run(a: &Args, quiet: bool) -> Result<()> {
                 (i, n)
             }
         };
-        let total = match p.prism_interpolation {
-            // PRISM: one tick per plane wave per unit cell.
-            Some(f) => {
-                let nb = crate::multislice::prism::basis(&engine(&p)?, &p.microscope, f).len();
-                let configs = (0..p.phonons)
-                    .filter(|&k| in_shard(k, p.phonons, shard))
-                    .count();
-                configs * nb * p.max_thickness_uc
-            }
-            None => {
-                let items = (0..p.phonons * p.defocus_nodes)
-                    .filter(|&k| in_shard(k, p.phonons * p.defocus_nodes, shard))
-                    .count();
-                let (comp, _) =
-                    crate::multislice::series::positions(p.probe_per_cell, p.symmetry_wedge);
-                items * comp.len()
-            }
-        };
+        let total = ticks(&p, shard)?;
         let pb = report::progress(total as u64, "propagations", quiet);
         let part = run_shard(&p, shard, &|| pb.inc(1))?;
         pb.finish_and_clear();
@@ -369,4 +292,61 @@ pub fn run(a: &Args, quiet: bool) -> Result<()> {
         m
     };
     outputs::write_outputs(a, range, &part, &reevaluated)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    /// The arguments of `qdscope simulate -o out` plus `extra`.
+    fn args(extra: &[&str]) -> Args {
+        let argv = [&["qdscope", "simulate", "-o", "out"], extra].concat();
+        match crate::cli::Cli::try_parse_from(argv).unwrap().command {
+            crate::cli::Command::Simulate(a) => *a,
+            _ => unreachable!("a simulate command line"),
+        }
+    }
+
+    #[test]
+    fn no_flags_give_the_library_defaults() {
+        let (p, range) = params(&args(&[])).unwrap();
+        let d = SimParams::default();
+        assert_eq!(p.microscope, d.microscope);
+        assert_eq!(p.detectors, d.detectors);
+        assert_eq!(p.blur_angstrom, d.blur_angstrom);
+        assert_eq!(p.max_thickness_uc, d.max_thickness_uc);
+        assert_eq!(p.lattice_angstrom, d.lattice_angstrom);
+        assert_eq!(p.supercell_uc, d.supercell_uc);
+        assert_eq!(p.grid_n, d.grid_n);
+        assert_eq!(p.probe_per_cell, d.probe_per_cell);
+        assert_eq!(p.symmetry_wedge, d.symmetry_wedge);
+        assert_eq!(p.phonons, d.phonons);
+        assert_eq!(p.defocus_nodes, d.defocus_nodes);
+        assert_eq!(p.displacement_angstrom, d.displacement_angstrom);
+        assert_eq!(p.seed, d.seed);
+        assert_eq!(p.prism_interpolation, d.prism_interpolation);
+        assert_eq!(p.potential_oversampling, d.potential_oversampling);
+        assert_eq!(p.double_precision, d.double_precision);
+        assert_eq!(p.rng_scheme, d.rng_scheme);
+        assert_eq!(p, d, "a field the comparisons above miss");
+        assert_eq!(range, (2, 30));
+        let a = args(&[]);
+        assert_eq!(a.pixel_size_angstrom, STUDY_PIXEL_ANGSTROM);
+        let (high, _) = params(&args(&["--quality", "high"])).unwrap();
+        assert_eq!(high, SimParams::preset(Quality::High));
+    }
+
+    #[test]
+    fn flags_the_library_refuses_are_refused() {
+        let refused = |extra: &[&str]| params(&args(extra)).unwrap_err().to_string();
+        let e = refused(&["--potential-oversampling", "5"]);
+        assert!(e.ends_with("must be 1 … 4, got 5"), "{e}");
+        let e = refused(&["--blur-angstrom=-1"]);
+        assert!(e.ends_with("must be ≥ 0"), "{e}");
+        let e = refused(&["--pixel-size-angstrom", "1"]);
+        assert!(e.ends_with("must be in (0, 1) Å"), "{e}");
+        let e = refused(&["--method", "prism", "--double"]);
+        assert!(e.contains("PRISM runs in single precision"), "{e}");
+    }
 }

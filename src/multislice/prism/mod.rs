@@ -23,10 +23,10 @@ mod combine;
 use combine::{windows, BasisRow, Frame, Tile};
 
 use crate::error::{Error, Result};
+use crate::multislice::conventional::{available_memory_bytes, configuration, engine};
+use crate::multislice::params::SimParams;
 use crate::multislice::propagate::{Engine, Grid};
-use crate::multislice::series::{
-    configuration, defocus_nodes, in_shard, positions, Item, Partial, SimParams,
-};
+use crate::multislice::work::{defocus_nodes, in_shard, positions, Item, Partial};
 use crate::optics::{chi, focal_spread_angstrom, Microscope};
 
 /// FFT-order pixel indices of the plane-wave basis: inside the aperture,
@@ -97,14 +97,6 @@ pub fn validate(p: &SimParams, f: usize, n_basis: usize) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// `MemAvailable` of /proc/meminfo (Linux), bytes.
-pub(crate) fn available_memory_bytes() -> Option<f64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024.0)
 }
 
 /// The plane wave of FFT-order pixel `j` on the `n × n` grid as the
@@ -232,7 +224,7 @@ fn evaluate(
 /// interpolation `f`; `tick` is called once per plane wave per unit cell.
 ///
 /// # Errors
-/// As [`super::series::engine`] and [`validate`].
+/// As [`engine`] and [`validate`].
 pub fn run_shard(
     p: &SimParams,
     f: usize,
@@ -240,7 +232,7 @@ pub fn run_shard(
     tick: &(dyn Fn() + Sync),
 ) -> Result<Partial> {
     let t0 = std::time::Instant::now();
-    let e = super::series::engine(p)?;
+    let e = engine(p)?;
     let m = p.microscope;
     let idx = basis(&e, &m, f);
     validate(p, f, idx.len())?;

@@ -24,6 +24,8 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::image::STUDY_PIXEL_ANGSTROM;
+use crate::structure::LATTICE_ANGSTROM;
 
 /// Parameters of a fitted column.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -79,7 +81,7 @@ pub enum Neighbours {
     /// Refit after subtracting the neighbours' fitted models (2 sweeps).
     Sweep,
     /// Every column of the particle in one model with a width per class
-    /// ([`crate::stem::joint`]): unbiased volumes where neighbours overlap
+    /// (`stem::joint`): unbiased volumes where neighbours overlap
     /// on clean Gaussian columns; biased high on textured, processed images
     /// (docs/methods/columns.md).
     Joint,
@@ -96,6 +98,29 @@ pub struct FitParams {
     pub neighbours: Neighbours,
     /// Number of sweeps for `Neighbours::Sweep`.
     pub sweeps: usize,
+}
+
+impl FitParams {
+    /// The column analysis' settings for a lattice constant of `a_px` px:
+    /// fit disk radius 0.5·a/2 (the study's), no Poisson weights, each column
+    /// alone in its disk, 2 sweeps (used by [`Neighbours::Sweep`]).
+    #[must_use]
+    pub fn for_lattice_px(a_px: f64) -> FitParams {
+        FitParams {
+            radius_px: 0.5 * a_px / 2.0,
+            poisson_weights: false,
+            neighbours: Neighbours::Single,
+            sweeps: 2,
+        }
+    }
+}
+
+impl Default for FitParams {
+    /// [`FitParams::for_lattice_px`] at the study's sampling: a = 5.87 Å at
+    /// 0.1 Å/px, 58.7 px (fit radius 14.7 px = 1.47 Å).
+    fn default() -> Self {
+        FitParams::for_lattice_px(LATTICE_ANGSTROM / STUDY_PIXEL_ANGSTROM)
+    }
 }
 
 /// Outcome of one column fit.
