@@ -8,7 +8,8 @@ use rand_distr::{Distribution, Poisson, StandardNormal};
 use rayon::prelude::*;
 use statrs::function::erf::erf;
 
-use super::{uni, Case, CaseTruth, ColumnKind, TruthColumn};
+use super::draw::uni;
+use super::{Case, CaseTruth, ColumnKind, TruthColumn};
 use crate::error::{Error, Result};
 use crate::image::{Calibration, Stack};
 
