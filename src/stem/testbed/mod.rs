@@ -47,13 +47,15 @@ use serde::{Deserialize, Serialize};
 mod draw;
 mod render;
 mod score;
+mod splat;
 
 pub use draw::draw_case;
-pub use render::{render_case, render_clean, SUPERSAMPLE};
+pub use render::{render_case, render_clean};
 pub use score::{
     prepared_offset_px, run_rendered, run_rendered_with, score, CaseScore, CaseTruth, ColumnKind,
     Outcome, TruthColumn,
 };
+pub use splat::SUPERSAMPLE;
 
 /// Square field sizes a case may use, px (the smallest that holds the
 /// particle plus its margin is chosen).
