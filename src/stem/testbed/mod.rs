@@ -285,6 +285,24 @@ pub struct Case {
     pub noise_seed: u64,
 }
 
+impl Case {
+    /// The same case with its columns alone: no support level, smooth
+    /// field, texture, bump, ramp or plateau (dose, noise and drift stay).
+    #[must_use]
+    pub fn columns_only(&self) -> Case {
+        Case {
+            support_level_rel: 0.0,
+            smooth_modes: Vec::new(),
+            texture_density_per_angstrom2: 0.0,
+            texture_height_max: 0.0,
+            low_frequency_amplitude_rel: 0.0,
+            ramp_rel: 0.0,
+            plateau_rel: 0.0,
+            ..self.clone()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::draw::particle_width_px;

@@ -467,15 +467,9 @@ mod tests {
     fn isolated_column_renders_its_volume() {
         // A one-cell particle, no support, no texture: the pixel sum of the
         // noise-free frame is the sum of the column volumes.
-        let mut c = draw_case(11, &small());
+        let mut c = draw_case(11, &small()).columns_only();
         c.n_cells = 1;
         c.br_fraction = 0.0;
-        c.support_level_rel = 0.0;
-        c.smooth_modes.clear();
-        c.texture_density_per_angstrom2 = 0.0;
-        c.low_frequency_amplitude_rel = 0.0;
-        c.ramp_rel = 0.0;
-        c.plateau_rel = 0.0;
         c.cut = None;
         c.centre_x_px = 127.3;
         c.centre_y_px = 128.6;
