@@ -120,134 +120,254 @@ pub fn measure(
             ),
         ));
     }
-    let wsum: f64 = window.iter().sum();
-    if wsum.is_nan() || wsum <= 0.0 {
-        return Err(Error::Empty {
-            what: "lattice measurement".into(),
-            reason: "the particle window is empty".into(),
-        });
+    let windowed = Windowed::new(image, window)?;
+    let spectrum = Spectrum::new(&windowed.weighted, s);
+    let mut cands = spectrum.candidates(s.min_contrast);
+    let g = crystal_basis(&cands, &spectrum, s)?;
+    let det = g[0][0] * g[1][1] - g[0][1] * g[1][0];
+    // a_i · g_j = δ_ij: [a1 a2] = G⁻¹ with G rows g1, g2.
+    let a = [
+        [g[1][1] / det, -g[1][0] / det],
+        [-g[0][1] / det, g[0][0] / det],
+    ];
+    for c in cands.iter_mut() {
+        c.index = index_of(&g, c.k, 0.15);
     }
-    let mean = image
-        .iter()
-        .zip(window.iter())
-        .map(|(v, w)| v * w)
-        .sum::<f64>()
-        / wsum;
-    let (cy, cx) = window
-        .indexed_iter()
-        .fold((0.0, 0.0), |(a, b), ((y, x), w)| {
-            (a + y as f64 * w, b + x as f64 * w)
-        });
-    let centre = [cx / wsum, cy / wsum];
-    let weighted: Array2<f64> = ndarray::Zip::from(&image)
-        .and(&window)
-        .map_collect(|v, w| (v - mean) * w);
-    let spec = fft::fft2(weighted.mapv(|v| Complex::new(v, 0.0)).view());
-    let power = spec.mapv(|c| c.norm_sqr());
-    let freq = |k: usize, n: usize| {
-        let k = k as f64;
-        let n = n as f64;
-        if k >= n / 2.0 {
-            (k - n) / n
-        } else {
-            k / n
-        }
-    };
-    let (k_lo, k_hi) = (1.0 / s.d_max_px, (1.0 / s.d_min_px).min(0.5));
-    let dk = 1.0 / ny.max(nx) as f64;
-    // Ring medians over the band (plus a margin of two rings).
-    let ring_of = |ky: usize, kx: usize| -> usize {
-        (freq(ky, ny).hypot(freq(kx, nx)) / dk).round() as usize
-    };
-    let r_lo = ((k_lo / dk).floor() as usize).saturating_sub(2);
-    let r_hi = (k_hi / dk).ceil() as usize + 2;
-    let mut rings: Vec<Vec<f64>> = vec![Vec::new(); r_hi + 1];
-    for ((ky, kx), &p) in power.indexed_iter() {
-        let r = ring_of(ky, kx);
-        if (r_lo..=r_hi).contains(&r) {
-            rings[r].push(p);
-        }
-    }
-    let med: Vec<f64> = rings
-        .iter_mut()
-        .map(|v| {
-            if v.is_empty() {
-                return f64::NAN;
-            }
-            let m = v.len() / 2;
-            v.select_nth_unstable_by(m, f64::total_cmp);
-            v[m]
-        })
-        .collect();
-    let contrast = |ky: usize, kx: usize| -> f64 {
-        let r = ring_of(ky, kx);
-        match med.get(r) {
-            Some(&m) if m > 0.0 && m.is_finite() => power[[ky, kx]] / m,
-            _ => 0.0,
-        }
-    };
-    // Local maxima of the contrast in the band (half plane), 5×5 window.
-    let mut cands: Vec<Reflection> = Vec::new();
-    for ky in 0..ny {
-        for kx in 0..nx {
-            let (fy, fx) = (freq(ky, ny), freq(kx, nx));
-            if !(fy > 0.0 || (fy == 0.0 && fx > 0.0)) {
-                continue;
-            }
-            let kr = fy.hypot(fx);
-            if kr < k_lo || kr > k_hi {
-                continue;
-            }
-            let c = contrast(ky, kx);
-            if c < s.min_contrast {
-                continue;
-            }
-            let p = power[[ky, kx]];
-            let mut is_max = true;
-            'w: for dy in -2i64..=2 {
-                for dx in -2i64..=2 {
-                    if dy == 0 && dx == 0 {
-                        continue;
-                    }
-                    let yy = (ky as i64 + dy).rem_euclid(ny as i64) as usize;
-                    let xx = (kx as i64 + dx).rem_euclid(nx as i64) as usize;
-                    let q = power[[yy, xx]];
-                    if q > p || (q == p && (dy, dx) < (0, 0)) {
-                        is_max = false;
-                        break 'w;
-                    }
-                }
-            }
-            if !is_max {
-                continue;
-            }
-            // Sub-bin: power centroid over 3×3 above the ring median.
-            let m = p / c;
-            let (mut sw, mut sy, mut sx) = (0.0, 0.0, 0.0);
-            for dy in -1i64..=1 {
-                for dx in -1i64..=1 {
-                    let yy = (ky as i64 + dy).rem_euclid(ny as i64) as usize;
-                    let xx = (kx as i64 + dx).rem_euclid(nx as i64) as usize;
-                    let w = (power[[yy, xx]] - m).max(0.0);
-                    sw += w;
-                    sy += w * dy as f64;
-                    sx += w * dx as f64;
-                }
-            }
-            let (oy, ox) = if sw > 0.0 {
-                (sy / sw, sx / sw)
-            } else {
-                (0.0, 0.0)
-            };
-            cands.push(Reflection {
-                k: [fx + ox / nx as f64, fy + oy / ny as f64],
-                contrast: c,
-                index: None,
+    let origin = windowed.bright_origin(g, a);
+    let dk = spectrum.dk;
+    Ok(MeasuredLattice {
+        g,
+        a,
+        origin,
+        contrast_g: [
+            contrast_near(&cands, g[0], dk),
+            contrast_near(&cands, g[1], dk),
+        ],
+        reflections: cands,
+    })
+}
+
+/// The image minus its weighted mean, times the window, and the window's
+/// centroid.
+struct Windowed {
+    /// (image − mean)·window.
+    weighted: Array2<f64>,
+    /// Centroid of the window (x, y), px.
+    centre: [f64; 2],
+}
+
+impl Windowed {
+    fn new(image: ArrayView2<f64>, window: ArrayView2<f64>) -> Result<Self> {
+        let wsum: f64 = window.iter().sum();
+        if wsum.is_nan() || wsum <= 0.0 {
+            return Err(Error::Empty {
+                what: "lattice measurement".into(),
+                reason: "the particle window is empty".into(),
             });
         }
+        let mean = image
+            .iter()
+            .zip(window.iter())
+            .map(|(v, w)| v * w)
+            .sum::<f64>()
+            / wsum;
+        let (cy, cx) = window
+            .indexed_iter()
+            .fold((0.0, 0.0), |(a, b), ((y, x), w)| {
+                (a + y as f64 * w, b + x as f64 * w)
+            });
+        let centre = [cx / wsum, cy / wsum];
+        let weighted: Array2<f64> = ndarray::Zip::from(&image)
+            .and(&window)
+            .map_collect(|v, w| (v - mean) * w);
+        Ok(Windowed { weighted, centre })
     }
-    cands.sort_by(|a, b| b.contrast.total_cmp(&a.contrast));
-    cands.truncate(40);
+
+    /// A site of the brighter class: where the phases of F at g₁ and g₂
+    /// (relative to the window centroid) are zero.
+    fn bright_origin(&self, g: [[f64; 2]; 2], a: [[f64; 2]; 2]) -> [f64; 2] {
+        let centre = self.centre;
+        let phase = |gv: [f64; 2]| -> f64 {
+            let mut acc = Complex::new(0.0, 0.0);
+            for ((y, x), &v) in self.weighted.indexed_iter() {
+                if v != 0.0 {
+                    let t = -std::f64::consts::TAU
+                        * (gv[0] * (x as f64 - centre[0]) + gv[1] * (y as f64 - centre[1]));
+                    acc += Complex::new(v * t.cos(), v * t.sin());
+                }
+            }
+            acc.arg()
+        };
+        let (p1, p2) = (phase(g[0]), phase(g[1]));
+        let t1 = -p1 / std::f64::consts::TAU;
+        let t2 = -p2 / std::f64::consts::TAU;
+        [
+            centre[0] + t1 * a[0][0] + t2 * a[1][0],
+            centre[1] + t1 * a[0][1] + t2 * a[1][1],
+        ]
+    }
+}
+
+/// Spatial frequency of FFT bin `k` of `n`, cycles/px.
+fn freq(k: usize, n: usize) -> f64 {
+    let k = k as f64;
+    let n = n as f64;
+    if k >= n / 2.0 {
+        (k - n) / n
+    } else {
+        k / n
+    }
+}
+
+/// The power spectrum with the median power of each ring over the band.
+struct Spectrum {
+    /// |F|² of the windowed image.
+    power: Array2<f64>,
+    /// Median power of ring r (|k| = r·dk; NaN for an empty ring; only the
+    /// rings of the band plus a margin of two).
+    ring_median: Vec<f64>,
+    /// Ring width, cycles/px.
+    dk: f64,
+    /// Band of |k| searched, cycles/px.
+    k_lo: f64,
+    k_hi: f64,
+}
+
+impl Spectrum {
+    fn new(weighted: &Array2<f64>, s: &LatticeSearch) -> Self {
+        let (ny, nx) = weighted.dim();
+        let spec = fft::fft2(weighted.mapv(|v| Complex::new(v, 0.0)).view());
+        let power = spec.mapv(|c| c.norm_sqr());
+        let (k_lo, k_hi) = (1.0 / s.d_max_px, (1.0 / s.d_min_px).min(0.5));
+        let dk = 1.0 / ny.max(nx) as f64;
+        let mut sp = Spectrum {
+            power,
+            ring_median: Vec::new(),
+            dk,
+            k_lo,
+            k_hi,
+        };
+        // Ring medians over the band (plus a margin of two rings).
+        let r_lo = ((k_lo / dk).floor() as usize).saturating_sub(2);
+        let r_hi = (k_hi / dk).ceil() as usize + 2;
+        let mut rings: Vec<Vec<f64>> = vec![Vec::new(); r_hi + 1];
+        for ((ky, kx), &p) in sp.power.indexed_iter() {
+            let r = sp.ring_of(ky, kx);
+            if (r_lo..=r_hi).contains(&r) {
+                rings[r].push(p);
+            }
+        }
+        sp.ring_median = rings
+            .iter_mut()
+            .map(|v| {
+                if v.is_empty() {
+                    return f64::NAN;
+                }
+                let m = v.len() / 2;
+                v.select_nth_unstable_by(m, f64::total_cmp);
+                v[m]
+            })
+            .collect();
+        sp
+    }
+
+    fn ring_of(&self, ky: usize, kx: usize) -> usize {
+        let (ny, nx) = self.power.dim();
+        (freq(ky, ny).hypot(freq(kx, nx)) / self.dk).round() as usize
+    }
+
+    /// Power over the median power of its ring (0 outside the band's rings).
+    fn contrast(&self, ky: usize, kx: usize) -> f64 {
+        let r = self.ring_of(ky, kx);
+        match self.ring_median.get(r) {
+            Some(&m) if m > 0.0 && m.is_finite() => self.power[[ky, kx]] / m,
+            _ => 0.0,
+        }
+    }
+
+    /// Local maxima of the contrast in the band (half plane), 5×5 window,
+    /// refined to sub-bin precision; the 40 strongest, strongest first.
+    fn candidates(&self, min_contrast: f64) -> Vec<Reflection> {
+        let (ny, nx) = self.power.dim();
+        let mut cands: Vec<Reflection> = Vec::new();
+        for ky in 0..ny {
+            for kx in 0..nx {
+                let (fy, fx) = (freq(ky, ny), freq(kx, nx));
+                if !(fy > 0.0 || (fy == 0.0 && fx > 0.0)) {
+                    continue;
+                }
+                let kr = fy.hypot(fx);
+                if kr < self.k_lo || kr > self.k_hi {
+                    continue;
+                }
+                let c = self.contrast(ky, kx);
+                if c < min_contrast || !self.is_local_max(ky, kx) {
+                    continue;
+                }
+                let (oy, ox) = self.sub_bin(ky, kx, self.power[[ky, kx]] / c);
+                cands.push(Reflection {
+                    k: [fx + ox / nx as f64, fy + oy / ny as f64],
+                    contrast: c,
+                    index: None,
+                });
+            }
+        }
+        cands.sort_by(|a, b| b.contrast.total_cmp(&a.contrast));
+        cands.truncate(40);
+        cands
+    }
+
+    /// No bin of the 5×5 neighbourhood (periodic) has more power (ties:
+    /// the earlier bin wins).
+    fn is_local_max(&self, ky: usize, kx: usize) -> bool {
+        let (ny, nx) = self.power.dim();
+        let p = self.power[[ky, kx]];
+        for dy in -2i64..=2 {
+            for dx in -2i64..=2 {
+                if dy == 0 && dx == 0 {
+                    continue;
+                }
+                let yy = (ky as i64 + dy).rem_euclid(ny as i64) as usize;
+                let xx = (kx as i64 + dx).rem_euclid(nx as i64) as usize;
+                let q = self.power[[yy, xx]];
+                if q > p || (q == p && (dy, dx) < (0, 0)) {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// Sub-bin offset (y, x): power centroid over 3×3 above the ring
+    /// median `m`.
+    fn sub_bin(&self, ky: usize, kx: usize, m: f64) -> (f64, f64) {
+        let (ny, nx) = self.power.dim();
+        let (mut sw, mut sy, mut sx) = (0.0, 0.0, 0.0);
+        for dy in -1i64..=1 {
+            for dx in -1i64..=1 {
+                let yy = (ky as i64 + dy).rem_euclid(ny as i64) as usize;
+                let xx = (kx as i64 + dx).rem_euclid(nx as i64) as usize;
+                let w = (self.power[[yy, xx]] - m).max(0.0);
+                sw += w;
+                sy += w * dy as f64;
+                sx += w * dx as f64;
+            }
+        }
+        if sw > 0.0 {
+            (sy / sw, sx / sw)
+        } else {
+            (0.0, 0.0)
+        }
+    }
+}
+
+/// The crystal's reciprocal basis: the pair of candidates that indexes the
+/// others best, reduced, and halved when it spans the combined lattice.
+fn crystal_basis(
+    cands: &[Reflection],
+    spectrum: &Spectrum,
+    s: &LatticeSearch,
+) -> Result<[[f64; 2]; 2]> {
     let no_lattice = |why: String| Error::Empty {
         what: "lattice measurement".into(),
         reason: format!(
@@ -263,7 +383,7 @@ pub fn measure(
             s.d_max_px
         )));
     }
-    let g = best_basis(&cands, k_lo, k_hi, s.min_contrast)
+    let g = best_basis(cands, spectrum.k_lo, spectrum.k_hi, s.min_contrast)
         .ok_or_else(|| no_lattice("no two independent reflections index the others".into()))?;
     let mut g = reduce(g);
     // A reflection at (½, ½) of the basis means the basis spans the
@@ -279,53 +399,21 @@ pub fn measure(
         })
     };
     if seen(half) || seen(half2) {
-        g = reduce(refine(reduce([half, half2]), &cands, 0.12));
+        g = reduce(refine(reduce([half, half2]), cands, 0.12));
     }
-    let det = g[0][0] * g[1][1] - g[0][1] * g[1][0];
-    // a_i · g_j = δ_ij: [a1 a2] = G⁻¹ with G rows g1, g2.
-    let a = [
-        [g[1][1] / det, -g[1][0] / det],
-        [-g[0][1] / det, g[0][0] / det],
-    ];
-    for c in cands.iter_mut() {
-        c.index = index_of(&g, c.k, 0.15);
-    }
-    // Phases of F at g1, g2 relative to the window centroid.
-    let phase = |gv: [f64; 2]| -> f64 {
-        let mut acc = Complex::new(0.0, 0.0);
-        for ((y, x), &v) in weighted.indexed_iter() {
-            if v != 0.0 {
-                let t = -std::f64::consts::TAU
-                    * (gv[0] * (x as f64 - centre[0]) + gv[1] * (y as f64 - centre[1]));
-                acc += Complex::new(v * t.cos(), v * t.sin());
-            }
-        }
-        acc.arg()
-    };
-    let (p1, p2) = (phase(g[0]), phase(g[1]));
-    let t1 = -p1 / std::f64::consts::TAU;
-    let t2 = -p2 / std::f64::consts::TAU;
-    let origin = [
-        centre[0] + t1 * a[0][0] + t2 * a[1][0],
-        centre[1] + t1 * a[0][1] + t2 * a[1][1],
-    ];
-    let contrast_at = |gv: [f64; 2]| {
-        cands
-            .iter()
-            .filter(|c| {
-                (c.k[0] - gv[0]).hypot(c.k[1] - gv[1]) < 2.0 * dk
-                    || (c.k[0] + gv[0]).hypot(c.k[1] + gv[1]) < 2.0 * dk
-            })
-            .map(|c| c.contrast)
-            .fold(0.0, f64::max)
-    };
-    Ok(MeasuredLattice {
-        g,
-        a,
-        origin,
-        contrast_g: [contrast_at(g[0]), contrast_at(g[1])],
-        reflections: cands,
-    })
+    Ok(g)
+}
+
+/// Strongest contrast of a candidate within 2 rings of ±`gv`.
+fn contrast_near(cands: &[Reflection], gv: [f64; 2], dk: f64) -> f64 {
+    cands
+        .iter()
+        .filter(|c| {
+            (c.k[0] - gv[0]).hypot(c.k[1] - gv[1]) < 2.0 * dk
+                || (c.k[0] + gv[0]).hypot(c.k[1] + gv[1]) < 2.0 * dk
+        })
+        .map(|c| c.contrast)
+        .fold(0.0, f64::max)
 }
 
 /// (h, k) of `k` in basis `g` when both are within `tol` of integers.
