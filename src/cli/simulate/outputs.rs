@@ -204,21 +204,52 @@ pub(super) fn write_outputs(
     let errors = ratio_errors(&jack);
     let warnings = run_warnings(part);
     let (grid, band_mrad) = band_limit(p);
-    let rows_of = |rows: &[Row]| -> Vec<Vec<String>> {
-        rows.iter()
-            .filter(|r| r.thickness_uc >= range.0)
-            .map(|r| {
-                vec![
-                    r.thickness_uc.to_string(),
-                    fmt_f64(r.thickness_nm),
-                    fmt_f64(r.cs_intensity),
-                    fmt_f64(r.pbbr_intensity),
-                    fmt_f64(r.ratio_volume),
-                    fmt_f64(r.ratio_height),
-                ]
-            })
-            .collect()
+    let set = crate::report::OutputSet::new(&a.output)?;
+    let out = set.dir().to_path_buf();
+    let images = out.join("images");
+    crate::cli::ensure_dir(&images)?;
+    for (d, (rows, imgs)) in tables.iter().enumerate() {
+        write_series_csv(&out, d, rows, range)?;
+        if let Some(e) = &errors[d] {
+            write_series_se_csv(&out, d, rows, e, range)?;
+        }
+        write_images(&images, d, imgs, range)?;
+    }
+    let rows = &tables[0].0;
+    let jackknife_summary = jackknife_summary(rows, jack[0].as_deref(), errors[0].as_deref());
+    series_png(&out, rows, errors[0].as_deref(), jack[0].is_some(), range)?;
+    let checks = RunChecks {
+        grid,
+        band_mrad,
+        jackknife_summary,
+        warnings,
     };
+    write_simulate_json(&out, a, part, rows, &checks, reevaluated)?;
+    set.commit()?;
+    for w in &checks.warnings {
+        eprintln!("qdscope: warning: {w}");
+    }
+    Ok(())
+}
+
+/// Name of a per-detector file: `stem.ext` for detector 0,
+/// `stem_detector{d}.ext` for the others.
+fn detector_file(stem: &str, ext: &str, d: usize) -> String {
+    if d == 0 {
+        format!("{stem}.{ext}")
+    } else {
+        format!("{stem}_detector{d}.{ext}")
+    }
+}
+
+/// `series.csv` (`series_detector{d}.csv`): intensities and both ratios
+/// per thickness from `range.0` on.
+fn write_series_csv(
+    out: &std::path::Path,
+    d: usize,
+    rows: &[Row],
+    range: (usize, usize),
+) -> Result<()> {
     const HEADER: [&str; 6] = [
         "thickness_uc",
         "thickness_nm",
@@ -227,48 +258,94 @@ pub(super) fn write_outputs(
         "ratio_volume",
         "ratio_height",
     ];
-    let set = crate::report::OutputSet::new(&a.output)?;
-    let out = set.dir().to_path_buf();
-    let images = out.join("images");
-    crate::cli::ensure_dir(&images)?;
-    for (d, (rows, imgs)) in tables.iter().enumerate() {
-        let name = if d == 0 {
-            "series.csv".to_string()
-        } else {
-            format!("series_detector{d}.csv")
-        };
-        report::write_csv(&out.join(name), &HEADER, &rows_of(rows))?;
-        if let Some(e) = &errors[d] {
-            let name = if d == 0 {
-                "series_se.csv".to_string()
-            } else {
-                format!("series_se_detector{d}.csv")
-            };
-            let se_rows: Vec<Vec<String>> = rows
-                .iter()
-                .zip(e)
-                .filter(|(r, _)| r.thickness_uc >= range.0)
-                .map(|(r, e)| vec![r.thickness_uc.to_string(), fmt_f64(e.0), fmt_f64(e.1)])
-                .collect();
-            report::write_csv(
-                &out.join(name),
-                &["thickness_uc", "ratio_volume_se", "ratio_height_se"],
-                &se_rows,
-            )?;
-        }
-        for (t, img) in imgs.iter().enumerate().filter(|(t, _)| t + 1 >= range.0) {
-            let f = if d == 0 {
-                format!("t{:02}uc.npy", t + 1)
-            } else {
-                format!("t{:02}uc_detector{d}.npy", t + 1)
-            };
-            crate::io::write_npy_2d(&images.join(f), img.mapv(|v| v as f32).view())?;
-        }
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .filter(|r| r.thickness_uc >= range.0)
+        .map(|r| {
+            vec![
+                r.thickness_uc.to_string(),
+                fmt_f64(r.thickness_nm),
+                fmt_f64(r.cs_intensity),
+                fmt_f64(r.pbbr_intensity),
+                fmt_f64(r.ratio_volume),
+                fmt_f64(r.ratio_height),
+            ]
+        })
+        .collect();
+    report::write_csv(
+        &out.join(detector_file("series", "csv", d)),
+        &HEADER,
+        &table,
+    )
+}
+
+/// `series_se.csv` (`series_se_detector{d}.csv`): the jackknife s.e. `e`
+/// of both ratios per thickness from `range.0` on.
+fn write_series_se_csv(
+    out: &std::path::Path,
+    d: usize,
+    rows: &[Row],
+    e: &[(f64, f64)],
+    range: (usize, usize),
+) -> Result<()> {
+    let se_rows: Vec<Vec<String>> = rows
+        .iter()
+        .zip(e)
+        .filter(|(r, _)| r.thickness_uc >= range.0)
+        .map(|(r, e)| vec![r.thickness_uc.to_string(), fmt_f64(e.0), fmt_f64(e.1)])
+        .collect();
+    report::write_csv(
+        &out.join(detector_file("series_se", "csv", d)),
+        &["thickness_uc", "ratio_volume_se", "ratio_height_se"],
+        &se_rows,
+    )
+}
+
+/// `images/tNNuc.npy` (`tNNuc_detector{d}.npy`): the cell image of each
+/// thickness from `range.0` on, float32.
+fn write_images(
+    images: &std::path::Path,
+    d: usize,
+    imgs: &[ndarray::Array2<f64>],
+    range: (usize, usize),
+) -> Result<()> {
+    for (t, img) in imgs.iter().enumerate().filter(|(t, _)| t + 1 >= range.0) {
+        let f = detector_file(&format!("t{:02}uc", t + 1), "npy", d);
+        crate::io::write_npy_2d(&images.join(f), img.mapv(|v| v as f32).view())?;
     }
-    let rows = &tables[0].0;
+    Ok(())
+}
+
+/// What the run's checks found, for `simulate.json`.
+struct RunChecks {
+    /// The wave grid.
+    grid: Grid,
+    /// Its band limit, mrad.
+    band_mrad: f64,
+    /// Jackknife summary of detector 0 (None: one configuration).
+    jackknife_summary: Option<serde_json::Value>,
+    /// Warnings about the run.
+    warnings: Vec<String>,
+}
+
+/// `simulate.json`: method, parameters, sampling, the ratios at 15 and
+/// 30 u.c. of detector 0 (`rows`), the jackknife summary and the warnings.
+fn write_simulate_json(
+    out: &std::path::Path,
+    a: &Args,
+    part: &Partial,
+    rows: &[Row],
+    checks: &RunChecks,
+    reevaluated: &[String],
+) -> Result<()> {
+    let p = &part.params;
+    let RunChecks {
+        grid,
+        band_mrad,
+        jackknife_summary,
+        warnings,
+    } = checks;
     let at = |t: usize| rows.get(t.wrapping_sub(1)).map(|r| r.ratio_height);
-    let jackknife_summary = jackknife_summary(rows, jack[0].as_deref(), errors[0].as_deref());
-    series_png(&out, rows, errors[0].as_deref(), jack[0].is_some(), range)?;
     let summary = serde_json::json!({
         "qdscope_version": env!("CARGO_PKG_VERSION"),
         "method": if p.prism_interpolation.is_some() { "prism" } else { "multislice" },
@@ -295,12 +372,7 @@ pub(super) fn write_outputs(
         "compute_seconds": part.seconds,
         "warnings": warnings,
     });
-    report::write_json(&out.join("simulate.json"), &summary)?;
-    set.commit()?;
-    for w in &warnings {
-        eprintln!("qdscope: warning: {w}");
-    }
-    Ok(())
+    report::write_json(&out.join("simulate.json"), &summary)
 }
 
 /// Jackknife s.e. of one column `f` of row `t` from leave-one-out row sets.
