@@ -34,13 +34,7 @@ fn main() {
     let mut counts = [0usize; 4];
     for i in 0..n {
         let case = draw_case(seed + i, &r);
-        let mut bare = case.clone();
-        bare.support_level_rel = 0.0;
-        bare.smooth_modes.clear();
-        bare.texture_height_max = 0.0;
-        bare.low_frequency_amplitude_rel = 0.0;
-        bare.ramp_rel = 0.0;
-        bare.plateau_rel = 0.0;
+        let bare = case.columns_only();
         let (_, truth) = render_case(&bare).unwrap();
         let cal = Calibration::from_pixel_size(case.pixel_size_angstrom).unwrap();
         let cp = ColumnsParams {

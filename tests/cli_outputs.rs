@@ -3,15 +3,14 @@
 //! output directory exactly as it was — no new file, old files unchanged,
 //! other content untouched, no staging directory left beside it.
 mod common;
-use common::{qdscope, s};
+use common::{clean_scene_192, qdscope, s};
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use qdscope::image::{Calibration, Image, Stack};
+use qdscope::image::Stack;
 use qdscope::phonon::synth::{gap_series, write_gap, SPEC_GRID};
-use qdscope::stem::synth::{render_scene, SynthParams};
 
 /// Every file and directory under `dir` with the files' contents.
 fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
@@ -94,20 +93,8 @@ fn phonon_coupling_with_a_blocked_file_leaves_no_file() {
 fn columns_with_a_blocked_file_leaves_no_file() {
     let tmp = tempfile::tempdir().unwrap();
     let inputs = tempfile::tempdir().unwrap();
-    let p = SynthParams {
-        rows: 192,
-        cols: 192,
-        frames: 1,
-        n_cells: 6,
-        pedestal: 0.0,
-        support_level: 0.0,
-        support_variation: 0.0,
-        ..SynthParams::default()
-    };
-    let (img, _) = render_scene(&p).unwrap();
-    let cal = Calibration::from_pixel_size(0.25).unwrap();
     let path = inputs.path().join("clean.tif");
-    let stack = Stack::from_image(Image::new(img.mapv(|v| v as f32), cal)).unwrap();
+    let stack = Stack::from_image(clean_scene_192()).unwrap();
     qdscope::io::write_tiff_stack_f32(&path, &stack).unwrap();
     blocked_run_changes_nothing(tmp.path(), &["columns", s(&path)], "summary.json");
 }

@@ -3,8 +3,10 @@
 //! proves nothing on a 1-CPU runner) and the outputs must agree bit for bit
 //! (compared through their full `Debug` text, which prints every float's
 //! shortest round-trip form, so any differing bit shows).
+mod common;
+use common::clean_scene_192;
+
 use qdscope::fft::Window;
-use qdscope::image::{Calibration, Image};
 use qdscope::io::xyz::VelocityUnit;
 use qdscope::multislice::series::{run_shard, SimParams, RNG_SCHEME};
 use qdscope::optics::Microscope;
@@ -14,7 +16,7 @@ use qdscope::phonon::synth::{gap_series, write_cluster, Grid, SPEC_GRID};
 use qdscope::phonon::trajectory::Source;
 use qdscope::stem::columns::{analyse, ColumnsParams};
 use qdscope::stem::pipeline::{prepare, PrepareParams};
-use qdscope::stem::synth::{generate, render_scene, SynthParams};
+use qdscope::stem::synth::{generate, SynthParams};
 
 /// `f` in a pool of 1 thread and in one of 3: the two results.
 fn in_pools<T: Send>(f: impl Fn() -> T + Sync) -> (T, T) {
@@ -70,21 +72,7 @@ fn prepare_is_thread_count_independent() {
 
 #[test]
 fn columns_are_thread_count_independent() {
-    let p = SynthParams {
-        rows: 192,
-        cols: 192,
-        frames: 1,
-        n_cells: 6,
-        pedestal: 0.0,
-        support_level: 0.0,
-        support_variation: 0.0,
-        ..SynthParams::default()
-    };
-    let (img, _) = render_scene(&p).unwrap();
-    let image = Image::new(
-        img.mapv(|v| v as f32),
-        Calibration::from_pixel_size(0.25).unwrap(),
-    );
+    let image = clean_scene_192();
     same(
         "columns",
         in_pools(|| analyse("scene", &image, &ColumnsParams::default()).unwrap()),

@@ -21,6 +21,9 @@ use crate::report;
 use crate::stem::synth::{self, SynthParams};
 
 use super::columns::PipelineConfig;
+use super::phonon as ph;
+use crate::phonon::coupling::{default_bands, huang_rhys, SpectrumOptions};
+use crate::phonon::synth::{self as psynth, Grid, SPEC_GRID};
 
 /// Arguments of `qdscope demo`.
 #[derive(Debug, Clone, clap::Args)]
@@ -110,8 +113,53 @@ pub(crate) fn run(args: &Args, quiet: bool) -> Result<()> {
         return Err(Error::param("--qds-per-group", "must be at least 1"));
     }
     let dir = &args.output;
-    let stacks_dir = dir.join("stacks");
-    super::ensure_dir(&stacks_dir)?;
+    let sets = generate_sets(args, &dir.join("stacks"), quiet)?;
+    let (qds, group_dirs) = analyze_sets(dir, &sets, quiet)?;
+    // Compare the groups (only QDs that were analysed).
+    let gs = super::compare::load_groups(&group_dirs);
+    let comparison = match &gs {
+        Ok(gs) => write_comparison(dir, gs)?,
+        Err(e) => serde_json::json!({"error": e.to_string()}),
+    };
+    let max_err = qds
+        .iter()
+        .filter_map(|q| q.error_volume)
+        .map(f64::abs)
+        .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+    let summary = DemoSummary {
+        frames: args.frames,
+        size_px: args.size_px,
+        pixel_size_angstrom: SynthParams::default().pixel_size_angstrom,
+        qds,
+        max_abs_error_volume: max_err,
+        comparison,
+    };
+    print_qds(&summary.qds);
+    if let Ok(gs) = &gs {
+        print_groups(gs);
+    }
+    let phonon = run_phonon_demo(&dir.join("phonon"), args.seed, quiet)?;
+    let (qd_dir, sim_dir) = run_build_qd_and_simulate(dir, quiet)?;
+    let mut full: serde_json::Value = serde_json::to_value(&summary)
+        .map_err(|e| Error::format(dir.join("demo.json"), e.to_string()))?;
+    full["phonon"] = phonon;
+    full["build_qd"] = serde_json::json!(qd_dir.join("composition.json").display().to_string());
+    full["simulate"] = serde_json::json!(sim_dir.join("series.csv").display().to_string());
+    report::write_json(&dir.join("demo.json"), &full)?;
+    println!("outputs in {}", dir.display());
+    if summary.qds.iter().any(|q| q.error.is_some()) {
+        return Err(Error::Numerical {
+            what: "demo".into(),
+            reason: "some synthetic stacks failed (see demo.json)".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Step 1: the synthetic stacks of both groups and their truth, in
+/// `stacks_dir`.
+fn generate_sets(args: &Args, stacks_dir: &Path, quiet: bool) -> Result<Vec<GroupSet>> {
+    super::ensure_dir(stacks_dir)?;
     let n_cells =
         ((args.size_px as f64 * 0.25 / synth::LATTICE_ANGSTROM * 0.75) as usize).clamp(2, 16);
     let groups = [
@@ -148,10 +196,19 @@ pub(crate) fn run(args: &Args, quiet: bool) -> Result<()> {
         sets.push((g.to_string(), files, truths));
     }
     pb.finish_and_clear();
+    Ok(sets)
+}
+
+/// An output directory per group, as `compare` takes them.
+type GroupDirs = Vec<(String, Vec<PathBuf>)>;
+
+/// Step 2: `analyze` on each group; truth vs measured per QD and the
+/// groups' output directories.
+fn analyze_sets(dir: &Path, sets: &[GroupSet], quiet: bool) -> Result<(Vec<QdReport>, GroupDirs)> {
     let cfg = PipelineConfig::default();
     let mut qds = Vec::new();
     let mut group_dirs = Vec::new();
-    for (g, files, truths) in &sets {
+    for (g, files, truths) in sets {
         let out = dir.join("analyze").join(g);
         let outcomes = super::analyze::analyze_all(files, &out, &cfg, quiet)?;
         group_dirs.push((g.clone(), vec![out.clone()]));
@@ -172,51 +229,41 @@ pub(crate) fn run(args: &Args, quiet: bool) -> Result<()> {
             });
         }
     }
-    // Compare the groups (only QDs that were analysed).
-    let gs = super::compare::load_groups(&group_dirs);
-    let comparison = match &gs {
-        Ok(gs) => {
-            let (ts, warnings) = super::compare::tests(gs);
-            let set = report::OutputSet::new(&dir.join("compare"))?;
-            let cmp_dir = set.dir().to_path_buf();
-            let value = serde_json::json!({"groups": gs, "tests": ts, "warnings": warnings});
-            report::write_json(&cmp_dir.join("comparison.json"), &value)?;
-            let pts: Vec<(String, Vec<f64>, f64, f64)> = gs
-                .iter()
-                .map(|g| {
-                    (
-                        format!("{} (n={})", g.name, g.n),
-                        g.qds.iter().map(|q| q.ratio_volume).collect(),
-                        g.ratio_volume_mean,
-                        g.ratio_volume_sd.unwrap_or(f64::NAN),
-                    )
-                })
-                .collect();
-            report::plot::groups_png(
-                &cmp_dir.join("comparison.png"),
-                "demo: Cs:Pb/Br volume ratio per QD",
-                "Cs : Pb/Br ratio (volume)",
-                &pts,
-            )?;
-            set.commit()?;
-            value
-        }
-        Err(e) => serde_json::json!({"error": e.to_string()}),
-    };
-    let max_err = qds
+    Ok((qds, group_dirs))
+}
+
+/// Step 3: `compare/comparison.json` and `compare/comparison.png`; the
+/// comparison's JSON value.
+fn write_comparison(dir: &Path, gs: &[super::compare::Group]) -> Result<serde_json::Value> {
+    let (ts, warnings) = super::compare::tests(gs);
+    let set = report::OutputSet::new(&dir.join("compare"))?;
+    let cmp_dir = set.dir().to_path_buf();
+    let value = serde_json::json!({"groups": gs, "tests": ts, "warnings": warnings});
+    report::write_json(&cmp_dir.join("comparison.json"), &value)?;
+    let pts: Vec<(String, Vec<f64>, f64, f64)> = gs
         .iter()
-        .filter_map(|q| q.error_volume)
-        .map(f64::abs)
-        .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
-    let summary = DemoSummary {
-        frames: args.frames,
-        size_px: args.size_px,
-        pixel_size_angstrom: SynthParams::default().pixel_size_angstrom,
-        qds,
-        max_abs_error_volume: max_err,
-        comparison,
-    };
-    for q in &summary.qds {
+        .map(|g| {
+            (
+                format!("{} (n={})", g.name, g.n),
+                g.qds.iter().map(|q| q.ratio_volume).collect(),
+                g.ratio_volume_mean,
+                g.ratio_volume_sd.unwrap_or(f64::NAN),
+            )
+        })
+        .collect();
+    report::plot::groups_png(
+        &cmp_dir.join("comparison.png"),
+        "demo: Cs:Pb/Br volume ratio per QD",
+        "Cs : Pb/Br ratio (volume)",
+        &pts,
+    )?;
+    set.commit()?;
+    Ok(value)
+}
+
+/// Truth vs measured per QD on stdout.
+fn print_qds(qds: &[QdReport]) {
+    for q in qds {
         match (q.measured_ratio_volume, &q.error) {
             (Some(v), _) => println!(
                 "{:>9} {}: true {:.3}, measured {:.4} (volume), {:.4} (height); registration RMS error {} px",
@@ -231,33 +278,38 @@ pub(crate) fn run(args: &Args, quiet: bool) -> Result<()> {
             _ => {}
         }
     }
-    if let Ok(gs) = &gs {
-        for g in gs {
-            println!(
-                "{}: {:.4} ± {} over {} QDs",
-                g.name,
-                g.ratio_volume_mean,
-                g.ratio_volume_sd
-                    .map_or("n/a".into(), |s| format!("{s:.4}")),
-                g.n
-            );
-        }
-        if let Some(w) = super::compare::tests(gs)
-            .0
-            .first()
-            .and_then(|t| t.volume.clone())
-        {
-            println!(
-                "Welch's t-test: t = {:.3}, ν = {:.2}, p = {:.2e}",
-                w.t, w.df, w.p
-            );
-        }
+}
+
+/// Each group's mean ± s.d. and Welch's test on stdout.
+fn print_groups(gs: &[super::compare::Group]) {
+    for g in gs {
+        println!(
+            "{}: {:.4} ± {} over {} QDs",
+            g.name,
+            g.ratio_volume_mean,
+            g.ratio_volume_sd
+                .map_or("n/a".into(), |s| format!("{s:.4}")),
+            g.n
+        );
     }
-    let phonon = run_phonon_demo(&dir.join("phonon"), args.seed, quiet)?;
-    // The structure and simulation commands, as a user would type them:
-    // the study's 3-nm dot with its CP2K inputs, and a short thickness
-    // series (1–4 u.c.) of the quick preset's grid on the static crystal
-    // (one frozen-phonon configuration would make the 4mm wedge misleading).
+    if let Some(w) = super::compare::tests(gs)
+        .0
+        .first()
+        .and_then(|t| t.volume.clone())
+    {
+        println!(
+            "Welch's t-test: t = {:.3}, ν = {:.2}, p = {:.2e}",
+            w.t, w.df, w.p
+        );
+    }
+}
+
+/// The structure and simulation commands, as a user would type them:
+/// the study's 3-nm dot with its CP2K inputs, and a short thickness
+/// series (1–4 u.c.) of the quick preset's grid on the static crystal
+/// (one frozen-phonon configuration would make the 4mm wedge misleading).
+/// Returns their output directories.
+fn run_build_qd_and_simulate(dir: &Path, quiet: bool) -> Result<(PathBuf, PathBuf)> {
     let qd_dir = dir.join("build-qd");
     let sim_dir = dir.join("simulate");
     for argv in [
@@ -292,20 +344,7 @@ pub(crate) fn run(args: &Args, quiet: bool) -> Result<()> {
             .map_err(|e| Error::param("demo", e.to_string()))?;
         super::run(cli)?;
     }
-    let mut full: serde_json::Value = serde_json::to_value(&summary)
-        .map_err(|e| Error::format(dir.join("demo.json"), e.to_string()))?;
-    full["phonon"] = phonon;
-    full["build_qd"] = serde_json::json!(qd_dir.join("composition.json").display().to_string());
-    full["simulate"] = serde_json::json!(sim_dir.join("series.csv").display().to_string());
-    report::write_json(&dir.join("demo.json"), &full)?;
-    println!("outputs in {}", dir.display());
-    if summary.qds.iter().any(|q| q.error.is_some()) {
-        return Err(Error::Numerical {
-            what: "demo".into(),
-            reason: "some synthetic stacks failed (see demo.json)".into(),
-        });
-    }
-    Ok(())
+    Ok((qd_dir, sim_dir))
 }
 
 /// The phonon half on generated data: a 10-K gap series with the six modes
@@ -313,9 +352,19 @@ pub(crate) fn run(args: &Args, quiet: bool) -> Result<()> {
 /// a "full" and a "frozen-shell" 300-K run, and a 64-atom oscillator
 /// cluster for the DOS and RMSF. Returns truth vs measured.
 fn run_phonon_demo(dir: &Path, seed: u64, quiet: bool) -> Result<serde_json::Value> {
-    use crate::phonon::coupling::{default_bands, huang_rhys, SpectrumOptions};
-    use crate::phonon::synth::{self as psynth, Grid, SPEC_GRID};
     super::ensure_dir(dir)?;
+    let gap_10k = phonon_gap_10k(dir, seed, quiet)?;
+    phonon_histograms(dir, seed, quiet)?;
+    phonon_cluster(dir, seed, quiet)?;
+    Ok(serde_json::json!({
+        "gap_10k": gap_10k,
+        "outputs": ["phonon/coupling", "phonon/dephasing", "phonon/histogram", "phonon/dos", "phonon/rmsf"],
+    }))
+}
+
+/// The 10-K gap series of six known modes, its couplings (measured here
+/// and by `phonon coupling`) and `phonon dephasing`; truth vs measured.
+fn phonon_gap_10k(dir: &Path, seed: u64, quiet: bool) -> Result<serde_json::Value> {
     let g10 = SPEC_GRID;
     let modes = [
         (5.0, 10.0),
@@ -335,7 +384,6 @@ fn run_phonon_demo(dir: &Path, seed: u64, quiet: bool) -> Result<serde_json::Val
         SpectrumOptions::default(),
     )?;
     let bands = hr.band_couplings(&default_bands());
-    use super::phonon as ph;
     let gap_input = |p: &Path| ph::GapInput::plain(p.to_path_buf(), None, 0.0);
     ph::run(
         &ph::Command::Coupling(ph::CouplingArgs {
@@ -360,7 +408,15 @@ fn run_phonon_demo(dir: &Path, seed: u64, quiet: bool) -> Result<serde_json::Val
         }),
         quiet,
     )?;
-    // Histograms: a full and a frozen-shell-like 300-K run.
+    Ok(serde_json::json!({
+        "true_bands_s2_s7_s17": [10.339169, 4.253830, 1.221238], "measured": bands,
+        "true_lambda_mev": 74.524732, "measured_lambda_mev": hr.lambda_mev,
+        "gamma_300k_mev": hr.gamma_mev(300.0),
+    }))
+}
+
+/// `phonon histogram` of a full and a frozen-shell-like 300-K run.
+fn phonon_histograms(dir: &Path, seed: u64, quiet: bool) -> Result<()> {
     let g300 = Grid {
         frames: 4000,
         dt_fs: 5.0,
@@ -394,8 +450,12 @@ fn run_phonon_demo(dir: &Path, seed: u64, quiet: bool) -> Result<serde_json::Val
             allow_truncated: false,
         }),
         quiet,
-    )?;
-    // A 64-atom oscillator cluster at 300 K: Pb 4.1, Cs 6.9, Br 16.5 meV.
+    )
+}
+
+/// A 64-atom oscillator cluster at 300 K (Pb 4.1, Cs 6.9, Br 16.5 meV):
+/// `phonon dos` and `phonon rmsf`.
+fn phonon_cluster(dir: &Path, seed: u64, quiet: bool) -> Result<()> {
     let gt = Grid {
         frames: 600,
         dt_fs: 5.0,
@@ -436,13 +496,7 @@ fn run_phonon_demo(dir: &Path, seed: u64, quiet: bool) -> Result<serde_json::Val
             lattice_angstrom: 5.87,
         }),
         quiet,
-    )?;
-    Ok(serde_json::json!({
-        "gap_10k": {"true_bands_s2_s7_s17": [10.339169, 4.253830, 1.221238], "measured": bands,
-            "true_lambda_mev": 74.524732, "measured_lambda_mev": hr.lambda_mev,
-            "gamma_300k_mev": hr.gamma_mev(300.0)},
-        "outputs": ["phonon/coupling", "phonon/dephasing", "phonon/histogram", "phonon/dos", "phonon/rmsf"],
-    }))
+    )
 }
 
 fn path_str(p: &Path) -> Result<&str> {

@@ -109,41 +109,7 @@ pub fn peak_pairs(
             s2.push(v[0].hypot(v[1]));
         }
         let strain = match (v1, v2) {
-            (Some(v1), Some(v2)) => {
-                // F = [v1 v2]·[a1 a2]⁻¹ (columns v1, v2).
-                let f = [
-                    [
-                        v1[0] * inv[0][0] + v2[0] * inv[1][0],
-                        v1[0] * inv[0][1] + v2[0] * inv[1][1],
-                    ],
-                    [
-                        v1[1] * inv[0][0] + v2[1] * inv[1][0],
-                        v1[1] * inv[0][1] + v2[1] * inv[1][1],
-                    ],
-                ];
-                Some(match mode {
-                    StrainMode::Small => {
-                        let d = [[f[0][0] - 1.0, f[0][1]], [f[1][0], f[1][1] - 1.0]];
-                        [
-                            d[0][0],
-                            d[1][1],
-                            0.5 * (d[0][1] + d[1][0]),
-                            0.5 * (d[1][0] - d[0][1]),
-                        ]
-                    }
-                    StrainMode::Polar => {
-                        // 2-D polar decomposition: R from the angle of (F₀₀ + F₁₁, F₁₀ − F₀₁).
-                        let th = (f[1][0] - f[0][1]).atan2(f[0][0] + f[1][1]);
-                        let (s, c) = th.sin_cos();
-                        // U = Rᵀ F
-                        let u = [
-                            [c * f[0][0] + s * f[1][0], c * f[0][1] + s * f[1][1]],
-                            [-s * f[0][0] + c * f[1][0], -s * f[0][1] + c * f[1][1]],
-                        ];
-                        [u[0][0] - 1.0, u[1][1] - 1.0, 0.5 * (u[0][1] + u[1][0]), s]
-                    }
-                })
-            }
+            (Some(v1), Some(v2)) => Some(local_strain(v1, v2, &inv, mode)),
             _ => None,
         };
         if let Some(s) = strain {
@@ -169,15 +135,7 @@ pub fn peak_pairs(
     let (m2, d2) = mean_sd(&s2);
     let pooled: Vec<f64> = s1.iter().chain(&s2).copied().collect();
     let (mp, dp) = mean_sd(&pooled);
-    let mut ms = [0.0; 4];
-    for s in &strains {
-        for k in 0..4 {
-            ms[k] += s[k] / strains.len() as f64;
-        }
-    }
-    if strains.is_empty() {
-        ms = [f64::NAN; 4];
-    }
+    let ms = mean_strain(&strains);
     Ok(PeakPairs {
         local,
         a1_mean_sd_px: [m1, d1],
@@ -186,6 +144,58 @@ pub fn peak_pairs(
         mean_strain: ms,
         n_pairs,
     })
+}
+
+/// Strain (ε_xx, ε_yy, ε_xy) and rotation ω at a column with local vectors
+/// `v1`, `v2`; `inv` holds the rows of [a₁ a₂]⁻¹.
+fn local_strain(v1: [f64; 2], v2: [f64; 2], inv: &[[f64; 2]; 2], mode: StrainMode) -> [f64; 4] {
+    // F = [v1 v2]·[a1 a2]⁻¹ (columns v1, v2).
+    let f = [
+        [
+            v1[0] * inv[0][0] + v2[0] * inv[1][0],
+            v1[0] * inv[0][1] + v2[0] * inv[1][1],
+        ],
+        [
+            v1[1] * inv[0][0] + v2[1] * inv[1][0],
+            v1[1] * inv[0][1] + v2[1] * inv[1][1],
+        ],
+    ];
+    match mode {
+        StrainMode::Small => {
+            let d = [[f[0][0] - 1.0, f[0][1]], [f[1][0], f[1][1] - 1.0]];
+            [
+                d[0][0],
+                d[1][1],
+                0.5 * (d[0][1] + d[1][0]),
+                0.5 * (d[1][0] - d[0][1]),
+            ]
+        }
+        StrainMode::Polar => {
+            // 2-D polar decomposition: R from the angle of (F₀₀ + F₁₁, F₁₀ − F₀₁).
+            let th = (f[1][0] - f[0][1]).atan2(f[0][0] + f[1][1]);
+            let (s, c) = th.sin_cos();
+            // U = Rᵀ F
+            let u = [
+                [c * f[0][0] + s * f[1][0], c * f[0][1] + s * f[1][1]],
+                [-s * f[0][0] + c * f[1][0], -s * f[0][1] + c * f[1][1]],
+            ];
+            [u[0][0] - 1.0, u[1][1] - 1.0, 0.5 * (u[0][1] + u[1][0]), s]
+        }
+    }
+}
+
+/// Mean of each strain component (NaN when there are none).
+fn mean_strain(strains: &[[f64; 4]]) -> [f64; 4] {
+    let mut ms = [0.0; 4];
+    for s in strains {
+        for k in 0..4 {
+            ms[k] += s[k] / strains.len() as f64;
+        }
+    }
+    if strains.is_empty() {
+        ms = [f64::NAN; 4];
+    }
+    ms
 }
 
 /// Histogram of values: `bins` equal bins over [lo, hi]; returns the bin

@@ -160,36 +160,8 @@ pub fn find_peaks(
     mask: Option<ArrayView2<bool>>,
 ) -> Result<PeakSearch> {
     validate(p)?;
-    let (ny, nx) = image.dim();
-    if ny < 3 || nx < 3 {
-        return Err(Error::shape(
-            "peak search image",
-            "at least 3x3 px",
-            format!("{ny}x{nx}"),
-        ));
-    }
-    if let Some(m) = &mask {
-        if m.dim() != (ny, nx) {
-            return Err(Error::shape(
-                "peak mask",
-                format!("{ny}x{nx}"),
-                format!("{}x{}", m.dim().0, m.dim().1),
-            ));
-        }
-    }
-    if let Some(i) = image.iter().position(|v| !v.is_finite()) {
-        return Err(Error::NonFinite {
-            what: "peak search image".into(),
-            count: image.iter().filter(|v| !v.is_finite()).count(),
-            first: format!("(y, x) = ({}, {})", i / nx, i % nx),
-        });
-    }
-    let det: Array2<f64> = if p.smooth_sigma_px > 0.0 {
-        let f = image.mapv(|v| v as f32);
-        gaussian_filter(f.view(), p.smooth_sigma_px, 3.0)?.mapv(f64::from)
-    } else {
-        image.to_owned()
-    };
+    check_inputs(image, mask.as_ref())?;
+    let det = detection_image(image, p)?;
     let inside = |y: usize, x: usize| mask.as_ref().is_none_or(|m| m[[y, x]]);
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
     for ((y, x), &v) in det.indexed_iter() {
@@ -212,14 +184,61 @@ pub fn find_peaks(
     if hi <= lo {
         return Ok(out); // flat image: no peaks
     }
+    let cands = candidates(det.view(), threshold, p.min_separation_px);
+    out.n_candidates = cands.len();
+    suppress_and_refine(image, cands, p, inside, &mut out);
+    Ok(out)
+}
 
-    // Candidates: maximum over a Euclidean disk of radius min_sep/2 (ties:
-    // lowest index wins). Not min_sep itself: that disk reaches to within
-    // d − min_sep of a neighbour at distance d, where the flank of a bright
-    // column is higher than the peak of a dim one (a Cs column 22 px from a
-    // Pb/Br column was lost to a 17.6 px disk). Peaks closer than min_sep
-    // are removed by the suppression below, as documented.
-    let disk = disk_offsets((0.5 * p.min_separation_px).max(1.5));
+/// A peak-search image of at least 3×3 finite pixels and a mask of its shape.
+fn check_inputs(image: ArrayView2<f64>, mask: Option<&ArrayView2<bool>>) -> Result<()> {
+    let (ny, nx) = image.dim();
+    if ny < 3 || nx < 3 {
+        return Err(Error::shape(
+            "peak search image",
+            "at least 3x3 px",
+            format!("{ny}x{nx}"),
+        ));
+    }
+    if let Some(m) = mask {
+        if m.dim() != (ny, nx) {
+            return Err(Error::shape(
+                "peak mask",
+                format!("{ny}x{nx}"),
+                format!("{}x{}", m.dim().0, m.dim().1),
+            ));
+        }
+    }
+    if let Some(i) = image.iter().position(|v| !v.is_finite()) {
+        return Err(Error::NonFinite {
+            what: "peak search image".into(),
+            count: image.iter().filter(|v| !v.is_finite()).count(),
+            first: format!("(y, x) = ({}, {})", i / nx, i % nx),
+        });
+    }
+    Ok(())
+}
+
+/// The image the maxima are found in: `image` smoothed by the detection σ
+/// (if any).
+fn detection_image(image: ArrayView2<f64>, p: &PeakParams) -> Result<Array2<f64>> {
+    Ok(if p.smooth_sigma_px > 0.0 {
+        let f = image.mapv(|v| v as f32);
+        gaussian_filter(f.view(), p.smooth_sigma_px, 3.0)?.mapv(f64::from)
+    } else {
+        image.to_owned()
+    })
+}
+
+/// Candidates (y, x, value) above `threshold`: maximum over a Euclidean
+/// disk of radius min_sep/2 (ties: lowest index wins). Not min_sep itself:
+/// that disk reaches to within d − min_sep of a neighbour at distance d,
+/// where the flank of a bright column is higher than the peak of a dim one
+/// (a Cs column 22 px from a Pb/Br column was lost to a 17.6 px disk).
+/// Peaks closer than min_sep are removed by the suppression, as documented.
+fn candidates(det: ArrayView2<f64>, threshold: f64, min_sep: f64) -> Vec<(usize, usize, f64)> {
+    let (ny, nx) = det.dim();
+    let disk = disk_offsets((0.5 * min_sep).max(1.5));
     let wins = |y: usize, x: usize, offs: &[(i64, i64)]| -> bool {
         let v = det[[y, x]];
         for &(dy, dx) in offs {
@@ -245,36 +264,74 @@ pub fn find_peaks(
             }
         }
     }
-    out.n_candidates = cands.len();
-    // Suppression by decreasing intensity on a grid of min_sep cells.
-    cands.sort_by(|a, b| b.2.total_cmp(&a.2).then((a.0, a.1).cmp(&(b.0, b.1))));
-    let cell = p.min_separation_px.max(1.0);
-    let (gy, gx) = (
-        (ny as f64 / cell).ceil() as usize + 1,
-        (nx as f64 / cell).ceil() as usize + 1,
-    );
-    let mut grid: Vec<Vec<(f64, f64)>> = vec![Vec::new(); gy * gx];
-    let border = p.exclude_border_px;
-    let rc = p.centroid_radius_px.max(2.0);
-    let cdisk = disk_offsets(rc);
-    let ms2 = p.min_separation_px * p.min_separation_px;
-    for (y, x, v) in cands {
-        let (cy, cx) = ((y as f64 / cell) as usize, (x as f64 / cell) as usize);
-        let mut close = false;
-        'outer: for gyy in cy.saturating_sub(1)..=(cy + 1).min(gy - 1) {
-            for gxx in cx.saturating_sub(1)..=(cx + 1).min(gx - 1) {
-                for &(py, px) in &grid[gyy * gx + gxx] {
-                    if (py - y as f64).powi(2) + (px - x as f64).powi(2) < ms2 {
-                        close = true;
-                        break 'outer;
+    cands
+}
+
+/// Kept peaks on a grid of min_sep cells, for the suppression.
+struct KeptGrid {
+    cell: f64,
+    gy: usize,
+    gx: usize,
+    cells: Vec<Vec<(f64, f64)>>,
+    min_sep2: f64,
+}
+
+impl KeptGrid {
+    fn new((ny, nx): (usize, usize), min_sep: f64) -> Self {
+        let cell = min_sep.max(1.0);
+        let (gy, gx) = (
+            (ny as f64 / cell).ceil() as usize + 1,
+            (nx as f64 / cell).ceil() as usize + 1,
+        );
+        KeptGrid {
+            cell,
+            gy,
+            gx,
+            cells: vec![Vec::new(); gy * gx],
+            min_sep2: min_sep * min_sep,
+        }
+    }
+
+    /// Keep (y, x) unless a kept peak lies closer than min_sep; true when kept.
+    fn keep(&mut self, y: usize, x: usize) -> bool {
+        let (cy, cx) = (
+            (y as f64 / self.cell) as usize,
+            (x as f64 / self.cell) as usize,
+        );
+        for gyy in cy.saturating_sub(1)..=(cy + 1).min(self.gy - 1) {
+            for gxx in cx.saturating_sub(1)..=(cx + 1).min(self.gx - 1) {
+                for &(py, px) in &self.cells[gyy * self.gx + gxx] {
+                    if (py - y as f64).powi(2) + (px - x as f64).powi(2) < self.min_sep2 {
+                        return false;
                     }
                 }
             }
         }
-        if close {
+        self.cells[cy * self.gx + cx].push((y as f64, x as f64));
+        true
+    }
+}
+
+/// Suppression by decreasing intensity (a kept candidate suppresses every
+/// one within min_sep, inside the mask or not), then the mask, the border
+/// and the centroid refinement; accepted peaks go into `out`.
+fn suppress_and_refine(
+    image: ArrayView2<f64>,
+    mut cands: Vec<(usize, usize, f64)>,
+    p: &PeakParams,
+    inside: impl Fn(usize, usize) -> bool,
+    out: &mut PeakSearch,
+) {
+    let (ny, nx) = image.dim();
+    cands.sort_by(|a, b| b.2.total_cmp(&a.2).then((a.0, a.1).cmp(&(b.0, b.1))));
+    let mut grid = KeptGrid::new((ny, nx), p.min_separation_px);
+    let border = p.exclude_border_px;
+    let rc = p.centroid_radius_px.max(2.0);
+    let cdisk = disk_offsets(rc);
+    for (y, x, v) in cands {
+        if !grid.keep(y, x) {
             continue;
         }
-        grid[cy * gx + cx].push((y as f64, x as f64));
         if !inside(y, x) {
             out.n_outside_mask += 1;
             continue;
@@ -297,7 +354,6 @@ pub fn find_peaks(
             None => out.n_centroid_rejected += 1,
         }
     }
-    Ok(out)
 }
 
 /// Bilinear sample with replicate edges.

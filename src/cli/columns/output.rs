@@ -65,9 +65,8 @@ fn spacing_json(s: &Spacing) -> serde_json::Value {
     })
 }
 
-/// `columns.csv` (one row per column, the CSV contract) and `fits.csv`
-/// (fit status, evaluations and standard errors).
-fn write_tables(out: &Path, r: &ColumnsResult) -> Result<()> {
+/// `columns.csv`: one row per column (the CSV contract).
+fn write_columns_csv(out: &Path, r: &ColumnsResult) -> Result<()> {
     let ps = r.pixel_size_angstrom;
     let rows: Vec<Vec<String>> = r
         .columns
@@ -93,7 +92,12 @@ fn write_tables(out: &Path, r: &ColumnsResult) -> Result<()> {
             ]
         })
         .collect();
-    report::write_csv(&out.join("columns.csv"), &COLUMNS_HEADER, &rows)?;
+    report::write_csv(&out.join("columns.csv"), &COLUMNS_HEADER, &rows)
+}
+
+/// `fits.csv`: fit status, evaluations and standard errors per column.
+fn write_fits_csv(out: &Path, r: &ColumnsResult) -> Result<()> {
+    let ps = r.pixel_size_angstrom;
     let fits: Vec<Vec<String>> = r
         .columns
         .iter()
@@ -209,13 +213,43 @@ pub fn write_outputs(
 ) -> Result<Summary> {
     let set = crate::report::OutputSet::new(dir)?;
     let out = set.dir().to_path_buf();
-    let ps = r.pixel_size_angstrom;
-    write_tables(&out, r)?;
+    write_columns_csv(&out, r)?;
+    write_fits_csv(&out, r)?;
     write_lattice_csv(&out, r)?;
     let summary = summarise(input, r, source);
+    write_summary_json(&out, &summary, params, r)?;
+    write_overlay_png(&out, image, r)?;
+    let ps = r.pixel_size_angstrom;
+    let d1: Vec<f64> = r
+        .local
+        .iter()
+        .filter_map(|(_, l)| l.a1)
+        .map(|v| v[0].hypot(v[1]) * ps)
+        .collect();
+    let d2: Vec<f64> = r
+        .local
+        .iter()
+        .filter_map(|(_, l)| l.a2)
+        .map(|v| v[0].hypot(v[1]) * ps)
+        .collect();
+    if !(d1.is_empty() && d2.is_empty()) {
+        write_spacing_png(&out, &summary, &d1, &d2)?;
+        write_spacing_map_png(&out, image, r)?;
+    }
+    set.commit()?;
+    Ok(summary)
+}
+
+/// `summary.json`: the summary, the parameters and the measured lattice.
+fn write_summary_json(
+    out: &Path,
+    summary: &Summary,
+    params: &ColumnsParams,
+    r: &ColumnsResult,
+) -> Result<()> {
     let a = &r.assignment;
     let full = Full {
-        summary: &summary,
+        summary,
         qdscope_version: env!("CARGO_PKG_VERSION"),
         parameters: params,
         lengths_px: &r.lengths,
@@ -229,8 +263,12 @@ pub fn write_outputs(
         measured_lattice: &r.lattice,
         mask_pixels: r.mask_pixels,
     };
-    report::write_json(&out.join("summary.json"), &full)?;
-    // Plots.
+    report::write_json(&out.join("summary.json"), &full)
+}
+
+/// `overlay.png`: the image with every column marked by its sublattice
+/// (failed fits marked as such).
+fn write_overlay_png(out: &Path, image: &Image, r: &ColumnsResult) -> Result<()> {
     let markers: Vec<(f64, f64, plot::Marker)> = r
         .columns
         .iter()
@@ -252,70 +290,65 @@ pub fn write_outputs(
         &out.join("overlay.png"),
         image.data.view(),
         &markers,
-        Some(ps),
+        Some(r.pixel_size_angstrom),
         0.6 * r.lengths.centroid_radius_px.max(2.0),
-    )?;
-    let d1: Vec<f64> = r
+    )
+}
+
+/// `spacing.png`: histograms of the peak-pair distances `d1`, `d2` (Å)
+/// along the two axes (not both empty).
+fn write_spacing_png(out: &Path, summary: &Summary, d1: &[f64], d2: &[f64]) -> Result<()> {
+    let all: Vec<f64> = d1.iter().chain(d2).copied().collect();
+    let lo = all.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = all.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let (lo, hi) = if hi - lo < 0.02 {
+        (lo - 0.05, hi + 0.05)
+    } else {
+        (lo, hi)
+    };
+    let (centres, c1) = lattice::histogram(d1, lo, hi, 30);
+    let (_, c2) = lattice::histogram(d2, lo, hi, 30);
+    let f = |c: Vec<usize>| c.into_iter().map(|v| v as f64).collect::<Vec<f64>>();
+    plot::histogram_png(
+        &out.join("spacing.png"),
+        &format!(
+            "peak-pair spacing: {:.3} ± {:.3} Å",
+            summary.lattice_spacing_angstrom.unwrap_or(f64::NAN),
+            summary.lattice_spacing_sd_angstrom.unwrap_or(f64::NAN)
+        ),
+        "pair distance (Å)",
+        &centres,
+        &[("a1 axis".into(), f(c1)), ("a2 axis".into(), f(c2))],
+    )
+}
+
+/// `spacing_map.png`: the local spacing (mean of a1 and a2 pairs, Å) at
+/// each column.
+fn write_spacing_map_png(out: &Path, image: &Image, r: &ColumnsResult) -> Result<()> {
+    let ps = r.pixel_size_angstrom;
+    let pts: Vec<(f64, f64, f64)> = r
         .local
         .iter()
-        .filter_map(|(_, l)| l.a1)
-        .map(|v| v[0].hypot(v[1]) * ps)
-        .collect();
-    let d2: Vec<f64> = r
-        .local
-        .iter()
-        .filter_map(|(_, l)| l.a2)
-        .map(|v| v[0].hypot(v[1]) * ps)
-        .collect();
-    let all: Vec<f64> = d1.iter().chain(&d2).copied().collect();
-    if !all.is_empty() {
-        let lo = all.iter().copied().fold(f64::INFINITY, f64::min);
-        let hi = all.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let (lo, hi) = if hi - lo < 0.02 {
-            (lo - 0.05, hi + 0.05)
-        } else {
-            (lo, hi)
-        };
-        let (centres, c1) = lattice::histogram(&d1, lo, hi, 30);
-        let (_, c2) = lattice::histogram(&d2, lo, hi, 30);
-        let f = |c: Vec<usize>| c.into_iter().map(|v| v as f64).collect::<Vec<f64>>();
-        plot::histogram_png(
-            &out.join("spacing.png"),
-            &format!(
-                "peak-pair spacing: {:.3} ± {:.3} Å",
-                summary.lattice_spacing_angstrom.unwrap_or(f64::NAN),
-                summary.lattice_spacing_sd_angstrom.unwrap_or(f64::NAN)
-            ),
-            "pair distance (Å)",
-            &centres,
-            &[("a1 axis".into(), f(c1)), ("a2 axis".into(), f(c2))],
-        )?;
-        let pts: Vec<(f64, f64, f64)> = r
-            .local
-            .iter()
-            .filter_map(|(id, l)| {
-                let v: Vec<f64> = [l.a1, l.a2]
-                    .iter()
-                    .flatten()
-                    .map(|v| v[0].hypot(v[1]) * ps)
-                    .collect();
-                (!v.is_empty()).then(|| {
-                    let c = &r.columns[*id];
-                    (
-                        c.fit.params.x0,
-                        c.fit.params.y0,
-                        v.iter().sum::<f64>() / v.len() as f64,
-                    )
-                })
+        .filter_map(|(id, l)| {
+            let v: Vec<f64> = [l.a1, l.a2]
+                .iter()
+                .flatten()
+                .map(|v| v[0].hypot(v[1]) * ps)
+                .collect();
+            (!v.is_empty()).then(|| {
+                let c = &r.columns[*id];
+                (
+                    c.fit.params.x0,
+                    c.fit.params.y0,
+                    v.iter().sum::<f64>() / v.len() as f64,
+                )
             })
-            .collect();
-        plot::value_map_png(
-            &out.join("spacing_map.png"),
-            "local spacing (Å), mean of a1 and a2 pairs",
-            image.data.dim(),
-            &pts,
-        )?;
-    }
-    set.commit()?;
-    Ok(summary)
+        })
+        .collect();
+    plot::value_map_png(
+        &out.join("spacing_map.png"),
+        "local spacing (Å), mean of a1 and a2 pairs",
+        image.data.dim(),
+        &pts,
+    )
 }

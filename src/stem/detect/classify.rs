@@ -20,6 +20,15 @@ pub(super) type LatticeParts = (
     [usize; 3],
 );
 
+/// Class index of a site kind: corner 0, centre 1, anion 2.
+fn class_of(k: SiteKind) -> usize {
+    match k {
+        SiteKind::Corner => 0usize,
+        SiteKind::Centre => 1,
+        SiteKind::Anion => 2,
+    }
+}
+
 /// Occupancy, interior, class identity and the refusals of steps 5–6.
 pub(super) fn classify(
     what: &str,
@@ -30,11 +39,58 @@ pub(super) fn classify(
     (lattice, mask, m, a_meas, n_sites): LatticeParts,
     p: &DetectParams,
 ) -> Result<Detection> {
-    let class_of = |k: SiteKind| match k {
-        SiteKind::Corner => 0usize,
-        SiteKind::Centre => 1,
-        SiteKind::Anion => 2,
+    let (occupied, n_occ) = occupancy(what, &all_sites, &fit, p)?;
+    let graph = SiteGraph::new(&all_sites, &fit, occupied, (ny, nx));
+    let interior = graph.interior();
+    let corner_is_bright = corner_is_bright(what, &all_sites, &interior, &fit, p)?;
+    let (mismatch, mismatch_fraction) = graph.mismatches(&interior, corner_is_bright);
+    if mismatch_fraction > p.max_mismatch_fraction {
+        return Err(refuse(
+            what,
+            format!(
+                "the two classes are not separated: {:.0} % of interior columns are not brighter (Pb/Br) or darker (Cs) than their four neighbours of the other class (limit {:.0} %)",
+                100.0 * mismatch_fraction,
+                100.0 * p.max_mismatch_fraction
+            ),
+        ));
+    }
+    let (columns, mm) = graph.detected(&interior, &mismatch);
+    let report = LatticeReport {
+        measured_angstrom: a_meas,
+        expected_angstrom: p.expected_lattice_angstrom,
+        aspect_minus_one: m.squareness().0,
+        angle_deg: m.squareness().1,
+        contrast_10: m.contrast_g,
+        basis_px: [lattice.a1, lattice.a2],
+        mask_pixels: mask.iter().filter(|v| **v).count(),
+        n_sites,
+        n_occupied: n_occ,
+        sigma_px: fit.sigma_px.clone(),
+        joint_iterations: fit.iterations,
+        joint_converged: fit.converged,
     };
+    Ok(Detection {
+        columns,
+        fit,
+        lattice,
+        corner_is_bright,
+        mismatch: mm,
+        mismatch_fraction,
+        mask,
+        report,
+        model,
+    })
+}
+
+/// Step 5, occupancy: which sites hold a column (volume above the
+/// occupancy fraction of its class's upper quartile; anion sites never)
+/// and how many corner and centre sites do. Refuses one sublattice.
+fn occupancy(
+    what: &str,
+    all_sites: &[Site],
+    fit: &JointFit,
+    p: &DetectParams,
+) -> Result<(Vec<bool>, [usize; 2])> {
     let mut upper = [0.0f64; 2];
     for (c, u) in upper.iter_mut().enumerate() {
         let v: Vec<f64> = all_sites
@@ -71,31 +127,19 @@ pub(super) fn classify(
             ),
         ));
     }
-    let by_uv: HashMap<(i64, i64), usize> = all_sites
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.uv, i))
-        .collect();
-    let reach = 3.0 * fit.sigma_px[0].max(fit.sigma_px[1]);
-    let inside = |i: usize| {
-        let (x, y) = (fit.x[i], fit.y[i]);
-        x >= reach && y >= reach && x <= (nx - 1) as f64 - reach && y <= (ny - 1) as f64 - reach
-    };
-    let neighbours = |s: &Site| -> [Option<usize>; 4] {
-        let (u, v) = s.uv;
-        [
-            (u + 1, v + 1),
-            (u + 1, v - 1),
-            (u - 1, v + 1),
-            (u - 1, v - 1),
-        ]
-        .map(|k| by_uv.get(&k).copied().filter(|&j| occupied[j]))
-    };
-    let interior: Vec<bool> = all_sites
-        .iter()
-        .enumerate()
-        .map(|(i, s)| occupied[i] && inside(i) && neighbours(s).iter().all(Option::is_some))
-        .collect();
+    Ok((occupied, n_occ))
+}
+
+/// Step 5, class identity: the class with the larger median interior
+/// volume is Pb/Br (true when that is the corner class). Refuses fewer
+/// interior columns per class than the minimum.
+fn corner_is_bright(
+    what: &str,
+    all_sites: &[Site],
+    interior: &[bool],
+    fit: &JointFit,
+    p: &DetectParams,
+) -> Result<bool> {
     let med = |c: usize| -> f64 {
         let v: Vec<f64> = (0..all_sites.len())
             .filter(|&i| interior[i] && class_of(all_sites[i].kind) == c)
@@ -117,100 +161,142 @@ pub(super) fn classify(
             ),
         ));
     }
-    let corner_is_bright = med(0) > med(1);
-    let bright_class = if corner_is_bright { 0 } else { 1 };
-    let mut mismatch = vec![false; all_sites.len()];
-    let mut n_bad = 0usize;
-    let mut n_int_all = 0usize;
-    for (i, s) in all_sites.iter().enumerate() {
-        if !interior[i] {
-            continue;
+    Ok(med(0) > med(1))
+}
+
+/// The sites by lattice index, with their occupancy and fitted positions:
+/// who neighbours whom, and who is inside the image.
+struct SiteGraph<'a> {
+    sites: &'a [Site],
+    fit: &'a JointFit,
+    occupied: Vec<bool>,
+    by_uv: HashMap<(i64, i64), usize>,
+    /// Distance a model must keep from the image edge, px.
+    reach: f64,
+    dims: (usize, usize),
+}
+
+impl<'a> SiteGraph<'a> {
+    fn new(
+        sites: &'a [Site],
+        fit: &'a JointFit,
+        occupied: Vec<bool>,
+        dims: (usize, usize),
+    ) -> Self {
+        let by_uv: HashMap<(i64, i64), usize> =
+            sites.iter().enumerate().map(|(i, s)| (s.uv, i)).collect();
+        let reach = 3.0 * fit.sigma_px[0].max(fit.sigma_px[1]);
+        SiteGraph {
+            sites,
+            fit,
+            occupied,
+            by_uv,
+            reach,
+            dims,
         }
-        let mut nb: Vec<f64> = neighbours(s)
+    }
+
+    /// The fitted column `i` stays inside the image.
+    fn inside(&self, i: usize) -> bool {
+        let (ny, nx) = self.dims;
+        let reach = self.reach;
+        let (x, y) = (self.fit.x[i], self.fit.y[i]);
+        x >= reach && y >= reach && x <= (nx - 1) as f64 - reach && y <= (ny - 1) as f64 - reach
+    }
+
+    /// The four other-class neighbours of a corner/centre site, when occupied.
+    fn neighbours(&self, s: &Site) -> [Option<usize>; 4] {
+        let (u, v) = s.uv;
+        [
+            (u + 1, v + 1),
+            (u + 1, v - 1),
+            (u - 1, v + 1),
+            (u - 1, v - 1),
+        ]
+        .map(|k| self.by_uv.get(&k).copied().filter(|&j| self.occupied[j]))
+    }
+
+    /// Interior: occupied, inside, its four other-class neighbours occupied.
+    fn interior(&self) -> Vec<bool> {
+        self.sites
             .iter()
-            .flatten()
-            .map(|&j| fit.volume[j])
-            .collect();
-        nb.sort_by(f64::total_cmp);
-        let nmed = 0.5 * (nb[1] + nb[2]);
-        let bright = class_of(s.kind) == bright_class;
-        let ok = if bright {
-            fit.volume[i] > nmed
-        } else {
-            fit.volume[i] < nmed
-        };
-        n_int_all += 1;
-        if !ok {
-            mismatch[i] = true;
-            n_bad += 1;
-        }
+            .enumerate()
+            .map(|(i, s)| {
+                self.occupied[i] && self.inside(i) && self.neighbours(s).iter().all(Option::is_some)
+            })
+            .collect()
     }
-    let mismatch_fraction = n_bad as f64 / n_int_all.max(1) as f64;
-    if mismatch_fraction > p.max_mismatch_fraction {
-        return Err(refuse(
-            what,
-            format!(
-                "the two classes are not separated: {:.0} % of interior columns are not brighter (Pb/Br) or darker (Cs) than their four neighbours of the other class (limit {:.0} %)",
-                100.0 * mismatch_fraction,
-                100.0 * p.max_mismatch_fraction
-            ),
-        ));
-    }
-    let mut columns: Vec<Detected> = Vec::new();
-    let mut mm = Vec::new();
-    for (i, s) in all_sites.iter().enumerate() {
-        if s.kind != SiteKind::Anion && occupied[i] {
-            columns.push(Detected {
-                site: *s,
-                fit_index: i,
-                occupied: true,
-                interior: interior[i],
-            });
-            mm.push(mismatch[i]);
-        }
-    }
-    for (i, s) in all_sites.iter().enumerate() {
-        if s.kind == SiteKind::Anion {
-            // Anion columns between two occupied sites of each class.
-            let (u, v) = s.uv;
-            let nb = [(u - 1, v), (u + 1, v), (u, v - 1), (u, v + 1)];
-            if nb
+
+    /// Step 6: interior columns not brighter (bright class) or darker (dim
+    /// class) than the median of their four neighbours, and their fraction.
+    fn mismatches(&self, interior: &[bool], corner_is_bright: bool) -> (Vec<bool>, f64) {
+        let bright_class = if corner_is_bright { 0 } else { 1 };
+        let volume = &self.fit.volume;
+        let mut mismatch = vec![false; self.sites.len()];
+        let mut n_bad = 0usize;
+        let mut n_int_all = 0usize;
+        for (i, s) in self.sites.iter().enumerate() {
+            if !interior[i] {
+                continue;
+            }
+            let mut nb: Vec<f64> = self
+                .neighbours(s)
                 .iter()
-                .all(|k| by_uv.get(k).is_some_and(|&j| occupied[j]))
-            {
+                .flatten()
+                .map(|&j| volume[j])
+                .collect();
+            nb.sort_by(f64::total_cmp);
+            let nmed = 0.5 * (nb[1] + nb[2]);
+            let bright = class_of(s.kind) == bright_class;
+            let ok = if bright {
+                volume[i] > nmed
+            } else {
+                volume[i] < nmed
+            };
+            n_int_all += 1;
+            if !ok {
+                mismatch[i] = true;
+                n_bad += 1;
+            }
+        }
+        (mismatch, n_bad as f64 / n_int_all.max(1) as f64)
+    }
+
+    /// The corner/centre sites holding a column, then the anion sites
+    /// between occupied sites, with each one's mismatch flag.
+    fn detected(&self, interior: &[bool], mismatch: &[bool]) -> (Vec<Detected>, Vec<bool>) {
+        let mut columns: Vec<Detected> = Vec::new();
+        let mut mm = Vec::new();
+        for (i, s) in self.sites.iter().enumerate() {
+            if s.kind != SiteKind::Anion && self.occupied[i] {
                 columns.push(Detected {
                     site: *s,
                     fit_index: i,
                     occupied: true,
-                    interior: inside(i),
+                    interior: interior[i],
                 });
-                mm.push(false);
+                mm.push(mismatch[i]);
             }
         }
+        for (i, s) in self.sites.iter().enumerate() {
+            if s.kind == SiteKind::Anion {
+                // Anion columns between two occupied sites of each class.
+                let (u, v) = s.uv;
+                let nb = [(u - 1, v), (u + 1, v), (u, v - 1), (u, v + 1)];
+                if nb
+                    .iter()
+                    .all(|k| self.by_uv.get(k).is_some_and(|&j| self.occupied[j]))
+                {
+                    columns.push(Detected {
+                        site: *s,
+                        fit_index: i,
+                        occupied: true,
+                        interior: self.inside(i),
+                    });
+                    mm.push(false);
+                }
+            }
+        }
+        (columns, mm)
     }
-    let report = LatticeReport {
-        measured_angstrom: a_meas,
-        expected_angstrom: p.expected_lattice_angstrom,
-        aspect_minus_one: m.squareness().0,
-        angle_deg: m.squareness().1,
-        contrast_10: m.contrast_g,
-        basis_px: [lattice.a1, lattice.a2],
-        mask_pixels: mask.iter().filter(|v| **v).count(),
-        n_sites,
-        n_occupied: n_occ,
-        sigma_px: fit.sigma_px.clone(),
-        joint_iterations: fit.iterations,
-        joint_converged: fit.converged,
-    };
-    Ok(Detection {
-        columns,
-        fit,
-        lattice,
-        corner_is_bright,
-        mismatch: mm,
-        mismatch_fraction,
-        mask,
-        report,
-        model,
-    })
 }
