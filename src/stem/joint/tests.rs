@@ -36,6 +36,27 @@ fn scene(n: usize, a: f64, v: [f64; 2], s: [f64; 2], bg: f64) -> (Array2<f64>, V
     (img, cols)
 }
 
+/// Column sites of a perovskite [001] projection on an n² image (spacing
+/// a px, origin at (1, 1)): class 0 at the corners, 1 at the body centres,
+/// 2 (anion-only) between them.
+fn perovskite_sites(n: usize, a: f64) -> Vec<(f64, f64, usize)> {
+    let m = (n as f64 / (a / 2.0)) as usize;
+    let mut out = Vec::new();
+    for j in 0..=m {
+        for i in 0..=m {
+            let class = if (i + j) % 2 == 1 {
+                2
+            } else if i % 2 == 0 {
+                0
+            } else {
+                1
+            };
+            out.push((1.0 + i as f64 * a / 2.0, 1.0 + j as f64 * a / 2.0, class));
+        }
+    }
+    out
+}
+
 #[test]
 fn overlapping_two_class_volumes_are_unbiased() {
     // σ = 0.25 and 0.3 × the nearest-neighbour distance a/√2: a
@@ -95,34 +116,23 @@ fn elliptical_columns_share_one_shape() {
     let shape = Shape { q1, q2 };
     let mut img = ndarray::Array2::<f64>::from_elem((n, n), 5.0);
     let mut cols = Vec::new();
-    let m = (n as f64 / (a / 2.0)) as usize;
-    for j in 0..=m {
-        for i in 0..=m {
-            let (x, y) = (1.0 + i as f64 * a / 2.0, 1.0 + j as f64 * a / 2.0);
-            let class = if (i + j) % 2 == 1 {
-                2
-            } else if i % 2 == 0 {
-                0
-            } else {
-                1
-            };
-            let v = [100.0 * ratio, 100.0, 15.0][class] * s * s;
-            let norm = v / (std::f64::consts::TAU * s * s);
-            for ((yy, xx), p) in img.indexed_iter_mut() {
-                let r2 = shape.quad(xx as f64 - x, yy as f64 - y);
-                if r2 < 64.0 * s * s {
-                    *p += norm * (-r2 / (2.0 * s * s)).exp();
-                }
+    for (x, y, class) in perovskite_sites(n, a) {
+        let v = [100.0 * ratio, 100.0, 15.0][class] * s * s;
+        let norm = v / (std::f64::consts::TAU * s * s);
+        for ((yy, xx), p) in img.indexed_iter_mut() {
+            let r2 = shape.quad(xx as f64 - x, yy as f64 - y);
+            if r2 < 64.0 * s * s {
+                *p += norm * (-r2 / (2.0 * s * s)).exp();
             }
-            // Anion columns are fixed at their (true) sites.
-            let off = if class == 2 { 0.0 } else { 1.0 };
-            cols.push(JointColumn {
-                x: x + 0.3 * off,
-                y: y - 0.2 * off,
-                class,
-                fixed: class == 2,
-            });
         }
+        // Anion columns are fixed at their (true) sites.
+        let off = if class == 2 { 0.0 } else { 1.0 };
+        cols.push(JointColumn {
+            x: x + 0.3 * off,
+            y: y - 0.2 * off,
+            class,
+            fixed: class == 2,
+        });
     }
     let p = JointParams {
         sigma_px: vec![0.8 * s; 3],
@@ -188,25 +198,14 @@ fn robust_weights_keep_support_texture_out_of_the_volumes() {
             }
         }
     };
-    let m = (n as f64 / (a / 2.0)) as usize;
-    for j in 0..=m {
-        for i in 0..=m {
-            let (x, y) = (1.0 + i as f64 * a / 2.0, 1.0 + j as f64 * a / 2.0);
-            let class = if (i + j) % 2 == 1 {
-                2
-            } else if i % 2 == 0 {
-                0
-            } else {
-                1
-            };
-            add(&mut img, x, y, [40.0, 100.0, 15.0][class], s);
-            cols.push(JointColumn {
-                x,
-                y,
-                class,
-                fixed: class == 2,
-            });
-        }
+    for (x, y, class) in perovskite_sites(n, a) {
+        add(&mut img, x, y, [40.0, 100.0, 15.0][class], s);
+        cols.push(JointColumn {
+            x,
+            y,
+            class,
+            fixed: class == 2,
+        });
     }
     let dim_peak = 40.0 / (std::f64::consts::TAU * s * s);
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
