@@ -32,6 +32,11 @@ pub use crate::multislice::work::{defocus_nodes, in_shard, positions, Item, Part
 
 /// Thickest crystal a run computes, u.c.
 pub const MAX_THICKNESS_UC: usize = 200;
+/// Most frozen-phonon configurations one run accepts: beyond it the
+/// standard error no longer shrinks visibly, and a typo (`1000000000`)
+/// must not start a run of years. Larger ensembles: several runs with
+/// different seeds, merged.
+pub const MAX_PHONONS: usize = 10_000;
 
 impl SimParams {
     /// Every check of a run before anything is computed: PRISM in single
@@ -68,6 +73,13 @@ impl SimParams {
                 ),
             ));
         }
+        crate::error::check_size(
+            "phonons",
+            self.phonons as f64,
+            MAX_PHONONS as f64,
+            "configurations",
+            "split larger ensembles into runs with different seeds",
+        )?;
         let e = engine(self)?;
         if let Method::Prism { interpolation: f } = self.method() {
             let nb = prism::basis(&e, &self.microscope, f).len();
@@ -225,6 +237,23 @@ mod tests {
                     ..d()
                 },
                 "must be ≤ 200 u.c., got 201",
+            ),
+            (
+                SimParams {
+                    phonons: 1_000_000_000,
+                    ..d()
+                },
+                "1.000e9 configurations is above the limit of 10000 configurations",
+            ),
+            (
+                SimParams {
+                    microscope: crate::optics::Microscope {
+                        high_tension_kv: 1e-9,
+                        ..crate::optics::Microscope::default()
+                    },
+                    ..d()
+                },
+                "high tension must be 1 … 3000 kV, got 1e-9",
             ),
             (
                 SimParams {

@@ -67,9 +67,15 @@ impl Default for Microscope {
     }
 }
 
+/// Lowest high tension accepted (kV): below it the wavelength (> 0.39 Å)
+/// makes every sampling derived from it absurd.
+pub const MIN_HIGH_TENSION_KV: f64 = 1.0;
+/// Highest high tension accepted (kV), the largest electron microscopes built.
+pub const MAX_HIGH_TENSION_KV: f64 = 3000.0;
+
 impl Microscope {
-    /// Validate a microscope: kV > 0, 0 < α ≤ 100 mrad, finite aberrations,
-    /// non-negative spreads.
+    /// Validate a microscope: 1 kV ≤ high tension ≤ [`MAX_HIGH_TENSION_KV`],
+    /// 0 < α ≤ 100 mrad, finite aberrations, non-negative spreads.
     ///
     /// # Errors
     /// `Error::InvalidParameter` naming the field (`high_tension_kv`, ...).
@@ -81,10 +87,15 @@ impl Microscope {
                 Err(Error::param(name, format!("must be finite, got {v}")))
             }
         };
-        if !(self.high_tension_kv.is_finite() && self.high_tension_kv > 0.0) {
+        if !(self.high_tension_kv.is_finite()
+            && (MIN_HIGH_TENSION_KV..=MAX_HIGH_TENSION_KV).contains(&self.high_tension_kv))
+        {
             return Err(Error::param(
                 "high_tension_kv",
-                format!("high tension must be > 0 kV, got {}", self.high_tension_kv),
+                format!(
+                    "high tension must be {MIN_HIGH_TENSION_KV} … {MAX_HIGH_TENSION_KV} kV, got {}",
+                    crate::error::fmt_value(self.high_tension_kv)
+                ),
             ));
         }
         if !(self.convergence_mrad.is_finite()

@@ -135,9 +135,7 @@ fn validate(
         format!("pixel (y={}, x={})", i / nx.max(1), i % nx.max(1))
     })?;
     validate_psf(initial_psf, (ny, nx))?;
-    if p.iterations == 0 {
-        return Err(Error::param("deconv_iterations", "must be at least 1"));
-    }
+    crate::stem::limits::iterations("deconv_iterations", p.iterations)?;
     if !(p.dampar.is_finite() && p.dampar >= 0.0 && p.readout.is_finite()) {
         return Err(Error::param(
             "dampar/readout",

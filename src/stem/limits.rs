@@ -5,6 +5,28 @@
 
 use crate::error::{fmt_size, fmt_value, Error, Result};
 
+/// Most iterations an iterative filter (denoising, Richardson–Lucy) accepts:
+/// both converge in tens of iterations; a count beyond this is a typo that
+/// would run for days.
+pub const MAX_ITERATIONS: usize = 10_000;
+
+/// `iterations` of parameter `name` checked to be 1 … [`MAX_ITERATIONS`].
+///
+/// # Errors
+/// `Error::InvalidParameter` naming `name`, the value and the limit.
+pub fn iterations(name: &str, iterations: usize) -> Result<()> {
+    if iterations == 0 {
+        return Err(Error::param(name, "must be at least 1"));
+    }
+    crate::error::check_size(
+        name,
+        iterations as f64,
+        MAX_ITERATIONS as f64,
+        "iterations",
+        "the filter converges in tens of iterations",
+    )
+}
+
 /// Fewest pixels per lattice constant the column chain accepts: below it the
 /// Cs and Pb/Br columns (a/√2 apart) are not resolved.
 pub const MIN_LATTICE_PX: f64 = 4.0;
@@ -55,6 +77,21 @@ pub fn lattice_px(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn iteration_counts_are_bounded_on_both_sides() {
+        assert!(iterations("denoise_iterations", 1).is_ok());
+        assert!(iterations("denoise_iterations", MAX_ITERATIONS).is_ok());
+        let e = iterations("deconv_iterations", 0).unwrap_err().to_string();
+        assert!(
+            e.starts_with("deconv_iterations: must be at least 1"),
+            "{e}"
+        );
+        let e = iterations("deconv_iterations", 1_000_000_000)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("above the limit of 10000 iterations"), "{e}");
+    }
 
     #[test]
     fn lattice_bounds_name_value_and_limit() {

@@ -189,6 +189,11 @@ pub fn generate(p: &SynthParams) -> Result<(Stack, SynthTruth)> {
     ))
 }
 
+/// Largest synthetic frame side, px.
+pub const MAX_SIDE_PX: usize = 16_384;
+/// Most pixels of a synthetic stack (frames × rows × cols).
+pub const MAX_STACK_PX: usize = 1 << 30;
+
 fn validate(p: &SynthParams) -> Result<()> {
     let pos = |name: &str, v: f64| {
         if v.is_finite() && v > 0.0 {
@@ -206,6 +211,20 @@ fn validate(p: &SynthParams) -> Result<()> {
     if p.frames == 0 {
         return Err(Error::param("frames", "must be at least 1"));
     }
+    crate::error::check_size(
+        "synthetic frame size",
+        p.rows.max(p.cols) as f64,
+        MAX_SIDE_PX as f64,
+        "px",
+        "the largest detector frames",
+    )?;
+    crate::error::check_size(
+        "frames",
+        p.frames as f64,
+        (MAX_STACK_PX / (p.rows * p.cols)).max(1) as f64,
+        "frames",
+        "a stack of at most 2^30 px (4 GiB as f32)",
+    )?;
     pos("pixel_size_angstrom", p.pixel_size_angstrom)?;
     pos("lattice_angstrom", p.lattice_angstrom)?;
     pos("column_sigma_angstrom", p.column_sigma_angstrom)?;
@@ -361,6 +380,30 @@ mod tests {
             (49, 36, 84)
         );
         assert_eq!(a.calibration.pixel_size_angstrom(), Some(0.25));
+    }
+
+    /// Sizes a typo makes are refused before any allocation.
+    #[test]
+    fn absurd_sizes_are_refused_before_allocating() {
+        for (p, want) in [
+            (
+                SynthParams {
+                    rows: 100_000_000,
+                    ..SynthParams::default()
+                },
+                "above the limit of 16384 px",
+            ),
+            (
+                SynthParams {
+                    frames: 100_000_000,
+                    ..SynthParams::default()
+                },
+                "frames is above the limit of 4096 frames",
+            ),
+        ] {
+            let e = generate(&p).unwrap_err().to_string();
+            assert!(e.contains(want), "{e}");
+        }
     }
 
     #[test]

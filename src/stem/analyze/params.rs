@@ -117,8 +117,9 @@ fn read(path: &Path) -> Result<String> {
 }
 
 impl AnalyzeParams {
-    /// Check the parameters before any work: the microscope of the
-    /// deconvolution PSF (high tension > 0, convergence in (0, 100] mrad,
+    /// Check the parameters before any work: the iteration counts of the
+    /// stages that run (1 … [`MAX_ITERATIONS`](crate::stem::limits::MAX_ITERATIONS)),
+    /// the microscope of the deconvolution PSF (high tension 1 … 3000 kV, convergence in (0, 100] mrad,
     /// aberrations finite) when deconvolution runs or a value came from a
     /// flag. The stages check the rest against the image (radii, pixel
     /// size, lattice); the file's microscope values are checked when read.
@@ -127,6 +128,15 @@ impl AnalyzeParams {
     /// The first invalid value, naming its field.
     pub fn validate(&self) -> Result<()> {
         let s = &self.sources;
+        if self.prepare.denoise_enabled {
+            crate::stem::limits::iterations("denoise_iterations", self.prepare.denoise.iterations)?;
+        }
+        if self.prepare.deconvolve_enabled {
+            crate::stem::limits::iterations(
+                "deconv_iterations",
+                self.prepare.deconvolve.iterations,
+            )?;
+        }
         if self.prepare.deconvolve_enabled
             || s.high_tension_kv == Source::Flag
             || s.convergence_mrad == Source::Flag

@@ -98,9 +98,7 @@ pub fn denoise(image: ArrayView2<f32>, p: &DenoiseParams) -> Result<Denoised> {
     check_finite("denoise input", image.iter(), |i| {
         format!("pixel (y={}, x={})", i / nx, i % nx)
     })?;
-    if p.iterations == 0 {
-        return Err(Error::param("denoise_iterations", "must be at least 1"));
-    }
+    crate::stem::limits::iterations("denoise_iterations", p.iterations)?;
     if !(p.lowpass_cutoff > 0.0 && p.threshold_percent >= 0.0 && p.noise_scale >= 0.0) {
         return Err(Error::param(
             "denoise parameters",
