@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::fft::Window;
 use crate::phonon::dos::{self, DosParams, Route};
 use crate::phonon::rmsf;
-use crate::report::{self, fmt_f64, plot};
+use crate::report::{self, fmt_f64, fmt_opt, plot};
 use crate::structure::LATTICE_ANGSTROM;
 use crate::units::{MEV_TO_CM1, MEV_TO_THZ};
 
@@ -188,7 +188,7 @@ pub(super) fn run_dos(a: &DosArgs, quiet: bool) -> Result<()> {
         src.positions.display(),
         info.n_atoms,
         info.n_frames,
-        info.dt_fs,
+        info.dt_fs.unwrap_or(f64::NAN),
         d.n_segments,
         d.segment_frames,
         d.sum_modes,
@@ -237,7 +237,7 @@ pub(super) fn run_rmsf(a: &RmsfArgs, quiet: bool) -> Result<()> {
     let erows: Vec<Vec<String>> = r
         .by_element
         .iter()
-        .map(|(e, m, s, n)| vec![e.clone(), fmt_f64(*m), fmt_f64(*s), n.to_string()])
+        .map(|(e, m, s, n)| vec![e.clone(), fmt_f64(*m), fmt_opt(*s), n.to_string()])
         .collect();
     report::write_csv(
         &out.join("rmsf_elements.csv"),
@@ -252,7 +252,7 @@ pub(super) fn run_rmsf(a: &RmsfArgs, quiet: bool) -> Result<()> {
                 e.clone(),
                 fmt_f64(*d),
                 fmt_f64(*m),
-                fmt_f64(*s),
+                fmt_opt(*s),
                 n.to_string(),
             ]
         })
@@ -275,7 +275,7 @@ pub(super) fn run_rmsf(a: &RmsfArgs, quiet: bool) -> Result<()> {
             "frozen_atoms": info.frozen.len(), "lattice_angstrom": a.lattice_angstrom,
             "frames_dropped_truncated": info.frames_dropped_truncated,
             "by_element": r.by_element.iter().map(|(e, m, s, n)| serde_json::json!({"element": e, "mean_angstrom": m,
-                "sd_angstrom": if s.is_finite() { Some(*s) } else { None }, "count": n})).collect::<Vec<_>>(),
+                "sd_angstrom": s.filter(|s| s.is_finite()), "count": n})).collect::<Vec<_>>(),
             "warnings": info.warnings}),
     )?;
     let mut by_el: std::collections::BTreeMap<&str, Vec<(f64, f64)>> = Default::default();
@@ -300,6 +300,8 @@ pub(super) fn run_rmsf(a: &RmsfArgs, quiet: bool) -> Result<()> {
     )?;
     set.commit()?;
     for (e, m, s, n) in &r.by_element {
+        // A single atom has no s.d.: printed as NaN, as always.
+        let s = s.unwrap_or(f64::NAN);
         println!("{e}: RMSF {m:.4} ± {s:.4} Å ({n} atoms)");
     }
     Ok(())
