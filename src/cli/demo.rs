@@ -485,7 +485,7 @@ fn phonon_cluster(dir: &Path, seed: u64, quiet: bool) -> Result<()> {
             segment_frames: 2048,
             window: None,
             ener: None,
-            t_norm: ph::TNorm::Target,
+            t_norm: crate::phonon::analysis::TNorm::Target,
         }),
         quiet,
     )?;

@@ -72,6 +72,12 @@ pub const FLAGS: &[(&str, &str)] = &[
     ("bin_width_mev", "--bin-width-mev"),
     ("bands_mev", "--bands-mev"),
     ("homo_index", "--homo-index"),
+    ("skip_fs", "--skip-fs"),
+    ("mo_offset", "--mo-offset"),
+    ("gamma_temperatures_k", "--temps"),
+    ("labels", "--labels"),
+    ("t_norm", "--t-norm"),
+    ("ener", "--ener"),
 ];
 
 /// The flag text of a field or of a `field = value` setting: a row of
@@ -205,6 +211,13 @@ mod tests {
         "bin_width_mev",
         "bands_mev",
         "homo_index",
+        "skip_fs",
+        "mo_offset",
+        "mo_offset = 0",
+        "gamma_temperatures_k",
+        "labels",
+        "t_norm",
+        "ener = FILE",
     ];
 
     #[test]

@@ -34,8 +34,8 @@ pub enum Route {
     Positions,
 }
 
-/// Parameters of [`vdos`].
-#[derive(Debug, Clone, Serialize)]
+/// Parameters of [`vdos`], checked by [`DosParams::validate`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DosParams {
     /// Frames per Welch segment (the last incomplete segment is dropped
     /// unless it is the only one).
@@ -174,33 +174,40 @@ fn flush(acc: &mut Acc, p: &DosParams, dt: f64) -> Result<()> {
 /// VDOS of a trajectory (streamed; see the module doc).
 ///
 /// # Errors
-/// Reader errors; no velocities for the velocity route; T ≤ 0; fewer than
-/// 4 frames; a segment shorter than 4 frames.
+/// Invalid parameters ([`DosParams::validate`]); no velocities for the
+/// velocity route; reader errors; fewer than 4 frames; a segment shorter
+/// than 4 frames.
 pub fn vdos(src: &Source, rigid: Option<RigidMode>, p: &DosParams) -> Result<(Dos, Info)> {
-    validate(src, p)?;
+    p.validate()?;
+    if p.route == Route::Velocities && src.velocities.is_none() {
+        return Err(no_velocities());
+    }
     let mut acc = segment_buffers(src, p.segment_frames)?;
     let (info, dt) = accumulate(src, rigid, p, &mut acc)?;
     Ok((spectrum(&acc, dt, &info, p.temperature_k), info))
 }
 
-/// The checks of [`vdos`] before reading the trajectory.
-fn validate(src: &Source, p: &DosParams) -> Result<()> {
-    if !(p.temperature_k.is_finite() && p.temperature_k > 0.0) {
-        return Err(Error::param(
-            "temperature_k",
-            format!("must be > 0 K, got {}", p.temperature_k),
-        ));
+impl DosParams {
+    /// Check the parameters before reading anything (that the velocity
+    /// route has a velocity file is checked with the trajectory).
+    ///
+    /// # Errors
+    /// A non-positive temperature, segments shorter than 4 frames.
+    pub fn validate(&self) -> Result<()> {
+        super::check_temperature(self.temperature_k)?;
+        if self.segment_frames < 4 {
+            return Err(Error::param("segment_frames", "must be at least 4"));
+        }
+        Ok(())
     }
-    if p.segment_frames < 4 {
-        return Err(Error::param("segment_frames", "must be at least 4"));
-    }
-    if p.route == Route::Velocities && src.velocities.is_none() {
-        return Err(Error::param(
-            "velocities",
-            "the velocity route needs a velocity file (or use `route = positions`)",
-        ));
-    }
-    Ok(())
+}
+
+/// The error of the velocity route without a velocity file.
+pub(crate) fn no_velocities() -> Error {
+    Error::param(
+        "velocities",
+        "the velocity route needs a velocity file (or use `route = positions`)",
+    )
 }
 
 /// Empty accumulators for segments of `l` frames, sized from the first

@@ -34,17 +34,24 @@ pub struct Rmsf {
     pub by_layer: Vec<(String, f64, f64, Option<f64>, usize)>,
 }
 
+/// The check of the lattice constant of the layer depths (> 0 Å).
+pub(crate) fn check_lattice(lattice_angstrom: f64) -> Result<()> {
+    if lattice_angstrom.is_finite() && lattice_angstrom > 0.0 {
+        Ok(())
+    } else {
+        Err(Error::param(
+            "lattice_angstrom",
+            format!("must be > 0, got {lattice_angstrom}"),
+        ))
+    }
+}
+
 /// RMSF of a trajectory with lattice constant `a` (Å) for the layers.
 ///
 /// # Errors
 /// Reader errors; fewer than 2 frames; a ≤ 0.
 pub fn rmsf(src: &Source, rigid: Option<RigidMode>, lattice_angstrom: f64) -> Result<(Rmsf, Info)> {
-    if !(lattice_angstrom.is_finite() && lattice_angstrom > 0.0) {
-        return Err(Error::param(
-            "lattice_angstrom",
-            format!("must be > 0, got {lattice_angstrom}"),
-        ));
-    }
+    check_lattice(lattice_angstrom)?;
     let mut n = 0usize;
     let mut mean: Vec<[f64; 3]> = Vec::new();
     let mut m2: Vec<f64> = Vec::new();
