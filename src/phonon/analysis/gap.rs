@@ -15,7 +15,7 @@ use crate::phonon::dephasing::{self, Dephasing, FitThreshold};
 use crate::phonon::histogram::{self, GapHistogram};
 use crate::units::{kt_mev, FWHM_PER_SIGMA};
 
-/// Parameters of [`coupling`]. `Default` is the command line's, with the
+/// Parameters of [`coupling()`]. `Default` is the command line's, with the
 /// run temperature at 300 K (the command line has no default: it asks for
 /// the run's thermostat temperature, and so should a caller).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -106,7 +106,7 @@ pub struct GammaAt {
     pub gamma_mev: f64,
 }
 
-/// Everything [`coupling`] measures.
+/// Everything [`coupling()`] measures.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Coupling {
     /// The series analysed (after the skipped equilibration).
@@ -138,10 +138,10 @@ pub struct Coupling {
 /// The coupling analysis of the gap series at `path`: read it as
 /// `p.input` says (checking the mean temperature of the `.ener` file
 /// against the thermostat's, a remark when off by more than 10 %), then
-/// [`coupling_of`]. Remarks go to `remarks` as they arise.
+/// [`coupling_of()`]. Remarks go to `remarks` as they arise.
 ///
 /// # Errors
-/// Invalid parameters; the errors of [`read_gap`] and [`coupling_of`].
+/// Invalid parameters; the errors of [`read_gap`] and [`coupling_of()`].
 pub fn coupling(path: &Path, p: &CouplingParams, remarks: &mut Vec<Remark>) -> Result<Coupling> {
     p.validate()?;
     let g = read_gap(path, &p.input, remarks)?;
@@ -257,7 +257,7 @@ pub fn coupling_of(series: GapSeries, p: &CouplingParams) -> Result<Coupling> {
     })
 }
 
-/// Parameters of [`dephasing`]. `Default` is the command line's, with the
+/// Parameters of [`dephasing()`]. `Default` is the command line's, with the
 /// run temperature at 300 K (see [`CouplingParams`]).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DephasingParams {
@@ -296,7 +296,7 @@ impl DephasingParams {
     }
 }
 
-/// Everything [`dephasing`] measures.
+/// Everything [`dephasing()`] measures.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DephasingRun {
     /// The series analysed (after the skipped equilibration).
@@ -353,7 +353,7 @@ pub fn dephasing(
     })
 }
 
-/// Parameters of [`histograms`]. `Default` is the command line's.
+/// Parameters of [`histograms()`]. `Default` is the command line's.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct HistogramParams {
     /// How each gap series is read (`dt_fs`, `skip_fs` and

@@ -7,11 +7,11 @@
 //!
 //! | analysis | params | result |
 //! |---|---|---|
-//! | [`coupling`] / [`coupling_of`] | [`CouplingParams`] | [`Coupling`] |
-//! | [`dephasing`] | [`DephasingParams`] | [`DephasingRun`] |
-//! | [`histograms`] | [`HistogramParams`] | [`HistogramRun`] per run |
-//! | [`dos`] | [`DosRunParams`] | [`DosRun`] |
-//! | [`rmsf`] | [`RmsfParams`] | [`RmsfRun`] |
+//! | [`coupling()`] / [`coupling_of()`] | [`CouplingParams`] | [`Coupling`] |
+//! | [`dephasing()`] | [`DephasingParams`] | [`DephasingRun`] |
+//! | [`histograms()`] | [`HistogramParams`] | [`HistogramRun`] per run |
+//! | [`dos()`] | [`DosRunParams`] | [`DosRun`] |
+//! | [`rmsf()`] | [`RmsfParams`] | [`RmsfRun`] |
 //!
 //! Errors name the params field (`skip_fs`, `temperature_k`, …). Remarks
 //! on the inputs (a cut-off MOLog block, a restart block dropped, a mean

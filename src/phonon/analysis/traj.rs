@@ -27,7 +27,7 @@ pub enum TNorm {
     Measured,
 }
 
-/// Parameters of [`dos`]. `Default` is the command line's (with the
+/// Parameters of [`dos()`]. `Default` is the command line's (with the
 /// thermostat at 300 K, as [`DosParams::default`]).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct DosRunParams {
@@ -65,7 +65,7 @@ impl DosRunParams {
     }
 }
 
-/// Everything [`dos`] measures.
+/// Everything [`dos()`] measures.
 #[derive(Debug, Clone, Serialize)]
 pub struct DosRun {
     /// The spectrum.
@@ -123,7 +123,7 @@ pub fn dos(
     })
 }
 
-/// Parameters of [`rmsf`]. `Default` is the command line's.
+/// Parameters of [`rmsf()`]. `Default` is the command line's.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RmsfParams {
     /// How the trajectory is read.
@@ -152,7 +152,7 @@ impl RmsfParams {
     }
 }
 
-/// Everything [`rmsf`] measures.
+/// Everything [`rmsf()`] measures.
 #[derive(Debug, Clone, Serialize)]
 pub struct RmsfRun {
     /// ρ per atom, per element and per element × layer.
