@@ -21,12 +21,14 @@
 //! | [`stem`] | experimental half: `register`, `background`, `denoise` (Du 2015), `deconvolve` (blind RL), `pipeline` (`prepare`), `analyze` (prepare + columns + summary as one call: `AnalyzeParams` with defaults, checks and value provenance, typed `Analysis`), `reciprocal` (the lattice measured from the image spectrum), `sites` (lattice-guided column sites), `joint` (joint fit of all columns, widths per class), `detect` (lattice → crystal mask → sites → joint fit → classes and refusals), `peaks` (centre-of-mass peaks), `mask` (intensity particle mask), `gaussian` (re-export of [`fit::gaussian`]), `sublattice` (labels and the assignment record), `ratio` (Cs : Pb/Br ratio statistics with bootstrap; the group statistics re-exported from [`stats`]), `lattice` (peak pairs), `columns` (the column chain behind `qdscope columns`), `synth` (synthetic stacks with ground truth), `testbed` (randomized stacks from wide ranges, independent of `synth`, for the accuracy benchmark) | `registration.md`, `background.md`, `denoise.md`, `deconvolution.md`, `columns.md`, `fitting.md`, `statistics.md` |
 //! | [`structure`] | `Atoms`, the one lattice constant and the one cubic CsPbBr3 cell (basis, its \[001\] planes, slab), the QD cut (`qd`: corner-Cs removal, charge balance, core/shell, layers, frozen ranges) | `structure.md` |
 //! | [`report`] | CSV/JSON outputs with units in headers; `plot`: PNG plots (plotters, embedded font); `view`: cluster picture | — |
-//! | [`cli`] | one file per subcommand: args → library call → report | — |
+//! //!
+//! The `qdscope` binary (`src/main.rs`, with `src/cli/`: one file per
+//! subcommand, args → library call → report) is not part of the library;
+//! it calls the library as any program would.
 //!
 //! Units inside the crate: Å, fs, eV (meV where named), rad (mrad where
 //! named), amu, K. Identifiers carry their unit (`pixel_size_angstrom`).
 
-pub mod cli;
 pub mod error;
 pub mod fft;
 pub mod fit;

@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::error::{Error, Result};
-use crate::report::{self, plot};
-use crate::stem::ratio::{self, Welch};
+use qdscope::error::{Error, Result};
+use qdscope::report::{self, plot};
+use qdscope::stem::ratio::{self, Welch};
 
 /// Arguments of `qdscope compare`. `--group NAME DIR...` is parsed by hand
 /// (clap's derive cannot keep the occurrences of a multi-value flag apart).
@@ -280,7 +280,7 @@ pub(crate) fn run(args: &Args, _quiet: bool) -> Result<()> {
         .collect();
     let gs = load_groups(&groups)?;
     let (ts, warnings) = tests(&gs);
-    let set = crate::report::OutputSet::new(&args.output)?;
+    let set = qdscope::report::OutputSet::new(&args.output)?;
     let out = set.dir().to_path_buf();
     report::write_json(
         &out.join("comparison.json"),

@@ -10,7 +10,7 @@
 //! into the flags a shell user types; a reference the table does not know
 //! is left as it is.
 
-use crate::error::Error;
+use qdscope::error::Error;
 
 /// Field (or `field = value` setting) → flag, one row per parameter the
 /// library names in errors and warnings.
@@ -256,7 +256,7 @@ mod tests {
 
     #[test]
     fn library_errors_are_printed_with_flags() {
-        let e = crate::image::Calibration::from_pixel_size(0.0).unwrap_err();
+        let e = qdscope::image::Calibration::from_pixel_size(0.0).unwrap_err();
         assert!(e.to_string().starts_with("pixel_size_angstrom: "), "{e}");
         assert!(
             render(&e).starts_with("--pixel-size-angstrom: must be"),
@@ -268,7 +268,7 @@ mod tests {
             render(&e),
             "a.tif: --background-radius-px: must be at least 1 px"
         );
-        let e = crate::image::Calibration::Uncalibrated
+        let e = qdscope::image::Calibration::Uncalibrated
             .angstrom_to_px(12.0, "background_radius_angstrom")
             .unwrap_err();
         assert_eq!(

@@ -6,13 +6,13 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::PixelSource;
-use crate::error::Result;
-use crate::image::Image;
-use crate::report::{self, fmt_f64, fmt_opt, plot};
-use crate::stem::analyze::{summarise, Summary};
-use crate::stem::columns::{self, ColumnsParams, ColumnsResult, Spacing};
-use crate::stem::lattice;
-use crate::stem::sublattice::Sublattice;
+use qdscope::error::Result;
+use qdscope::image::Image;
+use qdscope::report::{self, fmt_f64, fmt_opt, plot};
+use qdscope::stem::analyze::{summarise, Summary};
+use qdscope::stem::columns::{self, ColumnsParams, ColumnsResult, Spacing};
+use qdscope::stem::lattice;
+use qdscope::stem::sublattice::Sublattice;
 
 /// Header of `columns.csv` (a contract: scripts read it).
 pub const COLUMNS_HEADER: [&str; 15] = [
@@ -49,7 +49,7 @@ struct Full<'a> {
     peak_search: serde_json::Value,
     mask_threshold: Option<f64>,
     mask_pixels: usize,
-    measured_lattice: &'a crate::stem::detect::LatticeReport,
+    measured_lattice: &'a qdscope::stem::detect::LatticeReport,
 }
 
 fn spacing_json(s: &Spacing) -> serde_json::Value {
@@ -215,7 +215,7 @@ pub fn write_outputs(
     r: &ColumnsResult,
     source: PixelSource,
 ) -> Result<Summary> {
-    let set = crate::report::OutputSet::new(dir)?;
+    let set = qdscope::report::OutputSet::new(dir)?;
     let out = set.dir().to_path_buf();
     write_columns_csv(&out, r)?;
     write_fits_csv(&out, r)?;

@@ -6,17 +6,17 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::{print_remarks, GapInput};
-use crate::error::Result;
-use crate::fft::{Detrend, Window};
-use crate::io::cp2k::GapSeries;
-use crate::phonon::analysis::{
+use qdscope::error::Result;
+use qdscope::fft::{Detrend, Window};
+use qdscope::io::cp2k::GapSeries;
+use qdscope::phonon::analysis::{
     self, BandCoupling, Coupling, CouplingParams, DephasingParams, DephasingRun, GapParams,
     HistogramParams, HistogramRun,
 };
-use crate::phonon::coupling::{self, HuangRhys};
-use crate::phonon::dephasing::FitThreshold;
-use crate::report::{self, fmt_f64, plot};
-use crate::units::{MEV_TO_CM1, MEV_TO_THZ};
+use qdscope::phonon::coupling::{self, HuangRhys};
+use qdscope::phonon::dephasing::FitThreshold;
+use qdscope::report::{self, fmt_f64, plot};
+use qdscope::units::{MEV_TO_CM1, MEV_TO_THZ};
 
 /// Arguments of `phonon coupling`.
 #[derive(Debug, Clone, clap::Args)]
@@ -278,7 +278,7 @@ fn write_coupling_json(out: &Path, input: &Path, c: &Coupling, per_free: bool) -
 /// # Errors
 /// I/O errors.
 fn write_coupling(dir: &Path, input: &Path, c: &Coupling, per_free: bool) -> Result<()> {
-    let set = crate::report::OutputSet::new(dir)?;
+    let set = qdscope::report::OutputSet::new(dir)?;
     let out = set.dir().to_path_buf();
     write_huang_rhys_csv(&out, &c.spectrum)?;
     write_bands_csv(&out, c)?;
@@ -352,7 +352,7 @@ fn write_acf_csv(out: &Path, acf: &[f64], g_trap: &[f64], dt_fs: f64) -> Result<
 /// none).
 fn write_dephasing(dir: &Path, input: &Path, r: &DephasingRun) -> Result<()> {
     let (g, hr, d) = (&r.series, &r.spectrum, &r.dephasing);
-    let set = crate::report::OutputSet::new(dir)?;
+    let set = qdscope::report::OutputSet::new(dir)?;
     let out = set.dir().to_path_buf();
     let rows: Vec<Vec<String>> = (0..d.t_fs.len())
         .map(|i| {
@@ -505,7 +505,7 @@ pub(super) fn run_histogram(a: &HistogramArgs) -> Result<()> {
 /// `histogram.csv`, `histogram.json` and `histogram.png` of the runs, in
 /// `dir` (all or none).
 fn write_histograms(dir: &Path, runs: &[HistogramRun]) -> Result<()> {
-    let set = crate::report::OutputSet::new(dir)?;
+    let set = qdscope::report::OutputSet::new(dir)?;
     let out = set.dir().to_path_buf();
     let mut rows = Vec::new();
     for r in runs {

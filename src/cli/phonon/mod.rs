@@ -7,10 +7,10 @@
 
 use std::path::PathBuf;
 
-use crate::error::{Error, Result};
-use crate::io::xyz::VelocityUnit;
-use crate::phonon::analysis::{GapParams, Remark, TrajParams};
-use crate::phonon::trajectory::RigidMode;
+use qdscope::error::{Error, Result};
+use qdscope::io::xyz::VelocityUnit;
+use qdscope::phonon::analysis::{GapParams, Remark, TrajParams};
+use qdscope::phonon::trajectory::RigidMode;
 
 mod gap;
 mod traj;

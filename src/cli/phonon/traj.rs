@@ -3,13 +3,13 @@
 use std::path::{Path, PathBuf};
 
 use super::{print_remarks, TrajInput};
-use crate::error::Result;
-use crate::fft::Window;
-use crate::phonon::analysis::{self, DosRun, DosRunParams, RmsfParams, RmsfRun, TNorm};
-use crate::phonon::dos::{self, DosParams, Route};
-use crate::report::{self, fmt_f64, fmt_opt, plot};
-use crate::structure::LATTICE_ANGSTROM;
-use crate::units::{MEV_TO_CM1, MEV_TO_THZ};
+use qdscope::error::Result;
+use qdscope::fft::Window;
+use qdscope::phonon::analysis::{self, DosRun, DosRunParams, RmsfParams, RmsfRun, TNorm};
+use qdscope::phonon::dos::{self, DosParams, Route};
+use qdscope::report::{self, fmt_f64, fmt_opt, plot};
+use qdscope::structure::LATTICE_ANGSTROM;
+use qdscope::units::{MEV_TO_CM1, MEV_TO_THZ};
 
 /// Arguments of `phonon dos`.
 #[derive(Debug, Clone, clap::Args)]
@@ -101,7 +101,7 @@ fn dos_png(out: &Path, d: &dos::Dos, elements: &[&String]) -> Result<()> {
 /// Every output of a DOS run, written into `dir` (all or none).
 fn write_dos(dir: &Path, positions: &Path, p: &DosRunParams, r: &DosRun) -> Result<()> {
     let (d, info) = (&r.dos, &r.info);
-    let set = crate::report::OutputSet::new(dir)?;
+    let set = qdscope::report::OutputSet::new(dir)?;
     let out = set.dir().to_path_buf();
     let elements: Vec<&String> = d.by_element.keys().collect();
     let mut header: Vec<String> = vec![
@@ -196,7 +196,7 @@ pub(super) fn run_dos(a: &DosArgs, quiet: bool) -> Result<()> {
 /// Every output of an RMSF run, written into `dir` (all or none).
 fn write_rmsf(dir: &Path, positions: &Path, lattice_angstrom: f64, run: &RmsfRun) -> Result<()> {
     let (r, info) = (&run.rmsf, &run.info);
-    let set = crate::report::OutputSet::new(dir)?;
+    let set = qdscope::report::OutputSet::new(dir)?;
     let out = set.dir().to_path_buf();
     let rows: Vec<Vec<String>> = (0..r.per_atom.len())
         .map(|i| {
@@ -321,11 +321,11 @@ pub(super) fn run_rmsf(a: &RmsfArgs, quiet: bool) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::super::Command;
-    use crate::phonon::analysis::{
+    use clap::Parser;
+    use qdscope::phonon::analysis::{
         CouplingParams, DephasingParams, DosRunParams, GapParams, HistogramParams, RmsfParams,
         TrajParams,
     };
-    use clap::Parser;
 
     /// The phonon command line `args` (after `qdscope phonon`).
     fn parse(args: &[&str]) -> Command {
