@@ -107,6 +107,11 @@ struct Row {
     out: Outcome,
 }
 
+/// The truth ratio as the tables print it (NaN without one).
+fn truth_or_nan(o: &Outcome) -> f64 {
+    o.truth_ratio.unwrap_or(f64::NAN)
+}
+
 fn progress(variant: &str, r: &Row) {
     let c = &r.case;
     let what = match &r.out.measured {
@@ -114,8 +119,8 @@ fn progress(variant: &str, r: &Row) {
             let s = r.out.score.as_ref();
             format!(
                 "ratio {m:.4} (err {:+.4}), interior right {:.2}, ratio cols mislabelled {}",
-                m - r.out.truth_ratio,
-                s.map_or(f64::NAN, |s| s.frac_interior_right),
+                m - truth_or_nan(&r.out),
+                s.and_then(|s| s.frac_interior_right).unwrap_or(f64::NAN),
                 s.map_or(0, |s| s.n_ratio_mislabelled)
             )
         }
@@ -131,7 +136,7 @@ fn progress(variant: &str, r: &Row) {
         c.pixel_size_angstrom,
         c.lattice_angstrom,
         c.n_frames,
-        r.out.truth_ratio,
+        truth_or_nan(&r.out),
         r.out.seconds_prepare + r.out.seconds_analyse,
         r.render_s
     );
@@ -249,17 +254,19 @@ fn write_csv(path: &PathBuf, all: &[(&str, &[Row])]) -> Result<(), Box<dyn std::
                 f(c.sigma_angstrom),
                 c.n_frames.to_string(),
                 f(c.dose_counts),
-                f(r.out.truth_ratio),
+                f(truth_or_nan(&r.out)),
                 r.out.measured.as_ref().map_or(String::new(), |m| f(*m)),
                 e.map_or(String::new(), f),
                 e.map_or(String::new(), |v| f(v.abs())),
                 r.out.measured.as_ref().err().cloned().unwrap_or_default(),
                 s.map_or(String::new(), |s| s.n_interior.to_string()),
-                s.map_or(String::new(), |s| f(s.frac_interior_right)),
+                s.map_or(String::new(), |s| {
+                    f(s.frac_interior_right.unwrap_or(f64::NAN))
+                }),
                 s.map_or(String::new(), |s| s.n_ratio.to_string()),
                 s.map_or(String::new(), |s| s.n_ratio_mislabelled.to_string()),
                 s.map_or(String::new(), |s| s.n_ratio_unmatched.to_string()),
-                s.map_or(String::new(), |s| f(s.frac_ratio_right)),
+                s.map_or(String::new(), |s| f(s.frac_ratio_right.unwrap_or(f64::NAN))),
                 r.out.ratio_from_mislabelled().to_string(),
                 s.map_or(String::new(), |s| f(s.offset_px.0)),
                 s.map_or(String::new(), |s| f(s.offset_px.1)),
@@ -308,26 +315,27 @@ fn run_groups(args: &Args, ranges: &CaseRanges) -> Result<(), Box<dyn std::error
                 out,
             };
             progress(name, &row);
-            truths[g].push(row.out.truth_ratio);
+            let truth = truth_or_nan(&row.out);
+            truths[g].push(truth);
             match &row.out.measured {
                 Ok(m) => {
                     measured[g].push(*m);
                     println!(
-                        "| {name} | {seed} | {:.4} | {m:.4} | {:+.4} |",
-                        row.out.truth_ratio,
-                        m - row.out.truth_ratio
+                        "| {name} | {seed} | {truth:.4} | {m:.4} | {:+.4} |",
+                        m - truth
                     );
                 }
-                Err(e) => println!(
-                    "| {name} | {seed} | {:.4} | refused: {e} | – |",
-                    row.out.truth_ratio
-                ),
+                Err(e) => println!("| {name} | {seed} | {truth:.4} | refused: {e} | – |"),
             }
         }
     }
     for (label, v) in [("measured", &measured), ("truth", &truths)] {
-        let (m1, s1) = mean_sd(&v[0]);
-        let (m2, s2) = mean_sd(&v[1]);
+        // Printed as before: NaN for an empty group or a group of one.
+        let ms = |v: &[f64]| {
+            mean_sd(v).map_or((f64::NAN, f64::NAN), |(m, s)| (m, s.unwrap_or(f64::NAN)))
+        };
+        let (m1, s1) = ms(&v[0]);
+        let (m2, s2) = ms(&v[1]);
         println!(
             "\n{label}: core {m1:.4} ± {s1:.4} (n = {}), core/shell {m2:.4} ± {s2:.4} (n = {})",
             v[0].len(),

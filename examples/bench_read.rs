@@ -12,7 +12,10 @@ use std::time::Instant;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use qdscope::io::testfiles::{dm_file, DmImage, Tag};
+#[path = "../tests/support/testfiles.rs"]
+mod testfiles;
+
+use testfiles::{dm_file, DmImage, Tag};
 
 fn best(f: &mut dyn FnMut()) -> f64 {
     let mut b = f64::INFINITY;

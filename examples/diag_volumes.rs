@@ -89,7 +89,8 @@ fn main() {
                         .map_err(|e| e.to_string())
                 })
         };
-        let t = truth.ratio_volume;
+        // NaN without a truth ratio (no interior columns of a class).
+        let t = truth.ratio_volume.unwrap_or(f64::NAN);
         let f = |x: &std::result::Result<f64, String>| match x {
             Ok(v) => format!("{:+.4}", v - t),
             Err(_) => "refused".into(),

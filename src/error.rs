@@ -59,7 +59,7 @@ pub enum Error {
     /// (`pixel_size_angstrom`), or the snake_case words of a value that is
     /// not a field (`background_radius_px`); messages refer to other
     /// parameters the same way, in backticks (`` `method = multislice` ``).
-    /// The command line prints flags instead (`cli::flags`).
+    /// The command line prints flags instead (the binary's `src/cli/flags.rs`).
     #[error("{name}: {reason}")]
     InvalidParameter { name: String, reason: String },
     /// A length in Å was asked for but the image has no pixel size.

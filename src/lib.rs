@@ -17,16 +17,18 @@
 //! | [`io`] | readers/writers (TIFF, NPY, MRC, DM3/DM4, Velox/Berkeley EMD (pure-Rust HDF5), TIA SER/EMI, PNG previews; CP2K `.ener`/MOLog/gap series; streaming XYZ/extended XYZ writers and readers), `signal` (multi-signal files, dtypes, unit-normalised axes, acquisition metadata), atomic writes | `structure.md` |
 //! | [`multislice`] | simulated images: `potential` (Kirkland f_e, v_z; slice potentials and band-limited transmissions), `propagate` (grid, propagator, probe, annular detector — the architecture's slice/propagate/detector in one engine), `displace` (frozen-phonon displacements, per-cell random streams), `params` (`SimParams`, `Method`: multislice or PRISM), `preset` (`Quality` presets, overrides, `SimParams::default`), `work` (configurations × focal-spread nodes, wedge, shards, `Partial`), `conventional` (engine from the parameters, slices, multislice shards), `series` (the entry point: `validate`, then dispatch on `Method`), `prism` (S-matrix with interpolation f), `merge` (shards summed; source size, blur, energy spread re-evaluated at a merge), `image` (cell images, blur, resampling, column-fit ratios), `jackknife` (s.e. over configurations), `diagnostics` (sampling, warnings) | `multislice.md`, `optics.md` |
 //! | [`optics`] | electron optics: λ, σ, χ, probe, radial Airy/Hankel form, deconvolution PSF | `optics.md`, `deconvolution.md` |
-//! | [`phonon`] | simulated half: `cp2k_input` (CP2K inputs for the runs), `trajectory` (streamed XYZ, rigid removal), `dos` (eq. 1), `coupling` (eqs. 2–6), `dephasing` (eqs. 7–8), `histogram`, `rmsf` (eq. 9), `synth` (data with known answers) | `phonon.md`, `structure.md` (CP2K inputs) |
+//! | [`phonon`] | simulated half: `cp2k_input` (CP2K inputs for the runs), `trajectory` (streamed XYZ, rigid removal), `dos` (eq. 1), `coupling` (eqs. 2–6), `dephasing` (eqs. 7–8), `histogram`, `rmsf` (eq. 9), `synth` (data with known answers), `analysis` (the five `qdscope phonon` analyses as calls: params with `Default` and `validate()`, inputs read and checked, typed results) | `phonon.md`, `structure.md` (CP2K inputs) |
 //! | [`stem`] | experimental half: `register`, `background`, `denoise` (Du 2015), `deconvolve` (blind RL), `pipeline` (`prepare`), `analyze` (prepare + columns + summary as one call: `AnalyzeParams` with defaults, checks and value provenance, typed `Analysis`), `reciprocal` (the lattice measured from the image spectrum), `sites` (lattice-guided column sites), `joint` (joint fit of all columns, widths per class), `detect` (lattice → crystal mask → sites → joint fit → classes and refusals), `peaks` (centre-of-mass peaks), `mask` (intensity particle mask), `gaussian` (re-export of [`fit::gaussian`]), `sublattice` (labels and the assignment record), `ratio` (Cs : Pb/Br ratio statistics with bootstrap; the group statistics re-exported from [`stats`]), `lattice` (peak pairs), `columns` (the column chain behind `qdscope columns`), `synth` (synthetic stacks with ground truth), `testbed` (randomized stacks from wide ranges, independent of `synth`, for the accuracy benchmark) | `registration.md`, `background.md`, `denoise.md`, `deconvolution.md`, `columns.md`, `fitting.md`, `statistics.md` |
 //! | [`structure`] | `Atoms`, the one lattice constant and the one cubic CsPbBr3 cell (basis, its \[001\] planes, slab), the QD cut (`qd`: corner-Cs removal, charge balance, core/shell, layers, frozen ranges) | `structure.md` |
 //! | [`report`] | CSV/JSON outputs with units in headers; `plot`: PNG plots (plotters, embedded font); `view`: cluster picture | — |
-//! | [`cli`] | one file per subcommand: args → library call → report | — |
+//! //!
+//! The `qdscope` binary (`src/main.rs`, with `src/cli/`: one file per
+//! subcommand, args → library call → report) is not part of the library;
+//! it calls the library as any program would.
 //!
 //! Units inside the crate: Å, fs, eV (meV where named), rad (mrad where
 //! named), amu, K. Identifiers carry their unit (`pixel_size_angstrom`).
 
-pub mod cli;
 pub mod error;
 pub mod fft;
 pub mod fit;

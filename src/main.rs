@@ -9,7 +9,10 @@ use std::process::ExitCode;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use clap::Parser;
-use qdscope::cli::{self, Cli};
+
+mod cli;
+
+use cli::Cli;
 
 /// The panic payload as text (panics carry a `&str` or a `String`).
 fn panic_message(info: &std::panic::PanicHookInfo<'_>) -> String {

@@ -9,19 +9,20 @@ use statrs::distribution::{ContinuousCDF, StudentsT};
 
 use crate::error::{Error, Result};
 
-/// Mean and sample s.d. (n − 1); s.d. is NaN for n < 2.
+/// Mean and sample s.d. (n − 1): `None` for an empty slice; the s.d. is
+/// `None` for a single value.
 #[must_use]
-pub fn mean_sd(v: &[f64]) -> (f64, f64) {
-    let n = v.len() as f64;
+pub fn mean_sd(v: &[f64]) -> Option<(f64, Option<f64>)> {
     if v.is_empty() {
-        return (f64::NAN, f64::NAN);
+        return None;
     }
+    let n = v.len() as f64;
     let m = v.iter().sum::<f64>() / n;
     if v.len() < 2 {
-        return (m, f64::NAN);
+        return Some((m, None));
     }
     let ss = v.iter().map(|x| (x - m).powi(2)).sum::<f64>();
-    (m, (ss / (n - 1.0)).sqrt())
+    Some((m, Some((ss / (n - 1.0)).sqrt())))
 }
 
 /// Jackknife standard error from leave-one-out estimates θ₍ᵢ₎:
@@ -64,10 +65,7 @@ pub fn welch_from_summary(
     n2: usize,
 ) -> Result<Welch> {
     if n1 < 2 || n2 < 2 {
-        return Err(Error::param(
-            "Welch's t-test",
-            format!("each group needs at least 2 QDs (got {n1} and {n2}): no s.d., no test"),
-        ));
+        return Err(too_few(n1, n2));
     }
     let (v1, v2) = (s1 * s1 / n1 as f64, s2 * s2 / n2 as f64);
     if v1 + v2 <= 0.0 || (v1 + v2).is_nan() {
@@ -96,14 +94,25 @@ pub fn welch_from_summary(
     })
 }
 
+/// The error of a group with fewer than 2 values.
+fn too_few(n1: usize, n2: usize) -> Error {
+    Error::param(
+        "Welch's t-test",
+        format!("each group needs at least 2 QDs (got {n1} and {n2}): no s.d., no test"),
+    )
+}
+
 /// Welch's t-test on two samples.
 ///
 /// # Errors
 /// As [`welch_from_summary`].
 pub fn welch(a: &[f64], b: &[f64]) -> Result<Welch> {
-    let (m1, s1) = mean_sd(a);
-    let (m2, s2) = mean_sd(b);
-    welch_from_summary(m1, s1, a.len(), m2, s2, b.len())
+    match (mean_sd(a), mean_sd(b)) {
+        (Some((m1, Some(s1))), Some((m2, Some(s2)))) => {
+            welch_from_summary(m1, s1, a.len(), m2, s2, b.len())
+        }
+        _ => Err(too_few(a.len(), b.len())),
+    }
 }
 
 #[cfg(test)]
@@ -121,10 +130,11 @@ mod tests {
 
     #[test]
     fn matlab_std() {
-        let (m, s) = mean_sd(&[0.31, 0.33, 0.35, 0.33]);
+        let (m, s) = mean_sd(&[0.31, 0.33, 0.35, 0.33]).unwrap();
         assert!((m - 0.33).abs() < 1e-12);
-        assert!((s - 0.016330).abs() < 1e-6);
-        assert!(mean_sd(&[0.3]).1.is_nan());
+        assert!((s.unwrap() - 0.016330).abs() < 1e-6);
+        assert_eq!(mean_sd(&[0.3]), Some((0.3, None)));
+        assert_eq!(mean_sd(&[]), None);
         assert!(welch(&[0.3], &[0.3, 0.4]).is_err());
     }
 

@@ -45,12 +45,16 @@ fn run_cases() -> Summary {
         let out = run_rendered(&format!("case{seed}"), &case, &stack, &truth, &params);
         eprintln!(
             "case {i} (seed {seed}, {} px, {} cells, {} frames): truth {:.4}, measured {:?}",
-            case.field_px, case.n_cells, case.n_frames, out.truth_ratio, out.measured
+            case.field_px,
+            case.n_cells,
+            case.n_frames,
+            out.truth_ratio.unwrap_or(f64::NAN),
+            out.measured
         );
         match &out.measured {
             Ok(m) => {
                 assert!(m.is_finite(), "case {i}: non-finite ratio {m}");
-                s.errors.push(m - out.truth_ratio);
+                s.errors.push(m - out.truth_ratio.expect("a truth ratio"));
                 if out.ratio_from_mislabelled() {
                     s.mislabelled.push(i);
                 }

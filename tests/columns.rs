@@ -61,7 +61,7 @@ fn noise_free_map_ratio_is_exact() {
     // Peak pairs on exact positions: the lattice constant.
     let pooled = r.spacing.iter().find(|s| s.sublattice == "pooled").unwrap();
     assert!(
-        (pooled.spacing_angstrom[0] - 5.87).abs() < 5.87 * 1e-3,
+        (pooled.spacing_angstrom[0].unwrap() - 5.87).abs() < 5.87 * 1e-3,
         "{pooled:?}"
     );
 }
@@ -86,7 +86,7 @@ fn chain(ratio: f64, seed: u64) -> (f64, f64, f64, usize, usize) {
     // Peak-pair spacing within 0.5 % of the true lattice constant.
     let pooled = r.spacing.iter().find(|s| s.sublattice == "pooled").unwrap();
     assert!(
-        (pooled.spacing_angstrom[0] / 5.87 - 1.0).abs() < 0.005,
+        (pooled.spacing_angstrom[0].unwrap() / 5.87 - 1.0).abs() < 0.005,
         "{pooled:?}"
     );
     // Match fitted interior columns to the truth after removing the

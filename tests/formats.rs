@@ -1,6 +1,6 @@
 //! Microscope file readers (DM3/DM4, Velox and Berkeley EMD, TIA SER/EMI)
 //! against files written from the format specifications
-//! (`qdscope::io::testfiles`, and rust-hdf5 for the HDF5 layouts):
+//! (`tests/support/testfiles.rs`, and rust-hdf5 for the HDF5 layouts):
 //! every data type and byte order claimed, calibration and metadata,
 //! the CLI (`inspect`, `convert`, `--signal`, metadata into prepare.json),
 //! bad input, and a mutation test (truncations and byte flips never panic).
@@ -10,11 +10,14 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use qdscope::io::signal::{AxisKind, Dtype};
-use qdscope::io::testfiles::{dm_file, emi_file, ser_file, DmImage, Tag};
+#[path = "support/testfiles.rs"]
+mod testfiles;
+
 use qdscope::io::{read_npy, read_signals, read_tiff};
 use rand::{Rng, SeedableRng};
 use rust_hdf5::types::VarLenUnicode;
 use rust_hdf5::H5File;
+use testfiles::{dm_file, emi_file, ser_file, DmImage, Tag};
 
 /// Pixel values 0, 1, …, 96, 0, … (exact in every type).
 fn ramp(n: usize) -> Vec<f64> {

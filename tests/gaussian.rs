@@ -166,7 +166,7 @@ fn noise_free_recovers_all_seven_parameters() {
     ] {
         assert!(rel(got, want) < 1e-6, "{got} vs {want}");
     }
-    assert!(f.residual_rms < 1e-6);
+    assert!(f.residual_rms.unwrap() < 1e-6);
     assert!((p.volume() - std::f64::consts::TAU * 100.0 * 2.5 * 1.8).abs() < 1e-3);
 }
 

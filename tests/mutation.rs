@@ -17,7 +17,10 @@ use harness::{
     corpus, molog, npy, npy_bytes, patch, run, signals, tiff, xyz_frames, Reader,
     COMPRESSED_FACTOR, FACTOR,
 };
-use qdscope::io::testfiles::{
+#[path = "support/testfiles.rs"]
+mod testfiles;
+
+use testfiles::{
     dm_file, emi_file, mrc_file, ser_file, velox_complex_type, velox_file, DmImage, Tag, VeloxImage,
 };
 #[test]

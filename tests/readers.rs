@@ -9,12 +9,13 @@ use std::path::Path;
 
 use common::{fail, qdscope, s};
 use qdscope::io::signal::{Dtype, FileSignals};
-use qdscope::io::testfiles::{
-    emi_file, mrc_file, ser_file, velox_complex_type, velox_file, VeloxImage,
-};
+#[path = "support/testfiles.rs"]
+mod testfiles;
+
 use qdscope::io::{load_stack, read_npy, read_signals, read_stack};
 use rust_hdf5::format::messages::datatype::CompoundMember;
 use rust_hdf5::DatatypeMessage;
+use testfiles::{emi_file, mrc_file, ser_file, velox_complex_type, velox_file, VeloxImage};
 
 fn le_f32(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
@@ -262,7 +263,7 @@ fn emi_metadata_leaves_and_labelled_values() {
 <DataItem><Label>Mode</Label><Value>STEM nP SA Zoom Diffraction</Value><Unit></Unit></DataItem>\
 </Root></ExperimentalDescription><Unclosed><Bad>x</Wrong><DetectorName>BF</DetectorName>\
 \xff\xfe</ObjectInfo>\x00";
-    let m = qdscope::io::testfiles::emi_metadata_of(xml);
+    let m = testfiles::emi_metadata_of(xml);
     assert_eq!(m.get("High tension").map(String::as_str), Some("200"));
     assert_eq!(m.get("High tension unit").map(String::as_str), Some("kV"));
     assert_eq!(m.get("Magnification").map(String::as_str), Some("910000"));
@@ -286,7 +287,7 @@ fn emi_metadata_leaves_and_labelled_values() {
     // Adversarial text: linear, bounded.
     let mut soup = b"<ObjectInfo>".to_vec();
     soup.extend(std::iter::repeat_n(b"<a>".as_slice(), 200_000).flatten());
-    assert!(qdscope::io::testfiles::emi_metadata_of(&soup).is_empty());
+    assert!(testfiles::emi_metadata_of(&soup).is_empty());
 }
 
 /// Stored little-endian bytes of `vals` for MRC `mode` (values chosen

@@ -5,9 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
-use crate::report::{self, fmt_f64};
-use crate::stem::analyze::{self, AnalyzeParams, Input, PixelSource, Source, Summary};
+use qdscope::error::{Error, Result};
+use qdscope::report::{self, fmt_f64};
+use qdscope::stem::analyze::{self, AnalyzeParams, Input, PixelSource, Source, Summary};
 
 use super::columns::{self, ColumnOpts, PipelineConfig};
 

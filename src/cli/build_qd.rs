@@ -8,12 +8,12 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::error::{Error, Result};
-use crate::io::xyz::{write_extxyz, write_xyz, ExtColumn};
-use crate::phonon::cp2k_input::{self, MdPhase, Method, Poisson, Scf, Settings};
-use crate::report;
-use crate::structure::qd::{self, Balance, Electrons, Frozen, Qd, QdParams};
-use crate::structure::{Element, LATTICE_ANGSTROM};
+use qdscope::error::{Error, Result};
+use qdscope::io::xyz::{write_extxyz, write_xyz, ExtColumn};
+use qdscope::phonon::cp2k_input::{self, MdPhase, Method, Poisson, Scf, Settings};
+use qdscope::report;
+use qdscope::structure::qd::{self, Balance, Electrons, Frozen, Qd, QdParams};
+use qdscope::structure::{Element, LATTICE_ANGSTROM};
 
 /// Arguments of `qdscope build-qd`.
 #[derive(Debug, Clone, clap::Args)]
@@ -291,18 +291,18 @@ pub fn run(a: &Args, _quiet: bool) -> Result<()> {
         ],
     )?;
     report::write_json(&out("composition.json"), &composition)?;
-    crate::io::write_text(&out("cp2k-geo.inp"), &geo)?;
+    qdscope::io::write_text(&out("cp2k-geo.inp"), &geo)?;
     let mut script = String::from(
         "#!/bin/sh\n# Run the chain geo → equilibration → production (qdscope build-qd).\n# CP2K is fastest here with one OpenMP thread per MPI rank and an optimised BLAS.\nset -e\ncd \"$(dirname \"$0\")\"\nCP2K=${CP2K:-cp2k.psmp}\nexport OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}\n$CP2K -i cp2k-geo.inp -o cp2k-geo.out\n",
     );
     for (name, text) in &md_inputs {
-        crate::io::write_text(&out(name), text)?;
+        qdscope::io::write_text(&out(name), text)?;
         script.push_str(&format!(
             "$CP2K -i {name} -o {}.out\n",
             name.trim_end_matches(".inp")
         ));
     }
-    crate::io::write_text(&out("run-cp2k.sh"), &script)?;
+    qdscope::io::write_text(&out("run-cp2k.sh"), &script)?;
     report::view::cluster_png(
         &out("qd.png"),
         &dot.atoms,

@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::error::{Error, Result};
-use crate::report::{self, plot};
-use crate::stem::ratio::{self, Welch};
+use qdscope::error::{Error, Result};
+use qdscope::report::{self, plot};
+use qdscope::stem::ratio::{self, Welch};
 
 /// Arguments of `qdscope compare`. `--group NAME DIR...` is parsed by hand
 /// (clap's derive cannot keep the occurrences of a multi-value flag apart).
@@ -219,15 +219,17 @@ pub fn load_groups(groups: &[(String, Vec<PathBuf>)]) -> Result<Vec<Group>> {
         }
         let v: Vec<f64> = qds.iter().map(|q| q.ratio_volume).collect();
         let h: Vec<f64> = qds.iter().map(|q| q.ratio_height).collect();
-        let (mv, sv) = ratio::mean_sd(&v);
-        let (mh, sh) = ratio::mean_sd(&h);
+        // A group without QDs has no mean (written as null, as NaN was).
+        let ms = |v: &[f64]| ratio::mean_sd(v).unwrap_or((f64::NAN, None));
+        let (mv, sv) = ms(&v);
+        let (mh, sh) = ms(&h);
         out.push(Group {
             name: name.clone(),
             n: qds.len(),
             ratio_volume_mean: mv,
-            ratio_volume_sd: sv.is_finite().then_some(sv),
+            ratio_volume_sd: sv.filter(|s| s.is_finite()),
             ratio_height_mean: mh,
-            ratio_height_sd: sh.is_finite().then_some(sh),
+            ratio_height_sd: sh.filter(|s| s.is_finite()),
             qds,
         });
     }
@@ -278,7 +280,7 @@ pub(crate) fn run(args: &Args, _quiet: bool) -> Result<()> {
         .collect();
     let gs = load_groups(&groups)?;
     let (ts, warnings) = tests(&gs);
-    let set = crate::report::OutputSet::new(&args.output)?;
+    let set = qdscope::report::OutputSet::new(&args.output)?;
     let out = set.dir().to_path_buf();
     report::write_json(
         &out.join("comparison.json"),

@@ -15,15 +15,15 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::error::{Error, Result};
-use crate::io;
-use crate::report;
-use crate::stem::synth::{self, SynthParams};
+use qdscope::error::{Error, Result};
+use qdscope::io;
+use qdscope::report;
+use qdscope::stem::synth::{self, SynthParams};
 
 use super::columns::PipelineConfig;
 use super::phonon as ph;
-use crate::phonon::coupling::{default_bands, huang_rhys, SpectrumOptions};
-use crate::phonon::synth::{self as psynth, Grid, SPEC_GRID};
+use qdscope::phonon::coupling::{default_bands, huang_rhys, SpectrumOptions};
+use qdscope::phonon::synth::{self as psynth, Grid, SPEC_GRID};
 
 /// Arguments of `qdscope demo`.
 #[derive(Debug, Clone, clap::Args)]
@@ -392,8 +392,8 @@ fn phonon_gap_10k(dir: &Path, seed: u64, quiet: bool) -> Result<serde_json::Valu
             temperature_k: 10.0,
             bands_mev: "0:4,4:10,10:24".into(),
             temps: vec![10.0, 50.0, 100.0, 150.0, 200.0, 250.0, 300.0],
-            window: crate::fft::Window::Rect,
-            detrend: crate::fft::Detrend::None,
+            window: qdscope::fft::Window::Rect,
+            detrend: qdscope::fft::Detrend::None,
             per_free_atoms: None,
         }),
         quiet,
@@ -470,7 +470,7 @@ fn phonon_cluster(dir: &Path, seed: u64, quiet: bool) -> Result<()> {
     let traj = ph::TrajInput {
         positions: dir.join("cluster-pos-1.xyz"),
         velocities: Some(dir.join("cluster-vel-1.xyz")),
-        vel_unit: crate::io::xyz::VelocityUnit::BohrPerAut,
+        vel_unit: qdscope::io::xyz::VelocityUnit::BohrPerAut,
         dt_fs: None,
         skip_fs: 0.0,
         rigid: None,
@@ -481,11 +481,11 @@ fn phonon_cluster(dir: &Path, seed: u64, quiet: bool) -> Result<()> {
             input: traj.clone(),
             output: dir.join("dos"),
             temperature_k: 300.0,
-            route: crate::phonon::dos::Route::Velocities,
+            route: qdscope::phonon::dos::Route::Velocities,
             segment_frames: 2048,
             window: None,
             ener: None,
-            t_norm: ph::TNorm::Target,
+            t_norm: qdscope::phonon::analysis::TNorm::Target,
         }),
         quiet,
     )?;

@@ -10,7 +10,7 @@
 //! into the flags a shell user types; a reference the table does not know
 //! is left as it is.
 
-use crate::error::Error;
+use qdscope::error::Error;
 
 /// Field (or `field = value` setting) → flag, one row per parameter the
 /// library names in errors and warnings.
@@ -72,6 +72,12 @@ pub const FLAGS: &[(&str, &str)] = &[
     ("bin_width_mev", "--bin-width-mev"),
     ("bands_mev", "--bands-mev"),
     ("homo_index", "--homo-index"),
+    ("skip_fs", "--skip-fs"),
+    ("mo_offset", "--mo-offset"),
+    ("gamma_temperatures_k", "--temps"),
+    ("labels", "--labels"),
+    ("t_norm", "--t-norm"),
+    ("ener", "--ener"),
 ];
 
 /// The flag text of a field or of a `field = value` setting: a row of
@@ -205,6 +211,13 @@ mod tests {
         "bin_width_mev",
         "bands_mev",
         "homo_index",
+        "skip_fs",
+        "mo_offset",
+        "mo_offset = 0",
+        "gamma_temperatures_k",
+        "labels",
+        "t_norm",
+        "ener = FILE",
     ];
 
     #[test]
@@ -243,7 +256,7 @@ mod tests {
 
     #[test]
     fn library_errors_are_printed_with_flags() {
-        let e = crate::image::Calibration::from_pixel_size(0.0).unwrap_err();
+        let e = qdscope::image::Calibration::from_pixel_size(0.0).unwrap_err();
         assert!(e.to_string().starts_with("pixel_size_angstrom: "), "{e}");
         assert!(
             render(&e).starts_with("--pixel-size-angstrom: must be"),
@@ -255,7 +268,7 @@ mod tests {
             render(&e),
             "a.tif: --background-radius-px: must be at least 1 px"
         );
-        let e = crate::image::Calibration::Uncalibrated
+        let e = qdscope::image::Calibration::Uncalibrated
             .angstrom_to_px(12.0, "background_radius_angstrom")
             .unwrap_err();
         assert_eq!(

@@ -5,8 +5,8 @@
 
 use std::path::PathBuf;
 
-use crate::error::{Error, Result};
-use crate::io::{self, signal};
+use qdscope::error::{Error, Result};
+use qdscope::io::{self, signal};
 
 /// Arguments of `qdscope inspect`.
 #[derive(Debug, Clone, clap::Args)]

@@ -7,7 +7,7 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::error::Result;
+use qdscope::error::Result;
 
 pub mod analyze;
 pub mod build_qd;
@@ -77,7 +77,7 @@ pub fn run(cli: Cli) -> Result<()> {
 
 /// Create the output directory (and parents); an existing one is reused.
 pub(crate) fn ensure_dir(dir: &std::path::Path) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| crate::Error::io(dir, e))
+    std::fs::create_dir_all(dir).map_err(|e| qdscope::Error::io(dir, e))
 }
 
 #[cfg(test)]

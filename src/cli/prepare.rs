@@ -9,13 +9,13 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::error::{Error, Result};
-use crate::io;
-use crate::report::{self, fmt_f64};
-use crate::stem::analyze::{self, AnalyzeParams, Input, ParamSources, Source};
-use crate::stem::background::Decomposition;
-use crate::stem::pipeline::{self, PrepareParams, Prepared, Radius};
-use crate::stem::register::Correlation;
+use qdscope::error::{Error, Result};
+use qdscope::io;
+use qdscope::report::{self, fmt_f64};
+use qdscope::stem::analyze::{self, AnalyzeParams, Input, ParamSources, Source};
+use qdscope::stem::background::Decomposition;
+use qdscope::stem::pipeline::{self, PrepareParams, Prepared, Radius};
+use qdscope::stem::register::Correlation;
 
 /// Arguments of `qdscope prepare`.
 #[derive(Debug, Clone, clap::Args)]
@@ -172,7 +172,7 @@ pub fn load_psf(path: &Path) -> Result<ndarray::Array2<f64>> {
         other => other,
     })?;
     let psf = img.data.mapv(f64::from);
-    crate::stem::deconvolve::validate_psf(psf.view(), (usize::MAX, usize::MAX)).map_err(|e| {
+    qdscope::stem::deconvolve::validate_psf(psf.view(), (usize::MAX, usize::MAX)).map_err(|e| {
         let e = super::flags::render(&e);
         Error::param("--psf", format!("{}: {e}", path.display()))
     })?;
@@ -225,7 +225,7 @@ struct InputInfo<'a> {
 struct PrepareReport<'a> {
     qdscope_version: &'a str,
     input: InputInfo<'a>,
-    calibration: &'a crate::image::Calibration,
+    calibration: &'a qdscope::image::Calibration,
     calibration_source: pipeline::CalibrationSource,
     parameter_sources: &'a ParamSources,
     parameters: &'a PrepareParams,
@@ -237,7 +237,7 @@ struct PrepareReport<'a> {
     stages: Vec<&'static str>,
     output_shape_y_x: [usize; 2],
     outputs: &'a [&'a str],
-    warnings: &'a crate::Warnings,
+    warnings: &'a qdscope::Warnings,
     crop_offset_yx: [usize; 2],
     stage_seconds: std::collections::BTreeMap<&'a str, f64>,
 }
@@ -262,7 +262,7 @@ pub fn write_outputs(
     p: &Prepared,
     sources: &ParamSources,
 ) -> Result<()> {
-    let set = crate::report::OutputSet::new(dir)?;
+    let set = qdscope::report::OutputSet::new(dir)?;
     let out = set.dir().to_path_buf();
     io::write_npy_2d(&out.join("averaged.npy"), p.averaged.data.view())?;
     io::write_npy_2d(&out.join("background.npy"), p.background.view())?;

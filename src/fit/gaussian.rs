@@ -143,13 +143,18 @@ pub enum FitStatus {
 /// One fitted column.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ColumnFit {
-    /// Fitted (or fallback) parameters.
+    /// Fitted (or fallback) parameters. A fallback keeps the centroid as
+    /// the position and the starting estimates of the other parameters
+    /// (NaN when the disk held fewer than 2 pixels: `status` says which).
     pub params: Gaussian7,
     /// 1-σ standard errors of (B, A, x₀, y₀, σ_x, σ_y, φ) from
-    /// s²(JᵀJ)⁻¹; NaN when not fitted.
-    pub stderr: [f64; 7],
-    /// RMS of model − data in the disk.
-    pub residual_rms: f64,
+    /// s²(JᵀJ)⁻¹; each `None` when not fitted (every one for a fallback or
+    /// a joint-fit column, φ's for a round Gaussian, whose rotation is
+    /// undetermined).
+    pub stderr: [Option<f64>; 7],
+    /// RMS of model − data in the disk; `None` when not fitted (a joint-fit
+    /// column: `None` without pixels within 2σ).
+    pub residual_rms: Option<f64>,
     /// Function evaluations used (all attempts).
     pub evaluations: usize,
     /// Pixels in the final disk.
@@ -345,7 +350,6 @@ pub fn fit_column(
     opts: &FitParams,
     subtract: &dyn Fn(f64, f64) -> f64,
 ) -> ColumnFit {
-    let nan7 = [f64::NAN; 7];
     let fallback = |status, xs: &[f64], ys: &[f64], vs: &[f64], evals| {
         let p = if vs.len() >= 2 {
             start_params(xs, ys, vs, start.0, start.1)
@@ -365,8 +369,8 @@ pub fn fit_column(
         g.y0 = start.1;
         ColumnFit {
             params: g,
-            stderr: nan7,
-            residual_rms: f64::NAN,
+            stderr: [None; 7],
+            residual_rms: None,
             evaluations: evals,
             n_pixels: vs.len(),
             status,
@@ -427,10 +431,11 @@ pub fn fit_column(
                 })
                 .sum::<f64>()
                 / n as f64;
+            let finite = |v: f64| v.is_finite().then_some(v);
             return ColumnFit {
                 params: g,
-                stderr,
-                residual_rms: rms.sqrt(),
+                stderr: stderr.map(finite),
+                residual_rms: finite(rms.sqrt()),
                 evaluations: evals,
                 n_pixels: n,
                 status: if attempt == 0 {
@@ -449,7 +454,8 @@ pub fn fit_column(
 }
 
 /// Standard errors from s²(JᵀJ)⁻¹ with s² = Σr²/(n − 7), mapped from ln σ
-/// to σ (and taking the σ swap into account).
+/// to σ (and taking the σ swap into account); NaN where undetermined
+/// ([`ColumnFit::stderr`] turns those into `None`).
 fn covariance_stderr(problem: &Problem, ss: f64, p: &[f64]) -> [f64; 7] {
     let n = problem.data.len();
     let mut out = [f64::NAN; 7];

@@ -40,8 +40,6 @@ mod npy;
 mod png;
 mod ser;
 pub mod signal;
-#[doc(hidden)]
-pub mod testfiles;
 mod tiff;
 pub mod xyz;
 
@@ -50,6 +48,13 @@ pub use mrc::{read_mrc, write_mrc_f32};
 pub use npy::{read_npy, write_npy_2d, write_npy_3d, write_npy_bytes};
 pub use png::{to_gray_u8, write_png_panels, write_png_preview, write_rgb};
 pub use tiff::{read_tiff, write_tiff_f32, write_tiff_stack_f32};
+
+// The TIA EMI metadata parser behind `read_signals`. Public only because the
+// reader tests (`tests/readers.rs`, through `tests/support/testfiles.rs`)
+// check it on its own with hand-made XML and byte soup; not part of the
+// API, hence hidden.
+#[doc(hidden)]
+pub use ser::emi_metadata;
 
 /// A file format qdscope reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

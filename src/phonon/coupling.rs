@@ -75,9 +75,22 @@ pub fn parse_bands(text: &str) -> Result<Vec<Band>> {
     Ok(out)
 }
 
-fn validate_bands(bands: &[Band]) -> Result<()> {
+/// The check of a band list: non-empty, each 0 ≤ lo < hi, not
+/// overlapping.
+///
+/// # Errors
+/// The first bad band (`InvalidParameter` named `bands_mev`).
+pub fn validate_bands(bands: &[Band]) -> Result<()> {
     if bands.is_empty() {
         return Err(Error::param("bands_mev", "no bands given"));
+    }
+    if let Some(b) = bands.iter().find(|b| {
+        !(b.lo_mev.is_finite() && b.hi_mev.is_finite() && b.lo_mev >= 0.0 && b.hi_mev > b.lo_mev)
+    }) {
+        return Err(Error::param(
+            "bands_mev",
+            format!("band [{}, {}): need 0 ≤ lo < hi", b.lo_mev, b.hi_mev),
+        ));
     }
     let mut s = bands.to_vec();
     s.sort_by(|a, b| a.lo_mev.total_cmp(&b.lo_mev));

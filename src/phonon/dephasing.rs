@@ -116,7 +116,7 @@ pub struct Dephasing {
     pub fwhm_exact_mev: Option<f64>,
     /// PYXAID-style τ = √2 t₂*, fs.
     pub tau_gauss_fs: f64,
-    /// Libra-style √(12/5)·ħ/σ, fs (needs σ; NaN without it).
+    /// Libra-style √(12/5)·ħ/σ, fs (σ > 0 is checked: always a number).
     pub tau_sigma_fs: f64,
     /// Static-limit 2√(2 ln 2)·σ, meV.
     pub gamma_static_mev: f64,

@@ -34,8 +34,8 @@ pub enum Route {
     Positions,
 }
 
-/// Parameters of [`vdos`].
-#[derive(Debug, Clone, Serialize)]
+/// Parameters of [`vdos`], checked by [`DosParams::validate`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DosParams {
     /// Frames per Welch segment (the last incomplete segment is dropped
     /// unless it is the only one).
@@ -174,33 +174,40 @@ fn flush(acc: &mut Acc, p: &DosParams, dt: f64) -> Result<()> {
 /// VDOS of a trajectory (streamed; see the module doc).
 ///
 /// # Errors
-/// Reader errors; no velocities for the velocity route; T ≤ 0; fewer than
-/// 4 frames; a segment shorter than 4 frames.
+/// Invalid parameters ([`DosParams::validate`]); no velocities for the
+/// velocity route; reader errors; fewer than 4 frames; a segment shorter
+/// than 4 frames.
 pub fn vdos(src: &Source, rigid: Option<RigidMode>, p: &DosParams) -> Result<(Dos, Info)> {
-    validate(src, p)?;
+    p.validate()?;
+    if p.route == Route::Velocities && src.velocities.is_none() {
+        return Err(no_velocities());
+    }
     let mut acc = segment_buffers(src, p.segment_frames)?;
-    let info = accumulate(src, rigid, p, &mut acc)?;
-    Ok((spectrum(&acc, &info, p.temperature_k), info))
+    let (info, dt) = accumulate(src, rigid, p, &mut acc)?;
+    Ok((spectrum(&acc, dt, &info, p.temperature_k), info))
 }
 
-/// The checks of [`vdos`] before reading the trajectory.
-fn validate(src: &Source, p: &DosParams) -> Result<()> {
-    if !(p.temperature_k.is_finite() && p.temperature_k > 0.0) {
-        return Err(Error::param(
-            "temperature_k",
-            format!("must be > 0 K, got {}", p.temperature_k),
-        ));
+impl DosParams {
+    /// Check the parameters before reading anything (that the velocity
+    /// route has a velocity file is checked with the trajectory).
+    ///
+    /// # Errors
+    /// A non-positive temperature, segments shorter than 4 frames.
+    pub fn validate(&self) -> Result<()> {
+        super::check_temperature(self.temperature_k)?;
+        if self.segment_frames < 4 {
+            return Err(Error::param("segment_frames", "must be at least 4"));
+        }
+        Ok(())
     }
-    if p.segment_frames < 4 {
-        return Err(Error::param("segment_frames", "must be at least 4"));
-    }
-    if p.route == Route::Velocities && src.velocities.is_none() {
-        return Err(Error::param(
-            "velocities",
-            "the velocity route needs a velocity file (or use `route = positions`)",
-        ));
-    }
-    Ok(())
+}
+
+/// The error of the velocity route without a velocity file.
+pub(crate) fn no_velocities() -> Error {
+    Error::param(
+        "velocities",
+        "the velocity route needs a velocity file (or use `route = positions`)",
+    )
 }
 
 /// Empty accumulators for segments of `l` frames, sized from the first
@@ -238,12 +245,13 @@ fn segment_buffers(src: &Source, l: usize) -> Result<Acc> {
 
 /// Stream the trajectory into `acc`, one spectrum per complete segment; a
 /// run shorter than one segment (but ≥ 4 frames) is one shorter segment.
+/// Returns the stream's `Info` and its time step.
 fn accumulate(
     src: &Source,
     rigid: Option<RigidMode>,
     p: &DosParams,
     acc: &mut Acc,
-) -> Result<Info> {
+) -> Result<(Info, f64)> {
     let l = p.segment_frames;
     let mut dt_seen = None::<f64>;
     let mut t_last = None::<f64>;
@@ -270,27 +278,31 @@ fn accumulate(
         }
         Ok(())
     })?;
+    let too_short = |n: usize| Error::Empty {
+        what: src.positions.display().to_string(),
+        reason: format!("{n} frame(s): too short for a spectrum"),
+    };
+    if acc.segs == 0 && acc.len < 4 {
+        return Err(too_short(acc.len));
+    }
+    // At least 4 frames: the stream knows the time step.
+    let dt = info.dt_fs.ok_or_else(|| too_short(info.n_frames))?;
     if acc.segs == 0 {
-        if acc.len < 4 {
-            return Err(Error::Empty {
-                what: src.positions.display().to_string(),
-                reason: format!("{} frame(s): too short for a spectrum", acc.len),
-            });
-        }
         for b in acc.buf.iter_mut() {
             b.truncate(acc.len);
         }
-        flush(acc, p, info.dt_fs)?;
+        flush(acc, p, dt)?;
     }
-    Ok(info)
+    Ok((info, dt))
 }
 
 /// The segment average: total and per-element modes per bin, energies,
-/// the quantum factor at `temperature_k` and the expected mode count.
-fn spectrum(acc: &Acc, info: &Info, temperature_k: f64) -> Dos {
+/// the quantum factor at `temperature_k` and the expected mode count
+/// (frames every `dt` fs).
+fn spectrum(acc: &Acc, dt: f64, info: &Info, temperature_k: f64) -> Dos {
     let nk = acc.sums[0].len();
     let seg_len = acc.seg_len;
-    let bin = H_EV_FS * 1e3 / (seg_len as f64 * info.dt_fs);
+    let bin = H_EV_FS * 1e3 / (seg_len as f64 * dt);
     let energy: Vec<f64> = (0..nk).map(|k| k as f64 * bin).collect();
     let mut by_element: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let mut total = vec![0.0; nk];

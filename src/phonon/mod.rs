@@ -13,7 +13,9 @@
 //! | [`histogram`] | gap histograms with moment and fitted FWHM | docs/methods/phonon.md |
 //! | [`rmsf`] | RMSF per atom, element and layer | eq. 9 |
 //! | [`synth`] | synthetic trajectories and gap series with known answers (demo, tests) | eq. 4 |
+//! | [`analysis`] | the analyses of `qdscope phonon` as calls: params with `Default` and `validate()`, inputs read and checked, typed results | eqs. 1–9 |
 
+pub mod analysis;
 pub mod coupling;
 pub mod cp2k_input;
 pub mod dephasing;
@@ -23,3 +25,18 @@ pub mod rigid;
 pub mod rmsf;
 pub mod synth;
 pub mod trajectory;
+
+use crate::error::{Error, Result};
+
+/// The check of a temperature of the phonon analyses (> 0 K), naming the
+/// field `temperature_k`.
+pub(crate) fn check_temperature(t: f64) -> Result<()> {
+    if t.is_finite() && t > 0.0 {
+        Ok(())
+    } else {
+        Err(Error::param(
+            "temperature_k",
+            format!("must be > 0 K, got {t}"),
+        ))
+    }
+}

@@ -10,14 +10,18 @@
 
 use nalgebra::{Matrix3, Vector3};
 
-/// Element masses (amu) of the elements qdscope builds.
+use crate::structure::Element;
+
+/// Element masses (amu) by symbol: the elements qdscope builds
+/// ([`Element::mass_amu`]) and a few more a trajectory may hold; `None`
+/// for a symbol without one.
 #[must_use]
 pub fn mass_amu(element: &str) -> Option<f64> {
     Some(match element {
-        "Cs" => 132.905452,
-        "Pb" => 207.2,
-        "Br" => 79.904,
-        "Ca" => 40.078,
+        "Cs" => Element::Cs.mass_amu(),
+        "Pb" => Element::Pb.mass_amu(),
+        "Br" => Element::Br.mass_amu(),
+        "Ca" => Element::Ca.mass_amu(),
         "Cl" => 35.453,
         "I" => 126.90447,
         "H" => 1.00794,

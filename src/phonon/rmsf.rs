@@ -27,10 +27,23 @@ pub struct Rmsf {
     pub mean_pos: Vec<[f64; 3]>,
     /// Layer depth per atom, u.c.
     pub layer: Vec<f64>,
-    /// (element, mean, s.d., count).
-    pub by_element: Vec<(String, f64, f64, usize)>,
-    /// (element, depth, mean, s.d., count).
-    pub by_layer: Vec<(String, f64, f64, f64, usize)>,
+    /// (element, mean, s.d., count); the s.d. `None` for a single atom.
+    pub by_element: Vec<(String, f64, Option<f64>, usize)>,
+    /// (element, depth, mean, s.d., count); the s.d. `None` for a single
+    /// atom.
+    pub by_layer: Vec<(String, f64, f64, Option<f64>, usize)>,
+}
+
+/// The check of the lattice constant of the layer depths (> 0 Å).
+pub(crate) fn check_lattice(lattice_angstrom: f64) -> Result<()> {
+    if lattice_angstrom.is_finite() && lattice_angstrom > 0.0 {
+        Ok(())
+    } else {
+        Err(Error::param(
+            "lattice_angstrom",
+            format!("must be > 0, got {lattice_angstrom}"),
+        ))
+    }
 }
 
 /// RMSF of a trajectory with lattice constant `a` (Å) for the layers.
@@ -38,12 +51,7 @@ pub struct Rmsf {
 /// # Errors
 /// Reader errors; fewer than 2 frames; a ≤ 0.
 pub fn rmsf(src: &Source, rigid: Option<RigidMode>, lattice_angstrom: f64) -> Result<(Rmsf, Info)> {
-    if !(lattice_angstrom.is_finite() && lattice_angstrom > 0.0) {
-        return Err(Error::param(
-            "lattice_angstrom",
-            format!("must be > 0, got {lattice_angstrom}"),
-        ));
-    }
+    check_lattice(lattice_angstrom)?;
     let mut n = 0usize;
     let mut mean: Vec<[f64; 3]> = Vec::new();
     let mut m2: Vec<f64> = Vec::new();
@@ -100,19 +108,14 @@ pub fn rmsf(src: &Source, rigid: Option<RigidMode>, lattice_angstrom: f64) -> Re
             .or_default()
             .push(*rho);
     }
+    // Every group holds at least one atom.
     let by_element = el
         .into_iter()
-        .map(|(k, v)| {
-            let (m, s) = mean_sd(&v);
-            (k, m, s, v.len())
-        })
+        .filter_map(|(k, v)| mean_sd(&v).map(|(m, s)| (k, m, s, v.len())))
         .collect();
     let by_layer = ly
         .into_iter()
-        .map(|((k, d2), v)| {
-            let (m, s) = mean_sd(&v);
-            (k, d2 as f64 / 2.0, m, s, v.len())
-        })
+        .filter_map(|((k, d2), v)| mean_sd(&v).map(|(m, s)| (k, d2 as f64 / 2.0, m, s, v.len())))
         .collect();
     Ok((
         Rmsf {

@@ -70,8 +70,9 @@ pub struct Info {
     pub masses: Vec<f64>,
     /// Frames kept.
     pub n_frames: usize,
-    /// Time step, fs.
-    pub dt_fs: f64,
+    /// Time step, fs: given, or read from the frames; `None` when neither
+    /// (a single frame without one).
+    pub dt_fs: Option<f64>,
     /// Rigid mode used.
     pub rigid: RigidMode,
     /// ICP iterations of the reference.
@@ -89,7 +90,7 @@ pub struct Info {
 struct Pass {
     species: Vec<String>,
     kept: usize,
-    dt: f64,
+    dt: Option<f64>,
     warnings: Warnings,
     dropped: usize,
 }
@@ -265,7 +266,7 @@ fn for_each_raw(
     Ok(Pass {
         species,
         kept,
-        dt: dt.unwrap_or(f64::NAN),
+        dt,
         warnings,
         dropped,
     })
@@ -437,7 +438,7 @@ pub fn stream(
             vel,
         })
     })?;
-    if dt.is_finite() && dt > 10.0 + 1e-9 {
+    if let Some(dt) = dt.filter(|dt| *dt > 10.0 + 1e-9) {
         warnings.push(format!(
             "frames every {dt} fs: the spectrum ends at {:.1} meV (Nyquist)",
             crate::units::H_EV_FS * 1e3 / (2.0 * dt)

@@ -61,6 +61,13 @@ pub fn fmt_f64(v: f64) -> String {
     }
 }
 
+/// [`fmt_f64`] of a value that may be absent: `None` is an empty cell, as
+/// a non-finite value is.
+#[must_use]
+pub fn fmt_opt(v: Option<f64>) -> String {
+    v.map_or_else(String::new, fmt_f64)
+}
+
 /// A progress bar on stderr, hidden when stderr is not a terminal or when
 /// `quiet` is set.
 #[must_use]

@@ -13,7 +13,7 @@
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::stem::ratio::mean_sd;
+use crate::stats::mean_sd;
 use crate::stem::sublattice::k_nearest;
 
 /// Local lattice at one column.
@@ -34,14 +34,17 @@ pub struct LocalLattice {
 pub struct PeakPairs {
     /// Per column.
     pub local: Vec<LocalLattice>,
-    /// Mean and s.d. of |a₁′| (px).
-    pub a1_mean_sd_px: [f64; 2],
-    /// Mean and s.d. of |a₂′| (px).
-    pub a2_mean_sd_px: [f64; 2],
-    /// Mean and s.d. of all |a_i′| pooled (px).
-    pub spacing_mean_sd_px: [f64; 2],
-    /// Mean strain (ε_xx, ε_yy, ε_xy, ω) over columns with both vectors.
-    pub mean_strain: [f64; 4],
+    /// Mean and s.d. of |a₁′| (px): the mean `None` without a₁′ pairs, the
+    /// s.d. `None` with fewer than 2.
+    pub a1_mean_sd_px: [Option<f64>; 2],
+    /// Mean and s.d. of |a₂′| (px), `None` as for `a1_mean_sd_px`.
+    pub a2_mean_sd_px: [Option<f64>; 2],
+    /// Mean and s.d. of all |a_i′| pooled (px), `None` as for
+    /// `a1_mean_sd_px`.
+    pub spacing_mean_sd_px: [Option<f64>; 2],
+    /// Mean strain (ε_xx, ε_yy, ε_xy, ω) over columns with both vectors;
+    /// `None` when no column has both.
+    pub mean_strain: Option<[f64; 4]>,
     /// Number of pair vectors found.
     pub n_pairs: usize,
 }
@@ -131,17 +134,14 @@ pub fn peak_pairs(
             ),
         });
     }
-    let (m1, d1) = mean_sd(&s1);
-    let (m2, d2) = mean_sd(&s2);
+    let ms = |v: &[f64]| mean_sd(v).map_or([None, None], |(m, s)| [Some(m), s]);
     let pooled: Vec<f64> = s1.iter().chain(&s2).copied().collect();
-    let (mp, dp) = mean_sd(&pooled);
-    let ms = mean_strain(&strains);
     Ok(PeakPairs {
         local,
-        a1_mean_sd_px: [m1, d1],
-        a2_mean_sd_px: [m2, d2],
-        spacing_mean_sd_px: [mp, dp],
-        mean_strain: ms,
+        a1_mean_sd_px: ms(&s1),
+        a2_mean_sd_px: ms(&s2),
+        spacing_mean_sd_px: ms(&pooled),
+        mean_strain: mean_strain(&strains),
         n_pairs,
     })
 }
@@ -184,18 +184,18 @@ fn local_strain(v1: [f64; 2], v2: [f64; 2], inv: &[[f64; 2]; 2], mode: StrainMod
     }
 }
 
-/// Mean of each strain component (NaN when there are none).
-fn mean_strain(strains: &[[f64; 4]]) -> [f64; 4] {
+/// Mean of each strain component (`None` when there are none).
+fn mean_strain(strains: &[[f64; 4]]) -> Option<[f64; 4]> {
+    if strains.is_empty() {
+        return None;
+    }
     let mut ms = [0.0; 4];
     for s in strains {
         for k in 0..4 {
             ms[k] += s[k] / strains.len() as f64;
         }
     }
-    if strains.is_empty() {
-        ms = [f64::NAN; 4];
-    }
-    ms
+    Some(ms)
 }
 
 /// Histogram of values: `bins` equal bins over [lo, hi]; returns the bin
@@ -232,9 +232,10 @@ mod tests {
         let a = 58.7;
         let pos = grid(12, a, |x, y| [1.01 * x, y]);
         let r = peak_pairs(&pos, [a, 0.0], [0.0, a], StrainMode::Small).unwrap();
-        assert!((r.a1_mean_sd_px[0] * 0.1 - 5.9287).abs() < 1e-3);
-        assert!((r.mean_strain[0] - 0.0100).abs() < 1e-4);
-        assert!(r.mean_strain[1].abs() < 1e-4);
+        assert!((r.a1_mean_sd_px[0].unwrap() * 0.1 - 5.9287).abs() < 1e-3);
+        let e = r.mean_strain.unwrap();
+        assert!((e[0] - 0.0100).abs() < 1e-4);
+        assert!(e[1].abs() < 1e-4);
     }
 
     #[test]
@@ -243,11 +244,13 @@ mod tests {
         let (s, c) = 2f64.to_radians().sin_cos();
         let pos = grid(12, a, |x, y| [c * x - s * y, s * x + c * y]);
         let r = peak_pairs(&pos, [a, 0.0], [0.0, a], StrainMode::Small).unwrap();
-        assert!((r.mean_strain[3] - 0.03490).abs() < 1e-4);
+        let e = r.mean_strain.unwrap();
+        assert!((e[3] - 0.03490).abs() < 1e-4);
         let want = 2f64.to_radians().cos() - 1.0;
-        assert!((r.mean_strain[0] - want).abs() < 1e-5 && (r.mean_strain[1] - want).abs() < 1e-5);
+        assert!((e[0] - want).abs() < 1e-5 && (e[1] - want).abs() < 1e-5);
         let p = peak_pairs(&pos, [a, 0.0], [0.0, a], StrainMode::Polar).unwrap();
-        assert!(p.mean_strain[0].abs() < 1e-9 && (p.mean_strain[3] - 0.03490).abs() < 1e-4);
+        let e = p.mean_strain.unwrap();
+        assert!(e[0].abs() < 1e-9 && (e[3] - 0.03490).abs() < 1e-4);
     }
 
     #[test]

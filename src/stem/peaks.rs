@@ -95,8 +95,9 @@ pub struct Peak {
 pub struct PeakSearch {
     /// Accepted peaks, by decreasing intensity.
     pub peaks: Vec<Peak>,
-    /// Threshold used (detection-image units).
-    pub threshold: f64,
+    /// Threshold used (detection-image units); `None` when the sites came
+    /// from the lattice instead of a search (`stem::columns`).
+    pub threshold: Option<f64>,
     /// Local maxima above threshold before suppression.
     pub n_candidates: usize,
     /// Dropped because they lie outside the mask.
@@ -178,7 +179,7 @@ pub fn find_peaks(
     }
     let threshold = p.threshold_abs.unwrap_or(lo + p.threshold_rel * (hi - lo));
     let mut out = PeakSearch {
-        threshold,
+        threshold: Some(threshold),
         ..PeakSearch::default()
     };
     if hi <= lo {

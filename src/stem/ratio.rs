@@ -26,16 +26,17 @@ pub struct RatioStats {
     pub sd: f64,
     /// Standard error of R.
     pub se: f64,
-    /// Bootstrap 95 % interval [low, high].
-    pub ci95: [f64; 2],
+    /// Bootstrap 95 % interval [low, high]; `None` when no resample had a
+    /// positive Pb/Br mean.
+    pub ci95: Option<[f64; 2]>,
     /// Number of Cs columns.
     pub n_cs: usize,
     /// Number of Pb/Br columns.
     pub n_pbbr: usize,
-    /// Mean and s.d. of the Cs intensities.
-    pub cs_mean_sd: [f64; 2],
-    /// Mean and s.d. of the Pb/Br intensities.
-    pub pbbr_mean_sd: [f64; 2],
+    /// Mean and s.d. of the Cs intensities (s.d. `None` for one column).
+    pub cs_mean_sd: (f64, Option<f64>),
+    /// Mean and s.d. of the Pb/Br intensities (s.d. `None` for one column).
+    pub pbbr_mean_sd: (f64, Option<f64>),
 }
 
 /// Ratio statistics from the Cs and Pb/Br column intensities.
@@ -43,7 +44,7 @@ pub struct RatioStats {
 /// # Errors
 /// A class without columns, a non-positive Pb/Br mean, or non-finite values.
 pub fn image_ratio(what: &str, cs: &[f64], pbbr: &[f64], seed: u64) -> Result<RatioStats> {
-    if cs.is_empty() || pbbr.is_empty() {
+    let (Some((mc, sc)), Some((mp, sp))) = (mean_sd(cs), mean_sd(pbbr)) else {
         return Err(Error::Empty {
             what: what.to_string(),
             reason: format!(
@@ -51,15 +52,13 @@ pub fn image_ratio(what: &str, cs: &[f64], pbbr: &[f64], seed: u64) -> Result<Ra
                 if cs.is_empty() { "Cs" } else { "Pb/Br" }
             ),
         });
-    }
+    };
     if cs.iter().chain(pbbr).any(|v| !v.is_finite()) {
         return Err(Error::Numerical {
             what: what.to_string(),
             reason: "non-finite column intensity".into(),
         });
     }
-    let (mc, sc) = mean_sd(cs);
-    let (mp, sp) = mean_sd(pbbr);
     if mp <= 0.0 {
         return Err(Error::Numerical {
             what: what.to_string(),
@@ -67,15 +66,10 @@ pub fn image_ratio(what: &str, cs: &[f64], pbbr: &[f64], seed: u64) -> Result<Ra
         });
     }
     let r = mc / mp;
-    let rel = |s: f64, m: f64, n: usize| {
-        if n < 2 {
-            0.0
-        } else {
-            s / m / (n as f64).sqrt()
-        }
-    };
-    let relsd = |s: f64, m: f64, n: usize| if n < 2 { 0.0 } else { s / m };
-    let sd = r.abs() * (relsd(sc, mc, cs.len()).powi(2) + relsd(sp, mp, pbbr.len()).powi(2)).sqrt();
+    // A class of one column adds no spread (its s.d. is `None`).
+    let rel = |s: Option<f64>, m: f64, n: usize| s.map_or(0.0, |s| s / m / (n as f64).sqrt());
+    let relsd = |s: Option<f64>, m: f64| s.map_or(0.0, |s| s / m);
+    let sd = r.abs() * (relsd(sc, mc).powi(2) + relsd(sp, mp).powi(2)).sqrt();
     let se = r.abs() * (rel(sc, mc, cs.len()).powi(2) + rel(sp, mp, pbbr.len()).powi(2)).sqrt();
     // Percentile bootstrap, 2000 resamples.
     let mut rng = StdRng::seed_from_u64(seed);
@@ -96,9 +90,6 @@ pub fn image_ratio(what: &str, cs: &[f64], pbbr: &[f64], seed: u64) -> Result<Ra
     }
     boot.sort_by(f64::total_cmp);
     let q = |p: f64| {
-        if boot.is_empty() {
-            return f64::NAN;
-        }
         let pos = p * (boot.len() - 1) as f64;
         let i = pos.floor() as usize;
         let j = (i + 1).min(boot.len() - 1);
@@ -108,11 +99,11 @@ pub fn image_ratio(what: &str, cs: &[f64], pbbr: &[f64], seed: u64) -> Result<Ra
         ratio: r,
         sd,
         se,
-        ci95: [q(0.025), q(0.975)],
+        ci95: (!boot.is_empty()).then(|| [q(0.025), q(0.975)]),
         n_cs: cs.len(),
         n_pbbr: pbbr.len(),
-        cs_mean_sd: [mc, sc],
-        pbbr_mean_sd: [mp, sp],
+        cs_mean_sd: (mc, sc),
+        pbbr_mean_sd: (mp, sp),
     })
 }
 
@@ -126,7 +117,8 @@ mod tests {
         let pb = [1.0, 0.98, 1.02, 1.0];
         let r = image_ratio("t", &cs, &pb, 1).unwrap();
         assert!((r.ratio - 0.35).abs() < 1e-12);
-        assert!(r.ci95[0] < 0.35 && r.ci95[1] > 0.35 && r.ci95[1] - r.ci95[0] < 0.05);
+        let ci = r.ci95.unwrap();
+        assert!(ci[0] < 0.35 && ci[1] > 0.35 && ci[1] - ci[0] < 0.05);
         assert!(r.sd > r.se);
         assert_eq!(image_ratio("t", &cs, &pb, 1).unwrap(), r, "seeded");
         let e = image_ratio("qd7", &[], &pb, 1).unwrap_err();

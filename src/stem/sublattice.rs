@@ -62,8 +62,8 @@ pub struct Assignment {
     pub intensity_mismatch: Vec<bool>,
     /// Fraction of interior Cs/Pb/Br columns with an intensity mismatch.
     pub mismatch_fraction: f64,
-    /// RMS indexing residual, px.
-    pub residual_rms_px: f64,
+    /// RMS indexing residual, px; `None` without indexed columns.
+    pub residual_rms_px: Option<f64>,
 }
 
 impl Assignment {
@@ -142,8 +142,8 @@ pub struct ClassedColumn {
     pub index: Option<(i64, i64)>,
     /// Label.
     pub sublattice: Sublattice,
-    /// Intensity (volume); NaN when not available.
-    pub intensity: f64,
+    /// Intensity (volume); `None` when not available (a failed fit).
+    pub intensity: Option<f64>,
     /// Checked (an interior column that enters the ratio).
     pub checked: bool,
 }
@@ -168,7 +168,7 @@ pub fn separation(cols: &[ClassedColumn]) -> (Vec<bool>, f64) {
         }
         let mut nb: Vec<f64> = [(h + 1, k), (h - 1, k), (h, k + 1), (h, k - 1)]
             .iter()
-            .filter_map(|ix| at.get(ix).map(|&j| cols[j].intensity))
+            .filter_map(|ix| at.get(ix).and_then(|&j| cols[j].intensity))
             .filter(|v| v.is_finite())
             .collect();
         if nb.len() < 4 {
@@ -177,8 +177,8 @@ pub fn separation(cols: &[ClassedColumn]) -> (Vec<bool>, f64) {
         nb.sort_by(f64::total_cmp);
         let m = 0.5 * (nb[1] + nb[2]);
         let ok = match c.sublattice {
-            Sublattice::PbBr => c.intensity > m,
-            Sublattice::Cs => c.intensity < m,
+            Sublattice::PbBr => c.intensity.is_some_and(|v| v > m),
+            Sublattice::Cs => c.intensity.is_some_and(|v| v < m),
             _ => true,
         };
         n += 1;
@@ -238,13 +238,13 @@ mod tests {
                 cols.push(ClassedColumn {
                     index: Some((h, k)),
                     sublattice: if pb { Sublattice::PbBr } else { Sublattice::Cs },
-                    intensity: if (h, k) == (2, 1) {
+                    intensity: Some(if (h, k) == (2, 1) {
                         1.2
                     } else if pb {
                         1.0
                     } else {
                         0.4
-                    },
+                    }),
                     checked: true,
                 });
             }

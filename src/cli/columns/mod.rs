@@ -14,18 +14,18 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
-use crate::image::{Calibration, Image};
-use crate::io;
-use crate::report;
-use crate::stem::analyze::AnalyzeParams;
-use crate::stem::columns::{self, ColumnsParams};
-use crate::stem::gaussian::Neighbours;
+use qdscope::error::{Error, Result};
+use qdscope::image::{Calibration, Image};
+use qdscope::io;
+use qdscope::report;
+use qdscope::stem::analyze::AnalyzeParams;
+use qdscope::stem::columns::{self, ColumnsParams};
+use qdscope::stem::gaussian::Neighbours;
 
 mod output;
 
-pub use crate::stem::analyze::{summarise, PixelSource, Summary};
-pub use output::{write_outputs, COLUMNS_HEADER};
+pub use output::write_outputs;
+pub use qdscope::stem::analyze::PixelSource;
 
 /// Column-analysis options shared by `columns` and `analyze`.
 #[derive(Debug, Clone, Default, clap::Args)]

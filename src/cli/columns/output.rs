@@ -6,13 +6,13 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::PixelSource;
-use crate::error::Result;
-use crate::image::Image;
-use crate::report::{self, fmt_f64, plot};
-use crate::stem::analyze::{summarise, Summary};
-use crate::stem::columns::{self, ColumnsParams, ColumnsResult, Spacing};
-use crate::stem::lattice;
-use crate::stem::sublattice::Sublattice;
+use qdscope::error::Result;
+use qdscope::image::Image;
+use qdscope::report::{self, fmt_f64, fmt_opt, plot};
+use qdscope::stem::analyze::{summarise, Summary};
+use qdscope::stem::columns::{self, ColumnsParams, ColumnsResult, Spacing};
+use qdscope::stem::lattice;
+use qdscope::stem::sublattice::Sublattice;
 
 /// Header of `columns.csv` (a contract: scripts read it).
 pub const COLUMNS_HEADER: [&str; 15] = [
@@ -49,18 +49,22 @@ struct Full<'a> {
     peak_search: serde_json::Value,
     mask_threshold: Option<f64>,
     mask_pixels: usize,
-    measured_lattice: &'a crate::stem::detect::LatticeReport,
+    measured_lattice: &'a qdscope::stem::detect::LatticeReport,
 }
 
 fn spacing_json(s: &Spacing) -> serde_json::Value {
-    let f = |v: f64| finite(v).map_or(serde_json::Value::Null, serde_json::Value::from);
+    let f = |v: Option<f64>| {
+        v.and_then(finite)
+            .map_or(serde_json::Value::Null, serde_json::Value::from)
+    };
+    let e = |k: usize| f(s.mean_strain.map(|e| e[k]));
     serde_json::json!({
         "sublattice": s.sublattice,
         "a1_mean_angstrom": f(s.a1_angstrom[0]), "a1_sd_angstrom": f(s.a1_angstrom[1]),
         "a2_mean_angstrom": f(s.a2_angstrom[0]), "a2_sd_angstrom": f(s.a2_angstrom[1]),
         "spacing_mean_angstrom": f(s.spacing_angstrom[0]), "spacing_sd_angstrom": f(s.spacing_angstrom[1]),
-        "strain_xx": f(s.mean_strain[0]), "strain_yy": f(s.mean_strain[1]),
-        "strain_xy": f(s.mean_strain[2]), "rotation_rad": f(s.mean_strain[3]),
+        "strain_xx": e(0), "strain_yy": e(1),
+        "strain_xy": e(2), "rotation_rad": e(3),
         "n_pairs": s.n_pairs,
     })
 }
@@ -86,7 +90,7 @@ fn write_columns_csv(out: &Path, r: &ColumnsResult) -> Result<()> {
                 fmt_f64(g.sigma_y * ps),
                 fmt_f64(g.rotation),
                 fmt_f64(g.baseline),
-                fmt_f64(c.fit.residual_rms),
+                fmt_opt(c.fit.residual_rms),
                 c.fit.converged().to_string(),
                 c.flags(),
             ]
@@ -115,13 +119,13 @@ fn write_fits_csv(out: &Path, r: &ColumnsResult) -> Result<()> {
                 c.in_ratio.to_string(),
                 c.index.map_or(String::new(), |i| i.0.to_string()),
                 c.index.map_or(String::new(), |i| i.1.to_string()),
-                fmt_f64(e[0]),
-                fmt_f64(e[1]),
-                fmt_f64(e[2]),
-                fmt_f64(e[3]),
-                fmt_f64(e[4] * ps),
-                fmt_f64(e[5] * ps),
-                fmt_f64(e[6]),
+                fmt_opt(e[0]),
+                fmt_opt(e[1]),
+                fmt_opt(e[2]),
+                fmt_opt(e[3]),
+                fmt_opt(e[4].map(|v| v * ps)),
+                fmt_opt(e[5].map(|v| v * ps)),
+                fmt_opt(e[6]),
             ]
         })
         .collect();
@@ -211,7 +215,7 @@ pub fn write_outputs(
     r: &ColumnsResult,
     source: PixelSource,
 ) -> Result<Summary> {
-    let set = crate::report::OutputSet::new(dir)?;
+    let set = qdscope::report::OutputSet::new(dir)?;
     let out = set.dir().to_path_buf();
     write_columns_csv(&out, r)?;
     write_fits_csv(&out, r)?;
@@ -254,7 +258,7 @@ fn write_summary_json(
         parameters: params,
         lengths_px: &r.lengths,
         lattice_basis_px: serde_json::json!({"origin": a.origin, "e1": a.e1, "e2": a.e2,
-            "indexing_residual_rms_px": finite(a.residual_rms_px)}),
+            "indexing_residual_rms_px": a.residual_rms_px.and_then(finite)}),
         spacing: r.spacing.iter().map(spacing_json).collect(),
         peak_search: serde_json::json!({"threshold": r.peak_search.threshold,
             "candidates": r.peak_search.n_candidates, "outside_mask": r.peak_search.n_outside_mask,

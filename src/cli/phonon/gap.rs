@@ -5,15 +5,18 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::{check_measured_t_of, check_temperature, GapInput};
-use crate::error::{Error, Result};
-use crate::fft::{Detrend, Window};
-use crate::io::cp2k::GapSeries;
-use crate::phonon::coupling::{self, Band, HuangRhys, SpectrumOptions};
-use crate::phonon::dephasing::{self, FitThreshold};
-use crate::phonon::histogram;
-use crate::report::{self, fmt_f64, plot};
-use crate::units::{kt_mev, MEV_TO_CM1, MEV_TO_THZ};
+use super::{print_remarks, GapInput};
+use qdscope::error::Result;
+use qdscope::fft::{Detrend, Window};
+use qdscope::io::cp2k::GapSeries;
+use qdscope::phonon::analysis::{
+    self, BandCoupling, Coupling, CouplingParams, DephasingParams, DephasingRun, GapParams,
+    HistogramParams, HistogramRun,
+};
+use qdscope::phonon::coupling::{self, HuangRhys};
+use qdscope::phonon::dephasing::FitThreshold;
+use qdscope::report::{self, fmt_f64, plot};
+use qdscope::units::{MEV_TO_CM1, MEV_TO_THZ};
 
 /// Arguments of `phonon coupling`.
 #[derive(Debug, Clone, clap::Args)]
@@ -170,11 +173,11 @@ fn write_huang_rhys_csv(out: &Path, hr: &HuangRhys) -> Result<()> {
 }
 
 /// `huang_rhys.png`: S per meV up to 40 meV or 1.2× the highest band.
-fn huang_rhys_png(out: &Path, hr: &HuangRhys, bands: &[Band], t: f64) -> Result<()> {
+fn huang_rhys_png(out: &Path, hr: &HuangRhys, bands: &[BandCoupling], t: f64) -> Result<()> {
     let pts: Vec<(f64, f64)> = (1..hr.s.len())
         .filter(|&k| {
             hr.energy_mev[k]
-                <= 40.0_f64.max(bands.iter().map(|b| b.hi_mev).fold(0.0, f64::max) * 1.2)
+                <= 40.0_f64.max(bands.iter().map(|b| b.band.hi_mev).fold(0.0, f64::max) * 1.2)
         })
         .map(|k| (hr.energy_mev[k], hr.s[k] / hr.bin_mev))
         .collect();
@@ -197,64 +200,19 @@ fn huang_rhys_png(out: &Path, hr: &HuangRhys, bands: &[Band], t: f64) -> Result<
     )
 }
 
-/// Coupling analysis of a gap series, written into `dir`.
-///
-/// # Errors
-/// Invalid parameters, bands beyond Nyquist, I/O errors.
-#[allow(clippy::too_many_arguments)]
-pub fn coupling_outputs(
-    dir: &Path,
-    input: &Path,
-    g: &GapSeries,
-    t: f64,
-    bands: &[Band],
-    temps: &[f64],
-    opts: SpectrumOptions,
-    per_free: Option<usize>,
-) -> Result<HuangRhys> {
-    check_temperature(t)?;
-    let hr = coupling::huang_rhys(&g.gap_mev, g.dt_fs, t, opts)?;
-    let nyq = hr.energy_mev.last().copied().unwrap_or(0.0);
-    if let Some(b) = bands.iter().find(|b| b.lo_mev >= nyq) {
-        return Err(Error::param(
-            "--bands-mev",
-            format!(
-                "band [{}, {}) lies beyond the Nyquist energy {nyq:.3} meV",
-                b.lo_mev, b.hi_mev
-            ),
-        ));
-    }
-    if let Some(tt) = temps.iter().find(|x| !(x.is_finite() && **x > 0.0)) {
-        return Err(Error::param(
-            "--temps",
-            format!("temperatures must be > 0 K, got {tt}"),
-        ));
-    }
-    let s_band = hr.band_couplings(bands);
-    let scale = per_free.map_or(1.0, |n| 1.0 / n.max(1) as f64);
-    // Diagnostic row: hann + linear.
-    let diag = coupling::huang_rhys(
-        &g.gap_mev,
-        g.dt_fs,
-        t,
-        SpectrumOptions {
-            window: Window::Hann,
-            detrend: Detrend::Linear,
-        },
-    )?;
-    let set = crate::report::OutputSet::new(dir)?;
-    let out = set.dir().to_path_buf();
-    write_huang_rhys_csv(&out, &hr)?;
-    let brows: Vec<Vec<String>> = bands
+/// `bands.csv`: each band with its coupling (per free atom when asked)
+/// and its share of Λ.
+fn write_bands_csv(out: &Path, c: &Coupling) -> Result<()> {
+    let rows: Vec<Vec<String>> = c
+        .bands
         .iter()
-        .zip(&s_band)
-        .map(|(b, s)| {
+        .map(|b| {
             vec![
-                fmt_f64(b.lo_mev),
-                fmt_f64(b.hi_mev),
-                fmt_f64(b.centre_mev()),
-                fmt_f64(s * scale),
-                fmt_f64(s * b.centre_mev()),
+                fmt_f64(b.band.lo_mev),
+                fmt_f64(b.band.hi_mev),
+                fmt_f64(b.band.centre_mev()),
+                fmt_f64(b.s_reported),
+                fmt_f64(b.s * b.band.centre_mev()),
             ]
         })
         .collect();
@@ -267,75 +225,95 @@ pub fn coupling_outputs(
             "s_band",
             "lambda_share_mev",
         ],
-        &brows,
-    )?;
-    let grows: Vec<Vec<String>> = temps
+        &rows,
+    )
+}
+
+/// `gamma.csv`: σ(T) and Γ(T) at the temperatures asked for.
+fn write_gamma_csv(out: &Path, c: &Coupling) -> Result<()> {
+    let rows: Vec<Vec<String>> = c
+        .gamma
         .iter()
-        .map(|&tt| {
+        .map(|g| {
             vec![
-                fmt_f64(tt),
-                fmt_f64(hr.sigma_mev(tt)),
-                fmt_f64(hr.gamma_mev(tt)),
+                fmt_f64(g.temperature_k),
+                fmt_f64(g.sigma_mev),
+                fmt_f64(g.gamma_mev),
             ]
         })
         .collect();
     report::write_csv(
         &out.join("gamma.csv"),
         &["temperature_k", "sigma_mev", "gamma_mev"],
-        &grows,
-    )?;
-    let in_bands: f64 = s_band
-        .iter()
-        .zip(bands)
-        .map(|(s, b)| s * b.centre_mev())
-        .sum();
+        &rows,
+    )
+}
+
+/// `coupling.json`: the totals, the bands, Γ and the metadata.
+fn write_coupling_json(out: &Path, input: &Path, c: &Coupling, per_free: bool) -> Result<()> {
+    let hr = &c.spectrum;
     let summary = serde_json::json!({
-        "metadata": meta(input, g, &hr),
+        "metadata": meta(input, &c.series, hr),
         "s_total": hr.s_total,
         "lambda_mev": hr.lambda_mev,
         "variance_mev2": hr.variance_mev2,
         "power_sum_mev2": hr.power_sum_mev2,
-        "lambda_identity_sigma2_over_2kt_mev": hr.variance_mev2 / (2.0 * kt_mev(t)),
-        "bands": bands.iter().zip(&s_band).map(|(b, s)| serde_json::json!({
-            "lo_mev": b.lo_mev, "hi_mev": b.hi_mev, "centre_mev": b.centre_mev(), "s": s * scale})).collect::<Vec<_>>(),
-        "s_per_free_atom": per_free.is_some(),
-        "lambda_in_bands_mev": in_bands,
-        "sigma_run_mev": hr.sigma_mev(t),
-        "gamma_run_mev": hr.gamma_mev(t),
-        "gamma_300k_mev": hr.gamma_mev(300.0),
-        "gamma_aimd_run_mev": crate::units::FWHM_PER_SIGMA * hr.variance_mev2.sqrt(),
-        "diagnostic_hann_linear": {"s_total": diag.s_total, "lambda_mev": diag.lambda_mev},
+        "lambda_identity_sigma2_over_2kt_mev": c.lambda_identity_mev,
+        "bands": c.bands.iter().map(|b| serde_json::json!({
+            "lo_mev": b.band.lo_mev, "hi_mev": b.band.hi_mev, "centre_mev": b.band.centre_mev(), "s": b.s_reported})).collect::<Vec<_>>(),
+        "s_per_free_atom": per_free,
+        "lambda_in_bands_mev": c.lambda_in_bands_mev,
+        "sigma_run_mev": c.sigma_run_mev,
+        "gamma_run_mev": c.gamma_run_mev,
+        "gamma_300k_mev": c.gamma_300k_mev,
+        "gamma_aimd_run_mev": c.gamma_aimd_run_mev,
+        "diagnostic_hann_linear": {"s_total": c.diagnostic_hann_linear.s_total, "lambda_mev": c.diagnostic_hann_linear.lambda_mev},
         "warnings": hr.warnings,
     });
-    report::write_json(&out.join("coupling.json"), &summary)?;
-    huang_rhys_png(&out, &hr, bands, t)?;
-    set.commit()?;
-    Ok(hr)
+    report::write_json(&out.join("coupling.json"), &summary)
+}
+
+/// Every output of a coupling analysis, written into `dir` (all or none).
+///
+/// # Errors
+/// I/O errors.
+fn write_coupling(dir: &Path, input: &Path, c: &Coupling, per_free: bool) -> Result<()> {
+    let set = qdscope::report::OutputSet::new(dir)?;
+    let out = set.dir().to_path_buf();
+    write_huang_rhys_csv(&out, &c.spectrum)?;
+    write_bands_csv(&out, c)?;
+    write_gamma_csv(&out, c)?;
+    write_coupling_json(&out, input, c, per_free)?;
+    huang_rhys_png(&out, &c.spectrum, &c.bands, c.spectrum.temperature_k)?;
+    set.commit()
+}
+
+impl CouplingArgs {
+    /// The library's parameters (the bands parsed).
+    pub(super) fn params(&self) -> Result<CouplingParams> {
+        Ok(CouplingParams {
+            input: self.input.params(),
+            temperature_k: self.temperature_k,
+            bands_mev: coupling::parse_bands(&self.bands_mev)?,
+            gamma_temperatures_k: self.temps.clone(),
+            window: self.window,
+            detrend: self.detrend,
+            per_free_atoms: self.per_free_atoms,
+        })
+    }
 }
 
 pub(super) fn run_coupling(a: &CouplingArgs) -> Result<()> {
-    let bands = coupling::parse_bands(&a.bands_mev)?;
-    let (g, rows) = a.input.load_with_ener()?;
-    if let (Some(e), Some(rows)) = (&a.input.ener, &rows) {
-        check_measured_t_of(e, rows, a.input.skip_fs, a.temperature_k)?;
-    }
-    let hr = coupling_outputs(
-        &a.output,
-        &a.input.gap,
-        &g,
-        a.temperature_k,
-        &bands,
-        &a.temps,
-        SpectrumOptions {
-            window: a.window,
-            detrend: a.detrend,
-        },
-        a.per_free_atoms,
-    )?;
+    let p = a.params()?;
+    let mut remarks = Vec::new();
+    let c = analysis::coupling(&a.input.gap, &p, &mut remarks);
+    print_remarks(&remarks);
+    let c = c?;
+    write_coupling(&a.output, &a.input.gap, &c, a.per_free_atoms.is_some())?;
+    let hr = &c.spectrum;
     for w in &hr.warnings.0 {
         eprintln!("qdscope: warning: {}: {w}", a.input.gap.display());
     }
-    let s = hr.band_couplings(&bands);
     println!(
         "{}: {} samples × {} fs; ΣS = {:.3}, Λ = {:.3} meV; bands {}; Γ({} K) = {:.2} meV, Γ(300 K) = {:.2} meV",
         a.input.gap.display(),
@@ -343,10 +321,9 @@ pub(super) fn run_coupling(a: &CouplingArgs) -> Result<()> {
         hr.dt_fs,
         hr.s_total,
         hr.lambda_mev,
-        bands
+        c.bands
             .iter()
-            .zip(&s)
-            .map(|(b, s)| format!("S{}={s:.3}", b.centre_mev()))
+            .map(|b| format!("S{}={:.3}", b.band.centre_mev(), b.s))
             .collect::<Vec<_>>()
             .join(" "),
         a.temperature_k,
@@ -371,32 +348,11 @@ fn write_acf_csv(out: &Path, acf: &[f64], g_trap: &[f64], dt_fs: f64) -> Result<
     )
 }
 
-pub(super) fn run_dephasing(a: &DephasingArgs) -> Result<()> {
-    check_temperature(a.temperature_k)?;
-    let g = a.input.load()?;
-    if g.gap_mev.len() < 8 {
-        return Err(Error::Empty {
-            what: a.input.gap.display().to_string(),
-            reason: format!(
-                "{} samples: too short for a dephasing analysis (need ≥ 8)",
-                g.gap_mev.len()
-            ),
-        });
-    }
-    let hr = coupling::huang_rhys(
-        &g.gap_mev,
-        g.dt_fs,
-        a.temperature_k,
-        SpectrumOptions::default(),
-    )?;
-    let thr = match a.fit_threshold {
-        Threshold::Percent1 => FitThreshold::Percent1,
-        Threshold::HalfE => FitThreshold::HalfE,
-    };
-    let d = dephasing::dephasing_from_spectrum(&hr, a.dt_fine_fs, thr)?;
-    let acf = dephasing::acf_biased(&g.gap_mev);
-    let g_trap = dephasing::g_acf_trapezoid(&acf, g.dt_fs);
-    let set = crate::report::OutputSet::new(&a.output)?;
+/// Every output of a dephasing analysis, written into `dir` (all or
+/// none).
+fn write_dephasing(dir: &Path, input: &Path, r: &DephasingRun) -> Result<()> {
+    let (g, hr, d) = (&r.series, &r.spectrum, &r.dephasing);
+    let set = qdscope::report::OutputSet::new(dir)?;
     let out = set.dir().to_path_buf();
     let rows: Vec<Vec<String>> = (0..d.t_fs.len())
         .map(|i| {
@@ -414,9 +370,9 @@ pub(super) fn run_dephasing(a: &DephasingArgs) -> Result<()> {
         &["t_fs", "g", "d", "d_gaussian_fit"],
         &rows,
     )?;
-    write_acf_csv(&out, &acf, &g_trap, g.dt_fs)?;
+    write_acf_csv(&out, &r.acf_mev2, &r.g_acf_trapezoid, g.dt_fs)?;
     let summary = serde_json::json!({
-        "metadata": meta(&a.input.gap, &g, &hr),
+        "metadata": meta(input, g, hr),
         "sigma_mev": hr.variance_mev2.sqrt(),
         "t2_star_fs": d.t2_star_fs,
         "gamma_fit_mev": d.gamma_fit_mev,
@@ -471,7 +427,32 @@ pub(super) fn run_dephasing(a: &DephasingArgs) -> Result<()> {
             },
         ],
     )?;
-    set.commit()?;
+    set.commit()
+}
+
+impl DephasingArgs {
+    /// The library's parameters.
+    pub(super) fn params(&self) -> DephasingParams {
+        DephasingParams {
+            input: self.input.params(),
+            temperature_k: self.temperature_k,
+            dt_fine_fs: self.dt_fine_fs,
+            fit_threshold: match self.fit_threshold {
+                Threshold::Percent1 => FitThreshold::Percent1,
+                Threshold::HalfE => FitThreshold::HalfE,
+            },
+        }
+    }
+}
+
+pub(super) fn run_dephasing(a: &DephasingArgs) -> Result<()> {
+    let p = a.params();
+    let mut remarks = Vec::new();
+    let r = analysis::dephasing(&a.input.gap, &p, &mut remarks);
+    print_remarks(&remarks);
+    let r = r?;
+    write_dephasing(&a.output, &a.input.gap, &r)?;
+    let (hr, d) = (&r.spectrum, &r.dephasing);
     for w in &d.warnings.0 {
         eprintln!("qdscope: warning: {}: {w}", a.input.gap.display());
     }
@@ -488,34 +469,49 @@ pub(super) fn run_dephasing(a: &DephasingArgs) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn run_histogram(a: &HistogramArgs) -> Result<()> {
-    if !a.labels.is_empty() && a.labels.len() != a.gaps.len() {
-        return Err(Error::param(
-            "--labels",
-            format!("{} labels for {} runs", a.labels.len(), a.gaps.len()),
-        ));
-    }
-    let mut hs = Vec::new();
-    for (i, p) in a.gaps.iter().enumerate() {
-        let g = GapInput {
-            allow_truncated: a.allow_truncated,
-            ..GapInput::plain(p.clone(), a.dt_fs, a.skip_fs)
+impl HistogramArgs {
+    /// The library's parameters (every run read alike).
+    pub(super) fn params(&self) -> HistogramParams {
+        HistogramParams {
+            input: GapParams {
+                dt_fs: self.dt_fs,
+                skip_fs: self.skip_fs,
+                allow_truncated: self.allow_truncated,
+                ..GapParams::default()
+            },
+            labels: self.labels.clone(),
+            bin_width_mev: self.bin_width_mev,
         }
-        .load()?;
-        let label = a.labels.get(i).cloned().unwrap_or_else(|| {
-            p.file_stem()
-                .map_or("run".into(), |s| s.to_string_lossy().into())
-        });
-        let h = histogram::gap_histogram(&g.gap_mev, a.bin_width_mev)
-            .map_err(|e| e.context(p.display()))?;
-        hs.push((label, h, g.blocks_dropped_truncated));
     }
-    let set = crate::report::OutputSet::new(&a.output)?;
+}
+
+pub(super) fn run_histogram(a: &HistogramArgs) -> Result<()> {
+    let p = a.params();
+    let mut remarks = Vec::new();
+    let runs = analysis::histograms(&a.gaps, &p, &mut remarks);
+    print_remarks(&remarks);
+    let runs = runs?;
+    write_histograms(&a.output, &runs)?;
+    for r in &runs {
+        let (l, h) = (&r.label, &r.histogram);
+        println!(
+            "{l}: {} samples, mean {:.1} meV, FWHM {:.2} meV (moments) / {:.2} meV (Gaussian fit)",
+            h.n, h.mean_mev, h.fwhm_moment_mev, h.fwhm_fit_mev
+        );
+    }
+    Ok(())
+}
+
+/// `histogram.csv`, `histogram.json` and `histogram.png` of the runs, in
+/// `dir` (all or none).
+fn write_histograms(dir: &Path, runs: &[HistogramRun]) -> Result<()> {
+    let set = qdscope::report::OutputSet::new(dir)?;
     let out = set.dir().to_path_buf();
     let mut rows = Vec::new();
-    for (l, h, _) in &hs {
+    for r in runs {
+        let h = &r.histogram;
         for (c, n) in h.centres_mev.iter().zip(&h.counts) {
-            rows.push(vec![l.clone(), fmt_f64(*c), n.to_string()]);
+            rows.push(vec![r.label.clone(), fmt_f64(*c), n.to_string()]);
         }
     }
     report::write_csv(
@@ -523,33 +519,37 @@ pub(super) fn run_histogram(a: &HistogramArgs) -> Result<()> {
         &["run", "gap_mev", "count"],
         &rows,
     )?;
-    let runs: Vec<serde_json::Value> = hs
+    let json_runs: Vec<serde_json::Value> = runs
         .iter()
-        .map(|(l, h, dropped)| {
-            serde_json::json!({"run": l, "n": h.n, "blocks_dropped_truncated": dropped, "bin_width_mev": h.bin_width_mev, "mean_mev": h.mean_mev,
+        .map(|r| {
+            let h = &r.histogram;
+            serde_json::json!({"run": r.label, "n": h.n, "blocks_dropped_truncated": r.blocks_dropped_truncated, "bin_width_mev": h.bin_width_mev, "mean_mev": h.mean_mev,
                 "sd_mev": h.sd_mev, "fwhm_moment_mev": h.fwhm_moment_mev, "fit_mean_mev": h.fit_mean_mev,
                 "fit_sigma_mev": h.fit_sigma_mev, "fwhm_fit_mev": h.fwhm_fit_mev, "fit_converged": h.fit_converged})
         })
         .collect();
     report::write_json(
         &out.join("histogram.json"),
-        &serde_json::json!({"runs": runs}),
+        &serde_json::json!({"runs": json_runs}),
     )?;
-    let series: Vec<plot::Series> = hs
+    let series: Vec<plot::Series> = runs
         .iter()
-        .map(|(l, h, _)| plot::Series {
-            label: format!(
-                "{l}: FWHM {:.0} (moment) / {:.0} (fit) meV",
-                h.fwhm_moment_mev, h.fwhm_fit_mev
-            ),
-            points: h
-                .centres_mev
-                .iter()
-                .zip(&h.counts)
-                .map(|(c, n)| (*c, *n as f64 / (h.n as f64 * h.bin_width_mev)))
-                .collect(),
-            line: true,
-            y_err: None,
+        .map(|r| {
+            let h = &r.histogram;
+            plot::Series {
+                label: format!(
+                    "{}: FWHM {:.0} (moment) / {:.0} (fit) meV",
+                    r.label, h.fwhm_moment_mev, h.fwhm_fit_mev
+                ),
+                points: h
+                    .centres_mev
+                    .iter()
+                    .zip(&h.counts)
+                    .map(|(c, n)| (*c, *n as f64 / (h.n as f64 * h.bin_width_mev)))
+                    .collect(),
+                line: true,
+                y_err: None,
+            }
         })
         .collect();
     plot::xy_png(
@@ -559,12 +559,5 @@ pub(super) fn run_histogram(a: &HistogramArgs) -> Result<()> {
         "probability density (1/meV)",
         &series,
     )?;
-    set.commit()?;
-    for (l, h, _) in &hs {
-        println!(
-            "{l}: {} samples, mean {:.1} meV, FWHM {:.2} meV (moments) / {:.2} meV (Gaussian fit)",
-            h.n, h.mean_mev, h.fwhm_moment_mev, h.fwhm_fit_mev
-        );
-    }
-    Ok(())
+    set.commit()
 }

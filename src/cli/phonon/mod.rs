@@ -5,19 +5,18 @@
 //! the analysis succeeded. `gap` holds the gap-series commands (coupling,
 //! dephasing, histogram), `traj` the trajectory commands (dos, rmsf).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use crate::error::{Error, Result};
-use crate::io::cp2k::{self, GapSeries};
-use crate::io::xyz::VelocityUnit;
-use crate::phonon::trajectory::{RigidMode, Source};
-use crate::report;
+use qdscope::error::{Error, Result};
+use qdscope::io::xyz::VelocityUnit;
+use qdscope::phonon::analysis::{GapParams, Remark, TrajParams};
+use qdscope::phonon::trajectory::RigidMode;
 
 mod gap;
 mod traj;
 
-pub use gap::{coupling_outputs, CouplingArgs, DephasingArgs, HistogramArgs, Threshold};
-pub use traj::{DosArgs, RmsfArgs, TNorm};
+pub use gap::{CouplingArgs, DephasingArgs, HistogramArgs, Threshold};
+pub use traj::{DosArgs, RmsfArgs};
 
 /// Subcommands of `qdscope phonon`.
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -75,143 +74,27 @@ impl GapInput {
         }
     }
 
-    pub(crate) fn load(&self) -> Result<GapSeries> {
-        Ok(self.load_with_ener()?.0)
-    }
-
-    /// The gap series and the `.ener` rows it was checked against (read once).
-    pub(crate) fn load_with_ener(&self) -> Result<(GapSeries, Option<Vec<cp2k::EnerRow>>)> {
-        let rows = match &self.ener {
-            Some(e) => Some((e, cp2k::read_ener(e)?)),
-            None => None,
-        };
-        let dt = match (self.dt_fs, &rows) {
-            (Some(d), _) => Some(d),
-            (None, Some((e, r))) => Some(cp2k::ener_time_step(e, r)?),
-            (None, None) => None,
-        };
-        let mut g =
-            cp2k::read_gap_series_with(&self.gap, dt, self.homo_index, self.allow_truncated)?;
-        if g.blocks_dropped_truncated > 0 {
-            eprintln!(
-                "qdscope: warning: {}: {} cut-off MO block(s) dropped at the end (truncated run)",
-                self.gap.display(),
-                g.blocks_dropped_truncated
-            );
+    /// The library's reading parameters.
+    pub(crate) fn params(&self) -> GapParams {
+        GapParams {
+            dt_fs: self.dt_fs,
+            homo_index: self.homo_index,
+            skip_fs: self.skip_fs,
+            ener: self.ener.clone(),
+            mo_offset: self.mo_offset,
+            allow_truncated: self.allow_truncated,
         }
-        if g.source == "molog" {
-            if self.mo_offset >= g.gap_mev.len() {
-                return Err(Error::param(
-                    "--mo-offset",
-                    format!(
-                        "{} drops all {} MO blocks of {}",
-                        self.mo_offset,
-                        g.gap_mev.len(),
-                        self.gap.display()
-                    ),
-                ));
-            }
-            g.gap_mev.drain(..self.mo_offset);
-            if let Some((e, r)) = &rows {
-                // A run continued from a restart file evaluates (and prints
-                // the MOs of) the restart point, which its .ener and
-                // trajectory files do not repeat: drop that first block.
-                if self.mo_offset == 0 && r[0].step > 0 && g.gap_mev.len() == r.len() + 1 {
-                    eprintln!(
-                        "qdscope: note: {}: first MO block is the restart point (step {}), not in {}; dropped",
-                        self.gap.display(),
-                        r[0].step - 1,
-                        e.display()
-                    );
-                    g.gap_mev.remove(0);
-                }
-                if r.len() != g.gap_mev.len() {
-                    return Err(Error::format(
-                        &self.gap,
-                        format!(
-                            "{} MO blocks (after --mo-offset {}) but {} printed steps in {}: the files are not from the same run or one is truncated",
-                            g.gap_mev.len(),
-                            self.mo_offset,
-                            r.len(),
-                            e.display()
-                        ),
-                    ));
-                }
-            }
-        }
-        if let Some(n) = g.near_crossings.filter(|n| *n > 0) {
-            eprintln!(
-                "qdscope: warning: {}: {n} step(s) with the HOMO−1/HOMO or LUMO/LUMO+1 pair within 5 meV (near crossing): the index-defined gap may switch states",
-                self.gap.display()
-            );
-        }
-        if !(self.skip_fs.is_finite() && self.skip_fs >= 0.0) {
-            return Err(Error::param("--skip-fs", "must be ≥ 0"));
-        }
-        let skip = (self.skip_fs / g.dt_fs).round() as usize;
-        if skip >= g.gap_mev.len() {
-            return Err(Error::param(
-                "--skip-fs",
-                format!(
-                    "{} fs drops the whole series ({} samples of {} fs)",
-                    self.skip_fs,
-                    g.gap_mev.len(),
-                    g.dt_fs
-                ),
-            ));
-        }
-        g.gap_mev.drain(..skip);
-        Ok((g, rows.map(|(_, r)| r)))
     }
 }
 
-/// Mean temperature (K) of a CP2K `.ener` file after `skip_fs`.
-///
-/// # Errors
-/// Reader errors; no rows after the skip.
-pub fn mean_temperature(ener: &Path, skip_fs: f64) -> Result<f64> {
-    mean_temperature_of(ener, &cp2k::read_ener(ener)?, skip_fs)
-}
-
-/// Mean temperature (K) of rows already read from `ener`, after `skip_fs`.
-///
-/// # Errors
-/// No rows after the skip.
-pub fn mean_temperature_of(ener: &Path, rows: &[cp2k::EnerRow], skip_fs: f64) -> Result<f64> {
-    let t0 = rows.first().map_or(0.0, |r| r.time_fs);
-    let kept: Vec<f64> = rows
-        .iter()
-        .filter(|r| r.time_fs - t0 >= skip_fs - 1e-9)
-        .map(|r| r.temperature_k)
-        .collect();
-    if kept.is_empty() {
-        return Err(Error::Empty {
-            what: ener.display().to_string(),
-            reason: "no rows after the skipped equilibration".into(),
-        });
+/// Print the library's remarks on the inputs, one line each.
+pub(crate) fn print_remarks(remarks: &[Remark]) {
+    for r in remarks {
+        match r {
+            Remark::Warning(w) => eprintln!("qdscope: warning: {w}"),
+            Remark::Note(n) => eprintln!("qdscope: note: {n}"),
+        }
     }
-    Ok(kept.iter().sum::<f64>() / kept.len() as f64)
-}
-
-pub(crate) fn check_measured_t(ener: &Path, skip_fs: f64, target: f64) -> Result<f64> {
-    check_measured_t_of(ener, &cp2k::read_ener(ener)?, skip_fs, target)
-}
-
-/// [`check_measured_t`] on rows already read.
-pub(crate) fn check_measured_t_of(
-    ener: &Path,
-    rows: &[cp2k::EnerRow],
-    skip_fs: f64,
-    target: f64,
-) -> Result<f64> {
-    let t = mean_temperature_of(ener, rows, skip_fs)?;
-    if (t - target).abs() > 0.1 * target {
-        eprintln!(
-            "qdscope: warning: {}: mean temperature {t:.1} K differs from the thermostat target {target} K by more than 10 %",
-            ener.display()
-        );
-    }
-    Ok(t)
 }
 
 /// A trajectory input.
@@ -240,24 +123,16 @@ pub struct TrajInput {
 }
 
 impl TrajInput {
-    pub(crate) fn source(&self, quiet: bool) -> Result<Source> {
-        if !(self.skip_fs.is_finite() && self.skip_fs >= 0.0) {
-            return Err(Error::param("--skip-fs", "must be ≥ 0"));
-        }
-        if let Some(d) = self.dt_fs {
-            if !(d.is_finite() && d > 0.0) {
-                return Err(Error::param("--dt-fs", format!("must be > 0, got {d}")));
-            }
-        }
-        Ok(Source {
-            positions: self.positions.clone(),
+    /// The library's reading parameters.
+    pub(crate) fn params(&self) -> TrajParams {
+        TrajParams {
             velocities: self.velocities.clone(),
             velocity_unit: self.vel_unit,
             dt_fs: self.dt_fs,
             skip_fs: self.skip_fs,
-            progress: Some(report::spinner("frames", quiet)),
+            rigid: self.rigid,
             allow_truncated: self.allow_truncated,
-        })
+        }
     }
 }
 
@@ -293,16 +168,5 @@ fn truncation_in_words(e: Error, allowed: bool) -> Error {
             },
         ),
         e => e,
-    }
-}
-
-pub(crate) fn check_temperature(t: f64) -> Result<()> {
-    if t.is_finite() && t > 0.0 {
-        Ok(())
-    } else {
-        Err(Error::param(
-            "--temperature-k",
-            format!("must be > 0 K, got {t}"),
-        ))
     }
 }

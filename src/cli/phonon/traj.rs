@@ -2,14 +2,14 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{check_measured_t, check_temperature, TrajInput};
-use crate::error::{Error, Result};
-use crate::fft::Window;
-use crate::phonon::dos::{self, DosParams, Route};
-use crate::phonon::rmsf;
-use crate::report::{self, fmt_f64, plot};
-use crate::structure::LATTICE_ANGSTROM;
-use crate::units::{MEV_TO_CM1, MEV_TO_THZ};
+use super::{print_remarks, TrajInput};
+use qdscope::error::Result;
+use qdscope::fft::Window;
+use qdscope::phonon::analysis::{self, DosRun, DosRunParams, RmsfParams, RmsfRun, TNorm};
+use qdscope::phonon::dos::{self, DosParams, Route};
+use qdscope::report::{self, fmt_f64, fmt_opt, plot};
+use qdscope::structure::LATTICE_ANGSTROM;
+use qdscope::units::{MEV_TO_CM1, MEV_TO_THZ};
 
 /// Arguments of `phonon dos`.
 #[derive(Debug, Clone, clap::Args)]
@@ -37,15 +37,6 @@ pub struct DosArgs {
     /// Normalisation temperature: the thermostat target (--temperature-k) or the measured mean of --ener.
     #[arg(long, value_enum, default_value_t = TNorm::Target)]
     pub t_norm: TNorm,
-}
-
-/// Which temperature normalises the VDOS.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum TNorm {
-    /// The thermostat target.
-    Target,
-    /// The mean of the `.ener` temperature column.
-    Measured,
 }
 
 /// Arguments of `phonon rmsf`.
@@ -107,35 +98,10 @@ fn dos_png(out: &Path, d: &dos::Dos, elements: &[&String]) -> Result<()> {
     )
 }
 
-pub(super) fn run_dos(a: &DosArgs, quiet: bool) -> Result<()> {
-    check_temperature(a.temperature_k)?;
-    let src = a.input.source(quiet)?;
-    let window = a.window.unwrap_or(a.route.default_window());
-    let measured = match &a.ener {
-        Some(e) => Some(check_measured_t(e, a.input.skip_fs, a.temperature_k)?),
-        None => None,
-    };
-    let t_norm = match (a.t_norm, measured) {
-        (TNorm::Target, _) => a.temperature_k,
-        (TNorm::Measured, Some(t)) => t,
-        (TNorm::Measured, None) => {
-            return Err(Error::param(
-                "--t-norm",
-                "measured needs the run's .ener file (--ener FILE)",
-            ))
-        }
-    };
-    let p = DosParams {
-        segment_frames: a.segment_frames,
-        window,
-        route: a.route,
-        temperature_k: t_norm,
-    };
-    let (d, info) = dos::vdos(&src, a.input.rigid, &p)?;
-    if let Some(pb) = &src.progress {
-        pb.finish_and_clear();
-    }
-    let set = crate::report::OutputSet::new(&a.output)?;
+/// Every output of a DOS run, written into `dir` (all or none).
+fn write_dos(dir: &Path, positions: &Path, p: &DosRunParams, r: &DosRun) -> Result<()> {
+    let (d, info) = (&r.dos, &r.info);
+    let set = qdscope::report::OutputSet::new(dir)?;
     let out = set.dir().to_path_buf();
     let elements: Vec<&String> = d.by_element.keys().collect();
     let mut header: Vec<String> = vec![
@@ -150,7 +116,7 @@ pub(super) fn run_dos(a: &DosArgs, quiet: bool) -> Result<()> {
     header.extend(elements.iter().map(|e| format!("{e}_modes_per_bin")));
     let rows: Vec<Vec<String>> = (0..d.total.len())
         .map(|k| {
-            let mut r = vec![
+            let mut row = vec![
                 fmt_f64(d.energy_mev[k]),
                 fmt_f64(d.energy_mev[k] * MEV_TO_THZ),
                 fmt_f64(d.energy_mev[k] * MEV_TO_CM1),
@@ -159,17 +125,17 @@ pub(super) fn run_dos(a: &DosArgs, quiet: bool) -> Result<()> {
                 fmt_f64(d.total[k] / d.bin_mev * d.q[k]),
                 fmt_f64(d.unweighted[k]),
             ];
-            r.extend(elements.iter().map(|e| fmt_f64(d.by_element[*e][k])));
-            r
+            row.extend(elements.iter().map(|e| fmt_f64(d.by_element[*e][k])));
+            row
         })
         .collect();
     let hdr: Vec<&str> = header.iter().map(String::as_str).collect();
     report::write_csv(&out.join("dos.csv"), &hdr, &rows)?;
     let summary = serde_json::json!({
-        "positions": src.positions.display().to_string(),
-        "velocities": src.velocities.as_ref().map(|p| p.display().to_string()),
-        "route": a.route, "window": window, "temperature_k": a.temperature_k,
-        "t_norm_k": t_norm, "measured_mean_temperature_k": measured,
+        "positions": positions.display().to_string(),
+        "velocities": p.input.velocities.as_ref().map(|p| p.display().to_string()),
+        "route": p.spectrum.route, "window": p.spectrum.window, "temperature_k": p.spectrum.temperature_k,
+        "t_norm_k": r.t_norm_k, "measured_mean_temperature_k": r.measured_temperature_k,
         "n_atoms": info.n_atoms, "n_frames": info.n_frames, "dt_fs": info.dt_fs,
         "segment_frames": d.segment_frames, "n_segments": d.n_segments, "bin_mev": d.bin_mev,
         "nyquist_mev": d.energy_mev.last(), "rigid": info.rigid, "icp_iterations": info.icp_iterations,
@@ -178,17 +144,46 @@ pub(super) fn run_dos(a: &DosArgs, quiet: bool) -> Result<()> {
         "warnings": info.warnings,
     });
     report::write_json(&out.join("dos.json"), &summary)?;
-    dos_png(&out, &d, &elements)?;
-    set.commit()?;
+    dos_png(&out, d, &elements)?;
+    set.commit()
+}
+
+impl DosArgs {
+    /// The library's parameters (the window resolved from the route).
+    pub(super) fn params(&self) -> DosRunParams {
+        DosRunParams {
+            input: self.input.params(),
+            spectrum: DosParams {
+                segment_frames: self.segment_frames,
+                window: self.window.unwrap_or(self.route.default_window()),
+                route: self.route,
+                temperature_k: self.temperature_k,
+            },
+            ener: self.ener.clone(),
+            t_norm: self.t_norm,
+        }
+    }
+}
+
+pub(super) fn run_dos(a: &DosArgs, quiet: bool) -> Result<()> {
+    let p = a.params();
+    let progress = report::spinner("frames", quiet);
+    let mut remarks = Vec::new();
+    let r = analysis::dos(&a.input.positions, &p, Some(progress.clone()), &mut remarks);
+    print_remarks(&remarks);
+    let r = r?;
+    progress.finish_and_clear();
+    write_dos(&a.output, &a.input.positions, &p, &r)?;
+    let (d, info) = (&r.dos, &r.info);
     for w in &info.warnings.0 {
-        eprintln!("qdscope: warning: {}: {w}", src.positions.display());
+        eprintln!("qdscope: warning: {}: {w}", a.input.positions.display());
     }
     println!(
         "{}: {} atoms × {} frames ({} fs), {} segment(s) of {}; Σg = {:.2} modes (expected {:.0}, rigid {:?})",
-        src.positions.display(),
+        a.input.positions.display(),
         info.n_atoms,
         info.n_frames,
-        info.dt_fs,
+        info.dt_fs.unwrap_or(f64::NAN),
         d.n_segments,
         d.segment_frames,
         d.sum_modes,
@@ -198,13 +193,10 @@ pub(super) fn run_dos(a: &DosArgs, quiet: bool) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn run_rmsf(a: &RmsfArgs, quiet: bool) -> Result<()> {
-    let src = a.input.source(quiet)?;
-    let (r, info) = rmsf::rmsf(&src, a.input.rigid, a.lattice_angstrom)?;
-    if let Some(pb) = &src.progress {
-        pb.finish_and_clear();
-    }
-    let set = crate::report::OutputSet::new(&a.output)?;
+/// Every output of an RMSF run, written into `dir` (all or none).
+fn write_rmsf(dir: &Path, positions: &Path, lattice_angstrom: f64, run: &RmsfRun) -> Result<()> {
+    let (r, info) = (&run.rmsf, &run.info);
+    let set = qdscope::report::OutputSet::new(dir)?;
     let out = set.dir().to_path_buf();
     let rows: Vec<Vec<String>> = (0..r.per_atom.len())
         .map(|i| {
@@ -237,7 +229,7 @@ pub(super) fn run_rmsf(a: &RmsfArgs, quiet: bool) -> Result<()> {
     let erows: Vec<Vec<String>> = r
         .by_element
         .iter()
-        .map(|(e, m, s, n)| vec![e.clone(), fmt_f64(*m), fmt_f64(*s), n.to_string()])
+        .map(|(e, m, s, n)| vec![e.clone(), fmt_f64(*m), fmt_opt(*s), n.to_string()])
         .collect();
     report::write_csv(
         &out.join("rmsf_elements.csv"),
@@ -252,7 +244,7 @@ pub(super) fn run_rmsf(a: &RmsfArgs, quiet: bool) -> Result<()> {
                 e.clone(),
                 fmt_f64(*d),
                 fmt_f64(*m),
-                fmt_f64(*s),
+                fmt_opt(*s),
                 n.to_string(),
             ]
         })
@@ -270,12 +262,12 @@ pub(super) fn run_rmsf(a: &RmsfArgs, quiet: bool) -> Result<()> {
     )?;
     report::write_json(
         &out.join("rmsf.json"),
-        &serde_json::json!({"positions": src.positions.display().to_string(), "n_atoms": info.n_atoms,
+        &serde_json::json!({"positions": positions.display().to_string(), "n_atoms": info.n_atoms,
             "n_frames": info.n_frames, "dt_fs": info.dt_fs, "rigid": info.rigid, "icp_iterations": info.icp_iterations,
-            "frozen_atoms": info.frozen.len(), "lattice_angstrom": a.lattice_angstrom,
+            "frozen_atoms": info.frozen.len(), "lattice_angstrom": lattice_angstrom,
             "frames_dropped_truncated": info.frames_dropped_truncated,
             "by_element": r.by_element.iter().map(|(e, m, s, n)| serde_json::json!({"element": e, "mean_angstrom": m,
-                "sd_angstrom": if s.is_finite() { Some(*s) } else { None }, "count": n})).collect::<Vec<_>>(),
+                "sd_angstrom": s.filter(|s| s.is_finite()), "count": n})).collect::<Vec<_>>(),
             "warnings": info.warnings}),
     )?;
     let mut by_el: std::collections::BTreeMap<&str, Vec<(f64, f64)>> = Default::default();
@@ -298,8 +290,29 @@ pub(super) fn run_rmsf(a: &RmsfArgs, quiet: bool) -> Result<()> {
         "RMSF (Å)",
         &series,
     )?;
-    set.commit()?;
+    set.commit()
+}
+
+impl RmsfArgs {
+    /// The library's parameters.
+    pub(super) fn params(&self) -> RmsfParams {
+        RmsfParams {
+            input: self.input.params(),
+            lattice_angstrom: self.lattice_angstrom,
+        }
+    }
+}
+
+pub(super) fn run_rmsf(a: &RmsfArgs, quiet: bool) -> Result<()> {
+    let p = a.params();
+    let progress = report::spinner("frames", quiet);
+    let run = analysis::rmsf(&a.input.positions, &p, Some(progress.clone()))?;
+    progress.finish_and_clear();
+    write_rmsf(&a.output, &a.input.positions, a.lattice_angstrom, &run)?;
+    let r = &run.rmsf;
     for (e, m, s, n) in &r.by_element {
+        // A single atom has no s.d.: printed as NaN, as always.
+        let s = s.unwrap_or(f64::NAN);
         println!("{e}: RMSF {m:.4} ± {s:.4} Å ({n} atoms)");
     }
     Ok(())
@@ -307,33 +320,54 @@ pub(super) fn run_rmsf(a: &RmsfArgs, quiet: bool) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::super::Command;
     use clap::Parser;
+    use qdscope::phonon::analysis::{
+        CouplingParams, DephasingParams, DosRunParams, GapParams, HistogramParams, RmsfParams,
+        TrajParams,
+    };
 
-    /// `qdscope phonon dos` at the library's default temperature gives the
-    /// library's default parameters.
+    /// The phonon command line `args` (after `qdscope phonon`).
+    fn parse(args: &[&str]) -> Command {
+        let argv = ["qdscope", "phonon"].iter().chain(args);
+        match crate::cli::Cli::try_parse_from(argv).unwrap().command {
+            crate::cli::Command::Phonon(c) => c,
+            _ => unreachable!("a phonon command line"),
+        }
+    }
+
+    /// Each phonon command without options (and the library's default
+    /// temperature where the command asks for one) gives the library's
+    /// default parameters.
     #[test]
-    fn dos_flags_default_to_the_library_defaults() {
-        let argv = [
-            "qdscope",
-            "phonon",
-            "dos",
-            "pos.xyz",
-            "-o",
-            "out",
-            "--temperature-k",
-            "300",
-        ];
-        let crate::cli::Command::Phonon(super::super::Command::Dos(a)) =
-            crate::cli::Cli::try_parse_from(argv).unwrap().command
-        else {
-            unreachable!("a phonon dos command line")
+    fn phonon_flags_default_to_the_library_defaults() {
+        let t = ["--temperature-k", "300"];
+        let with_t = |cmd: &str, input: &str| {
+            let mut v = vec![cmd, input, "-o", "out"];
+            v.extend(t);
+            parse(&v)
         };
-        let d = DosParams::default();
-        assert_eq!(a.segment_frames, d.segment_frames);
-        assert_eq!(a.route, d.route);
-        assert_eq!(a.window.unwrap_or(a.route.default_window()), d.window);
-        assert_eq!(a.temperature_k, d.temperature_k);
-        assert_eq!(Route::Positions.default_window(), Window::Hann);
+        let Command::Coupling(a) = with_t("coupling", "gap.dat") else {
+            unreachable!()
+        };
+        assert_eq!(a.params().unwrap(), CouplingParams::default());
+        let Command::Dephasing(a) = with_t("dephasing", "gap.dat") else {
+            unreachable!()
+        };
+        assert_eq!(a.params(), DephasingParams::default());
+        let Command::Histogram(a) = parse(&["histogram", "gap.dat", "-o", "out"]) else {
+            unreachable!()
+        };
+        assert_eq!(a.params(), HistogramParams::default());
+        assert_eq!(a.params().input, GapParams::default());
+        let Command::Dos(a) = with_t("dos", "pos.xyz") else {
+            unreachable!()
+        };
+        assert_eq!(a.params(), DosRunParams::default());
+        let Command::Rmsf(a) = parse(&["rmsf", "pos.xyz", "-o", "out"]) else {
+            unreachable!()
+        };
+        assert_eq!(a.params(), RmsfParams::default());
+        assert_eq!(a.params().input, TrajParams::default());
     }
 }

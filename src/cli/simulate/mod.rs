@@ -9,16 +9,16 @@ mod outputs;
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
-use crate::image::STUDY_PIXEL_ANGSTROM;
-use crate::multislice::image::check_pixel_size;
-use crate::multislice::merge::{check_complete, read_shards, reevaluate};
-use crate::multislice::preset::{Overrides, DEFAULT_DISPLACEMENT_ANGSTROM};
-use crate::multislice::series::{run_shard, ticks, SimParams};
-use crate::optics::Microscope;
-use crate::report;
+use qdscope::error::{Error, Result};
+use qdscope::image::STUDY_PIXEL_ANGSTROM;
+use qdscope::multislice::image::check_pixel_size;
+use qdscope::multislice::merge::{check_complete, read_shards, reevaluate};
+use qdscope::multislice::preset::{Overrides, DEFAULT_DISPLACEMENT_ANGSTROM};
+use qdscope::multislice::series::{run_shard, ticks, SimParams};
+use qdscope::optics::Microscope;
+use qdscope::report;
 
-pub use crate::multislice::preset::Quality;
+pub use qdscope::multislice::preset::Quality;
 
 /// Algorithm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
@@ -354,8 +354,8 @@ mod tests {
     /// stderr carry them.
     #[test]
     fn warnings_are_worded_with_flags() {
-        use crate::multislice::diagnostics::warnings;
-        use crate::multislice::work::{Item, Partial};
+        use qdscope::multislice::diagnostics::warnings;
+        use qdscope::multislice::work::{Item, Partial};
         let params = SimParams {
             grid_n: 288,
             phonons: 4,

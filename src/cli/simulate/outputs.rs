@@ -1,16 +1,16 @@
 //! The files of `qdscope simulate`: `series.csv` and `series_se.csv` per
 //! detector, the cell images, `series.png` and `simulate.json` with the
 //! sampling, warnings and jackknife summary the library computes
-//! ([`crate::multislice::diagnostics`], [`crate::multislice::jackknife`]).
+//! ([`qdscope::multislice::diagnostics`], [`qdscope::multislice::jackknife`]).
 
 use super::Args;
 use crate::cli::flags::words;
-use crate::error::Result;
-use crate::multislice::diagnostics::{sampling, warnings};
-use crate::multislice::image::{jackknife, series, Row};
-use crate::multislice::jackknife::{ratio_errors, summary, RatioSe};
-use crate::multislice::series::Partial;
-use crate::report::{self, fmt_f64, plot};
+use qdscope::error::Result;
+use qdscope::multislice::diagnostics::{sampling, warnings};
+use qdscope::multislice::image::{jackknife, series, Row};
+use qdscope::multislice::jackknife::{ratio_errors, summary, RatioSe};
+use qdscope::multislice::series::Partial;
+use qdscope::report::{self, fmt_f64, plot};
 
 /// `series.png`: both ratios vs thickness with their jackknife s.e. and the
 /// study's two values.
@@ -113,7 +113,7 @@ pub(super) fn write_outputs(
         "ratio_volume",
         "ratio_height",
     ];
-    let set = crate::report::OutputSet::new(&a.output)?;
+    let set = qdscope::report::OutputSet::new(&a.output)?;
     let out = set.dir().to_path_buf();
     let images = out.join("images");
     crate::cli::ensure_dir(&images)?;
@@ -154,7 +154,7 @@ pub(super) fn write_outputs(
             } else {
                 format!("t{:02}uc_detector{d}.npy", t + 1)
             };
-            crate::io::write_npy_2d(&images.join(f), img.mapv(|v| v as f32).view())?;
+            qdscope::io::write_npy_2d(&images.join(f), img.mapv(|v| v as f32).view())?;
         }
     }
     let rows = &tables[0].0;

@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::units::HARTREE_EV;
 
 /// A gap series on a uniform time grid.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct GapSeries {
     /// Gap E_LUMO − E_HOMO per step, meV.
     pub gap_mev: Vec<f64>,

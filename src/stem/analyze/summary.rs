@@ -50,6 +50,11 @@ fn finite(v: f64) -> Option<f64> {
     v.is_finite().then_some(v)
 }
 
+/// A bootstrap interval as the summary writes it: each end or null.
+fn interval(ci: Option<[f64; 2]>) -> [Option<f64>; 2] {
+    ci.map_or([None, None], |c| c.map(finite))
+}
+
 /// `summary.json` of one image (the keys named by the issue first).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Summary {
@@ -116,8 +121,8 @@ pub fn summarise(input: &Path, r: &ColumnsResult, source: PixelSource) -> Summar
     };
     let ratio_volume_sd = sd(r.ratio_volume.sd, "ratio_volume_sd", &mut notes);
     let ratio_height_sd = sd(r.ratio_height.sd, "ratio_height_sd", &mut notes);
-    let spacing = pooled.and_then(|s| finite(s.spacing_angstrom[0]));
-    let spacing_sd = pooled.and_then(|s| finite(s.spacing_angstrom[1]));
+    let spacing = pooled.and_then(|s| s.spacing_angstrom[0]).and_then(finite);
+    let spacing_sd = pooled.and_then(|s| s.spacing_angstrom[1]).and_then(finite);
     if spacing_sd.is_none() {
         notes.push("lattice_spacing_sd_angstrom is null: fewer than 2 pair distances".into());
     }
@@ -130,20 +135,14 @@ pub fn summarise(input: &Path, r: &ColumnsResult, source: PixelSource) -> Summar
         ratio_volume_sd,
         ratio_height_mean: r.ratio_height.ratio,
         ratio_height_sd,
-        ci95: [
-            finite(r.ratio_volume.ci95[0]),
-            finite(r.ratio_volume.ci95[1]),
-        ],
+        ci95: interval(r.ratio_volume.ci95),
         n_cs: count(Sublattice::Cs),
         n_pbbr: count(Sublattice::PbBr),
         n_br: count(Sublattice::Br),
         n_failed: r.n_failed(),
         lattice_spacing_angstrom: spacing,
         lattice_spacing_sd_angstrom: spacing_sd,
-        ci95_height: [
-            finite(r.ratio_height.ci95[0]),
-            finite(r.ratio_height.ci95[1]),
-        ],
+        ci95_height: interval(r.ratio_height.ci95),
         ratio_volume_se: finite(r.ratio_volume.se),
         n_cs_in_ratio: r.ratio_volume.n_cs,
         n_pbbr_in_ratio: r.ratio_volume.n_pbbr,

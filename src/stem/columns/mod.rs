@@ -158,14 +158,18 @@ pub struct Lengths {
 pub struct Spacing {
     /// Sublattice name or `pooled`.
     pub sublattice: &'static str,
-    /// Mean, s.d. of |a₁′|, Å.
-    pub a1_angstrom: [f64; 2],
-    /// Mean, s.d. of |a₂′|, Å.
-    pub a2_angstrom: [f64; 2],
-    /// Mean, s.d. of all pair distances, Å.
-    pub spacing_angstrom: [f64; 2],
-    /// Mean strain (ε_xx, ε_yy, ε_xy, ω) against the reference lattice.
-    pub mean_strain: [f64; 4],
+    /// Mean, s.d. of |a₁′|, Å: `None` on the pooled row, and as in
+    /// [`lattice::PeakPairs::a1_mean_sd_px`] (no pairs, or fewer than 2).
+    pub a1_angstrom: [Option<f64>; 2],
+    /// Mean, s.d. of |a₂′|, Å (`None` as for `a1_angstrom`).
+    pub a2_angstrom: [Option<f64>; 2],
+    /// Mean, s.d. of all pair distances, Å (the s.d. `None` for a single
+    /// distance).
+    pub spacing_angstrom: [Option<f64>; 2],
+    /// Mean strain (ε_xx, ε_yy, ε_xy, ω) against the reference lattice;
+    /// `None` when no column has both local vectors (pooled row: when a
+    /// sublattice has none).
+    pub mean_strain: Option<[f64; 4]>,
     /// Pair vectors found.
     pub n_pairs: usize,
 }
@@ -327,7 +331,7 @@ pub fn analyse_with(
     let (spacing, local) = spacings(what, &columns, &assignment, p, ps, &mut warnings)?;
     let search = peaks::PeakSearch {
         peaks: Vec::new(),
-        threshold: f64::NAN,
+        threshold: None,
         n_candidates: det.report.n_sites[0] + det.report.n_sites[1],
         n_outside_mask: 0,
         n_centroid_rejected: det
@@ -363,11 +367,7 @@ fn check_separation(what: &str, columns: &mut [Column], limit: f64) -> Result<()
         .map(|c| sublattice::ClassedColumn {
             index: c.index,
             sublattice: c.sublattice,
-            intensity: if c.fit.converged() {
-                c.fit.params.volume()
-            } else {
-                f64::NAN
-            },
+            intensity: c.fit.converged().then(|| c.fit.params.volume()),
             checked: c.in_ratio,
         })
         .collect();
@@ -446,7 +446,8 @@ fn column_fits(
         let ok = f.volume[i].is_finite() && f.volume[i] > 0.0;
         ColumnFit {
             params: gaussian::Gaussian7 {
-                baseline: f.background[i],
+                // NaN for a column outside the fit region (not seen).
+                baseline: f.background[i].unwrap_or(f64::NAN),
                 height: f.volume[i] / (std::f64::consts::TAU * sx * sy),
                 x0: f.x[i],
                 y0: f.y[i],
@@ -454,7 +455,7 @@ fn column_fits(
                 sigma_y: sy,
                 rotation: rot,
             },
-            stderr: [f64::NAN; 7],
+            stderr: [None; 7],
             residual_rms: f.local_rms[i],
             evaluations: f.iterations,
             n_pixels: 0,
@@ -550,10 +551,6 @@ fn assignment_of(det: &Detection, columns: &[Column]) -> Assignment {
         edge: columns.iter().map(|c| c.edge).collect(),
         intensity_mismatch: columns.iter().map(|c| c.intensity_mismatch).collect(),
         mismatch_fraction: det.mismatch_fraction,
-        residual_rms_px: if n > 0 {
-            (ss / n as f64).sqrt()
-        } else {
-            f64::NAN
-        },
+        residual_rms_px: (n > 0).then(|| (ss / n as f64).sqrt()),
     }
 }

@@ -2,8 +2,8 @@
 
 use super::{positive, Column, ColumnsParams, Spacing};
 use crate::error::{Error, Result, Warnings};
+use crate::stats::mean_sd;
 use crate::stem::lattice::{self, PeakPairs, StrainMode};
-use crate::stem::ratio;
 use crate::stem::sublattice::{Assignment, Sublattice};
 
 /// Spacings and the per-column local lattice keyed by column id.
@@ -64,32 +64,35 @@ pub(super) fn spacings(
         .flatten()
         .map(|v| v[0].hypot(v[1]) * ps)
         .collect();
-    let (m, s) = ratio::mean_sd(&all);
     let n = pooled.iter().map(|p| p.n_pairs).sum();
     let tot: f64 = pooled.iter().map(|p| p.n_pairs as f64).sum();
-    let w = |k: usize| {
-        pooled
-            .iter()
-            .map(|p| p.mean_strain[k] * p.n_pairs as f64 / tot)
-            .sum::<f64>()
-    };
+    // The pair-weighted mean of the sublattices' strains (none when a
+    // sublattice has none); −0.0 is where `f64`'s `Sum` starts.
+    let mean_strain = pooled.iter().try_fold([-0.0; 4], |mut acc, p| {
+        let e = p.mean_strain?;
+        for (a, v) in acc.iter_mut().zip(e) {
+            *a += v * p.n_pairs as f64 / tot;
+        }
+        Some(acc)
+    });
     spacing.push(Spacing {
         sublattice: "pooled",
-        a1_angstrom: [f64::NAN; 2],
-        a2_angstrom: [f64::NAN; 2],
-        spacing_angstrom: [m, s],
-        mean_strain: [w(0), w(1), w(2), w(3)],
+        a1_angstrom: [None; 2],
+        a2_angstrom: [None; 2],
+        spacing_angstrom: mean_sd(&all).map_or([None, None], |(m, s)| [Some(m), s]),
+        mean_strain,
         n_pairs: n,
     });
     Ok((spacing, local))
 }
 
 fn to_spacing(name: &'static str, pp: &PeakPairs, ps: f64) -> Spacing {
+    let to_a = |v: [Option<f64>; 2]| v.map(|x| x.map(|x| x * ps));
     Spacing {
         sublattice: name,
-        a1_angstrom: [pp.a1_mean_sd_px[0] * ps, pp.a1_mean_sd_px[1] * ps],
-        a2_angstrom: [pp.a2_mean_sd_px[0] * ps, pp.a2_mean_sd_px[1] * ps],
-        spacing_angstrom: [pp.spacing_mean_sd_px[0] * ps, pp.spacing_mean_sd_px[1] * ps],
+        a1_angstrom: to_a(pp.a1_mean_sd_px),
+        a2_angstrom: to_a(pp.a2_mean_sd_px),
+        spacing_angstrom: to_a(pp.spacing_mean_sd_px),
         mean_strain: pp.mean_strain,
         n_pairs: pp.n_pairs,
     }

@@ -106,10 +106,12 @@ pub struct JointFit {
     pub y: Vec<f64>,
     /// Width of each class, px.
     pub sigma_px: Vec<f64>,
-    /// Background under each column (image units).
-    pub background: Vec<f64>,
-    /// RMS residual within 2σ of each column (image units).
-    pub local_rms: Vec<f64>,
+    /// Background under each column (image units); `None` for a column
+    /// whose centre left the fit region.
+    pub background: Vec<Option<f64>>,
+    /// RMS residual within 2σ of each column (image units); `None` without
+    /// fit pixels there.
+    pub local_rms: Vec<Option<f64>>,
     /// RMS residual over the region.
     pub residual_rms: f64,
     /// Pixels in the fit region.
@@ -408,11 +410,7 @@ impl Problem<'_> {
                         m += 1;
                     }
                 }
-                if m > 0 {
-                    (ss / m as f64).sqrt()
-                } else {
-                    f64::NAN
-                }
+                (m > 0).then(|| (ss / m as f64).sqrt())
             })
             .collect();
         let reg = &self.reg;
@@ -422,14 +420,12 @@ impl Problem<'_> {
                 let yy = (y[i].round().max(0.0) as usize).min(ny - 1);
                 let xx = (x[i].round().max(0.0) as usize).min(reg.nx - 1);
                 let k = reg.index[yy * reg.nx + xx];
-                if k == u32::MAX {
-                    f64::NAN
-                } else {
+                (k != u32::MAX).then(|| {
                     reg.bw[k as usize]
                         .iter()
                         .map(|(j, c)| c * u[n + *j as usize])
                         .sum()
-                }
+                })
             })
             .collect();
         Ok(JointFit {

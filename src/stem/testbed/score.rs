@@ -63,10 +63,10 @@ pub struct CaseTruth {
     /// Drift (dx, dy) of every frame, px.
     pub shifts_px: Vec<(f64, f64)>,
     /// Mean volume of the interior Cs / of the interior Pb/Br columns
-    /// (NaN without interior columns of either class).
-    pub ratio_volume: f64,
+    /// (`None` without interior columns of either class).
+    pub ratio_volume: Option<f64>,
     /// The same with peak heights.
-    pub ratio_height: f64,
+    pub ratio_height: Option<f64>,
     /// Interior Cs columns.
     pub n_interior_cs: usize,
     /// Interior Pb/Br columns.
@@ -129,8 +129,8 @@ pub struct CaseScore {
     /// Interior truth columns with a matched measured column carrying the
     /// right sublattice label.
     pub n_interior_right: usize,
-    /// `n_interior_right / n_interior` (NaN without interior columns).
-    pub frac_interior_right: f64,
+    /// `n_interior_right / n_interior` (`None` without interior columns).
+    pub frac_interior_right: Option<f64>,
     /// Columns the analysis put in its ratio (`in_ratio`).
     pub n_ratio: usize,
     /// Of those, matched to a truth column of the same class.
@@ -141,9 +141,10 @@ pub struct CaseScore {
     pub n_ratio_unmatched: usize,
     /// `n_ratio_wrong_class + n_ratio_unmatched`.
     pub n_ratio_mislabelled: usize,
-    /// `n_ratio_right / n_ratio` (NaN when no column is in the ratio).
-    pub frac_ratio_right: f64,
-    /// The ratio rests on classes < 90 % right (`frac_ratio_right < 0.9`).
+    /// `n_ratio_right / n_ratio` (`None` when no column is in the ratio).
+    pub frac_ratio_right: Option<f64>,
+    /// The ratio rests on classes < 90 % right (`frac_ratio_right < 0.9`,
+    /// or no column in the ratio).
     pub ratio_from_mislabelled: bool,
 }
 
@@ -238,13 +239,7 @@ pub fn score(truth: &CaseTruth, result: &ColumnsResult, guess_px: (f64, f64)) ->
         .zip(&right)
         .filter(|(t, r)| t.interior && **r)
         .count();
-    let frac = |a: usize, b: usize| {
-        if b == 0 {
-            f64::NAN
-        } else {
-            a as f64 / b as f64
-        }
-    };
+    let frac = |a: usize, b: usize| (b > 0).then(|| a as f64 / b as f64);
     let frac_ratio_right = frac(n_rr, n_ratio);
     CaseScore {
         offset_px: off,
@@ -260,15 +255,15 @@ pub fn score(truth: &CaseTruth, result: &ColumnsResult, guess_px: (f64, f64)) ->
         n_ratio_unmatched: n_ru,
         n_ratio_mislabelled: n_rw + n_ru,
         frac_ratio_right,
-        ratio_from_mislabelled: frac_ratio_right.is_nan() || frac_ratio_right < 0.9,
+        ratio_from_mislabelled: frac_ratio_right.is_none_or(|f| f < 0.9),
     }
 }
 
 /// Result of running the image chain on one rendered case.
 #[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
-    /// Truth ratio (`CaseTruth::ratio_volume`).
-    pub truth_ratio: f64,
+    /// Truth ratio (`CaseTruth::ratio_volume`, `None` as there).
+    pub truth_ratio: Option<f64>,
     /// The measured volume ratio, or the refusal (error text of `prepare`
     /// or of the column analysis).
     pub measured: std::result::Result<f64, String>,
@@ -281,10 +276,11 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// Measured − truth ratio (None when refused).
+    /// Measured − truth ratio (None when refused or without a truth ratio).
     #[must_use]
     pub fn error(&self) -> Option<f64> {
-        self.measured.as_ref().ok().map(|m| m - self.truth_ratio)
+        let m = self.measured.as_ref().ok()?;
+        self.truth_ratio.map(|t| m - t)
     }
     /// A ratio was reported although < 90 % of the columns it used carry
     /// the right label.

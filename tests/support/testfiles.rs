@@ -1,8 +1,13 @@
 //! Test support: minimal microscope files written from the format
-//! specifications the readers follow (DM3/DM4 tag files, TIA SER + EMI),
-//! so readers are tested without instrument files. Not for production
-//! output: qdscope writes NPY/TIFF/MRC. HDF5 layouts (Velox, Berkeley EMD)
-//! are written with the same HDF5 library the reader uses, in the tests.
+//! specifications the readers follow (DM3/DM4 tag files, TIA SER + EMI,
+//! MRC, Velox EMD), so readers are tested without instrument files. Not
+//! for production output: qdscope writes NPY/TIFF/MRC. Velox EMD layouts
+//! are written with the same HDF5 library the reader uses.
+//!
+//! Not part of the library: the reader tests (`tests/formats.rs`,
+//! `tests/readers.rs`, `tests/mutation.rs`) and `examples/bench_read.rs`
+//! include this file with `#[path = "…"] mod testfiles;`.
+#![allow(dead_code)]
 
 /// A DM tag value to write.
 #[derive(Debug, Clone)]
@@ -491,5 +496,8 @@ pub fn velox_file(path: &std::path::Path, images: &[VeloxImage]) -> Result<(), S
     f.close().map_err(e)
 }
 
-/// The EMI metadata parser, for tests.
-pub use super::ser::emi_metadata as emi_metadata_of;
+/// The EMI metadata parser (`qdscope::io::emi_metadata`, hidden from the
+/// API docs), for tests.
+pub fn emi_metadata_of(bytes: &[u8]) -> std::collections::BTreeMap<String, String> {
+    qdscope::io::emi_metadata(bytes)
+}
