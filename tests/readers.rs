@@ -518,7 +518,7 @@ fn dm_rgba_image_after_the_thumbnail_reads() {
     };
     for version in [3, 4] {
         let p = tmp.path().join(format!("rgb.dm{version}"));
-        fs::write(&p, dm_file(version, true, &[img.clone()])).unwrap();
+        fs::write(&p, dm_file(version, true, std::slice::from_ref(&img))).unwrap();
         let fs_ = read_signals(&p).unwrap();
         assert_eq!(fs_.signals.len(), 1);
         assert!(fs_.warnings.0[0].contains("thumbnail"));
