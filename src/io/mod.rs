@@ -8,9 +8,9 @@
 //! | MRC (`.mrc`, `.mrcs`, `.st`, `.map`) | modes 0 (int8, or uint8 by the IMOD flag), 1, 2, 3/4 (complex), 6, 12 in the stored dtype; extended header skipped; either byte order | mode 2 | cell length / grid size (Å); negative → uncalibrated + warning |
 //! | PNG | — | 8-bit grey preview, percentile contrast | — |
 //! | DM3/DM4 (`dm`) | every image of `ImageList` (thumbnail skipped); all numeric DataTypes incl. complex, packed complex (DataType 5, unpacked to the centred complex transform), RGB, bool, i64/u64; either byte order; 2-D/3-D | — | `Calibrations/Dimension` scale/origin/units; `Microscope Info` voltage, magnification, convergence; acquisition date |
-//! | Velox EMD (`emd`) | every `Data/Image/<uuid>` (frames (y, x, f) → (f, y, x)); chunked, deflate/shuffle | — | JSON `Metadata`: pixel size, kV, convergence, detector angles, dwell time |
-//! | Berkeley EMD (`emd`) | every `emd_group_type` group (`data`, `dim1…`) | — | `dimN` vectors with `name`/`units` |
-//! | TIA SER (+ EMI) (`ser`, `emi`) | 2-D element series, data types 1–10, 32/64-bit offsets; the `.emi` reads every sibling `NAME_N.ser` as a signal | — | element calibration (m); EMI `<ObjectInfo>` XML (kV, magnification) |
+//! | Velox EMD (`emd`) | every `Data/Image/<uuid>` (frames (y, x, f) → (f, y, x)); chunked, deflate/shuffle, unwritten chunks = fill value; titles from display labels and operations | — | JSON `Metadata`: pixel size, kV, convergence, detector angles, dwell time |
+//! | Berkeley EMD (`emd`) | every `emd_group_type` group (`data`, `dim1…`); HyperSpy-written groups with their axes reversed back | — | `dimN` vectors with `name`/`units` |
+//! | TIA SER (+ EMI) (`ser`, `emi`) | 2-D element series (series version 0x0210 32-bit / 0x0220 64-bit offsets), data types 1–10, series dimensions kept (a scan of images is 4-D), rows top first; the `.emi` reads every sibling `NAME_N.ser` as a signal | — | element calibration (m, or 1/m for diffraction); series dimensions; EMI `<ObjectInfo>` XML (kV, magnification) |
 //!
 //! Multi-signal files are read as [`signal::FileSignals`]; [`load_stack`]
 //! picks one (`--signal N|TITLE`) as a calibrated [`Stack`] with its
