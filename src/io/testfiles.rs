@@ -380,7 +380,9 @@ pub fn ser_series_file(
         out.extend_from_slice(f);
     }
     let at = out.len() as u64;
-    let unused = (total as usize).saturating_sub(frames.len());
+    // `total` data offsets (0 for elements never acquired), then `total`
+    // tag offsets (no tags: 0).
+    let unused = (total as usize).saturating_sub(frames.len()) + total as usize;
     for o in data_offsets.iter().chain(std::iter::repeat_n(&0, unused)) {
         if wide {
             out.extend_from_slice(&o.to_le_bytes());
