@@ -374,7 +374,8 @@ fn tia_ser_with_and_without_emi() {
         assert!(fs_.warnings.0[0].contains("scan.emi"), "{:?}", fs_.warnings);
         let s = &fs_.signals[0];
         assert_eq!((s.dtype, s.shape.clone()), (Dtype::U16, vec![3, 9, 12]));
-        assert_eq!(s.to_f32()[108 + 5], 105.0);
+        // Frame 1, top row, column 5 = the file's last row (rows bottom-up).
+        assert_eq!(s.to_f32()[108 + 5], 100.0 + (8 * 12 + 5) as f32);
         assert!((s.pixel_size_angstrom().unwrap() - 0.2).abs() < 1e-9);
         assert_eq!(s.acquisition.high_tension_kv, None);
         fs::write(d.join("scan.emi"), emi_file(300_000.0, 2.55e6)).unwrap();

@@ -8,6 +8,7 @@ use std::fs;
 use std::path::Path;
 
 use common::{fail, qdscope, s};
+use qdscope::io::signal::AxisKind;
 use qdscope::io::signal::{Dtype, FileSignals};
 #[path = "support/testfiles.rs"]
 mod testfiles;
@@ -15,7 +16,10 @@ mod testfiles;
 use qdscope::io::{load_stack, read_npy, read_signals, read_stack};
 use rust_hdf5::format::messages::datatype::CompoundMember;
 use rust_hdf5::DatatypeMessage;
-use testfiles::{emi_file, mrc_file, ser_file, velox_complex_type, velox_file, VeloxImage};
+use testfiles::{
+    dm_file, emi_file, mrc_file, ser_file, ser_series_file, velox_complex_type, velox_file,
+    DmImage, SerDim, Tag, VeloxImage,
+};
 
 fn le_f32(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
@@ -233,7 +237,8 @@ fn tia_emi_reads_every_sibling_ser() {
         r.contains("scan_3.ser") && r.contains("past the end") && !r.contains('\n'),
         "{r}"
     );
-    assert_eq!(fs_.signals[3].to_f32(), vec![1.0, 2.0, 3.0, 4.0]);
+    // Rows come top row first (the file stores them bottom-up).
+    assert_eq!(fs_.signals[3].to_f32(), vec![3.0, 4.0, 1.0, 2.0]);
 
     // The pipeline and the CLI take the .emi.
     let l = load_stack(&emi, Some("scan_2")).unwrap();
@@ -436,4 +441,92 @@ fn mrc_convert_writes_the_stored_dtype_and_negative_cell_is_uncalibrated() {
         err.contains("warning") && err.contains("uncalibrated"),
         "{err}"
     );
+}
+
+/// TIA as instruments write it (issue 20, found on public files): series
+/// version 0x0210 has 32-bit offsets, rows are stored bottom-up, a scan of
+/// camera images keeps its two scan axes, an acquisition stopped early
+/// holds fewer valid elements than announced, diffraction patterns are
+/// calibrated in 1/m.
+#[test]
+fn tia_ser_versions_rows_scan_axes_partial_and_diffraction() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    // Version 0x0210, 32-bit offsets; 2 rows of 3, stored bottom-up.
+    let old = ser_file(2, 3, 2, &[u16_frame(3, 2, 0)], 2e-11, false);
+    assert_eq!(old[4..6], [0x10, 0x02]);
+    fs::write(d.join("old_1.ser"), old).unwrap();
+    let s_ = &read_signals(&d.join("old_1.ser")).unwrap().signals[0];
+    assert_eq!(s_.shape, vec![2, 3]);
+    assert_eq!(s_.to_f32(), vec![3.0, 4.0, 5.0, 0.0, 1.0, 2.0]);
+
+    // A 3 × 2 scan (x fastest) of 4 × 4 diffraction patterns.
+    let pos = |size, delta| SerDim {
+        size,
+        delta,
+        description: "Position".into(),
+        units: "meters".into(),
+    };
+    let frames: Vec<Vec<u8>> = (0..6u16).map(|k| u16_frame(4, 4, 100 * k)).collect();
+    let scan = ser_series_file(
+        2,
+        (4, 4),
+        &frames,
+        1.7e8,
+        true,
+        &[pos(3, 2e-9), pos(2, -2e-9)],
+        6,
+    );
+    fs::write(d.join("scan_1.ser"), scan).unwrap();
+    let s_ = &read_signals(&d.join("scan_1.ser")).unwrap().signals[0];
+    assert_eq!(s_.shape, vec![2, 3, 4, 4]);
+    let (y, x) = (&s_.axes[0], &s_.axes[1]);
+    assert_eq!((y.kind, x.kind), (AxisKind::Length, AxisKind::Length));
+    assert!((y.scale + 20.0).abs() < 1e-9 && (x.scale - 20.0).abs() < 1e-9);
+    let k = &s_.axes[3];
+    assert_eq!((k.kind, k.unit.as_str()), (AxisKind::Reciprocal, "1/Å"));
+    assert!((k.scale - 0.017).abs() < 1e-12, "{}", k.scale);
+    // Element (1, 2) = the sixth written; its top row is its last stored.
+    assert_eq!(s_.to_f32()[5 * 16], 500.0 + 12.0);
+
+    // Stopped after 3 of 10 frames.
+    let frames: Vec<Vec<u8>> = (0..3u16).map(|k| u16_frame(2, 2, 10 * k)).collect();
+    let number = SerDim {
+        size: 10,
+        delta: 1.0,
+        description: "Number".into(),
+        units: String::new(),
+    };
+    let cut = ser_series_file(2, (2, 2), &frames, 2e-11, false, &[number], 10);
+    fs::write(d.join("cut_1.ser"), cut).unwrap();
+    let s_ = &read_signals(&d.join("cut_1.ser")).unwrap().signals[0];
+    assert_eq!(s_.shape, vec![3, 2, 2]);
+    assert!((s_.pixel_size_angstrom().unwrap() - 0.2).abs() < 1e-9);
+}
+
+/// A DM file whose image is RGB(A) (DataType 23, like its thumbnail): the
+/// thumbnail (first entry) is skipped, the image reads (before: "no image
+/// besides the thumbnail").
+#[test]
+fn dm_rgba_image_after_the_thumbnail_reads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let px: Vec<u8> = (0..4u8).flat_map(|k| [10 * k, 1, 2, 255]).collect();
+    let img = DmImage {
+        name: "colour".into(),
+        data_type: 23,
+        dims: vec![2, 2],
+        data: Tag::Array(5, px.clone()),
+        scale: (0.02, "nm".into()),
+        voltage_v: None,
+    };
+    for version in [3, 4] {
+        let p = tmp.path().join(format!("rgb.dm{version}"));
+        fs::write(&p, dm_file(version, true, std::slice::from_ref(&img))).unwrap();
+        let fs_ = read_signals(&p).unwrap();
+        assert_eq!(fs_.signals.len(), 1);
+        assert!(fs_.warnings.0[0].contains("thumbnail"));
+        let s_ = &fs_.signals[0];
+        assert_eq!((s_.dtype, s_.shape.clone()), (Dtype::Rgba8, vec![2, 2]));
+        assert_eq!(s_.bytes, px);
+    }
 }

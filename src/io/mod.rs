@@ -4,13 +4,13 @@
 //! | format | read | write | calibration |
 //! |---|---|---|---|
 //! | NPY (`.npy`) | 2-D image or 3-D `[frame, y, x]`; `i1 u1 i2 u2 i4 u4 i8 u8 f2 f4 f8`, either byte order, C or Fortran order | float32, C order | none (uncalibrated) |
-//! | TIFF (`.tif`, `.tiff`) | single/multi-page; 8/16/32-bit signed/unsigned integer, 32/64-bit float, grey | 32-bit float, single or multi-page | ImageJ `unit=` + resolution tags, or `ResolutionUnit` inch/cm |
+//! | TIFF (`.tif`, `.tiff`) | single/multi-page; 8/16/32-bit signed/unsigned integer, 32/64-bit float, grey, in the stored dtype | 32-bit float, single or multi-page | ImageJ `unit=` + resolution tags; DigitalMicrograph export tags; FEI/Thermo Fisher SEM `[Scan] PixelWidth`; `ResolutionUnit` inch/cm |
 //! | MRC (`.mrc`, `.mrcs`, `.st`, `.map`) | modes 0 (int8, or uint8 by the IMOD flag), 1, 2, 3/4 (complex), 6, 12 in the stored dtype; extended header skipped; either byte order | mode 2 | cell length / grid size (Å); negative → uncalibrated + warning |
 //! | PNG | — | 8-bit grey preview, percentile contrast | — |
 //! | DM3/DM4 (`dm`) | every image of `ImageList` (thumbnail skipped); all numeric DataTypes incl. complex, packed complex (DataType 5, unpacked to the centred complex transform), RGB, bool, i64/u64; either byte order; 2-D/3-D | — | `Calibrations/Dimension` scale/origin/units; `Microscope Info` voltage, magnification, convergence; acquisition date |
-//! | Velox EMD (`emd`) | every `Data/Image/<uuid>` (frames (y, x, f) → (f, y, x)); chunked, deflate/shuffle | — | JSON `Metadata`: pixel size, kV, convergence, detector angles, dwell time |
-//! | Berkeley EMD (`emd`) | every `emd_group_type` group (`data`, `dim1…`) | — | `dimN` vectors with `name`/`units` |
-//! | TIA SER (+ EMI) (`ser`, `emi`) | 2-D element series, data types 1–10, 32/64-bit offsets; the `.emi` reads every sibling `NAME_N.ser` as a signal | — | element calibration (m); EMI `<ObjectInfo>` XML (kV, magnification) |
+//! | Velox EMD (`emd`) | every `Data/Image/<uuid>` (frames (y, x, f) → (f, y, x)); chunked, deflate/shuffle, unwritten chunks = fill value; titles from display labels and operations | — | JSON `Metadata`: pixel size, kV, convergence, detector angles, dwell time |
+//! | Berkeley EMD (`emd`) | every `emd_group_type` group (`data`, `dim1…`); HyperSpy-written groups with their axes reversed back | — | `dimN` vectors with `name`/`units` |
+//! | TIA SER (+ EMI) (`ser`, `emi`) | 2-D element series (series version 0x0210 32-bit / 0x0220 64-bit offsets), data types 1–10, series dimensions kept (a scan of images is 4-D), rows top first; the `.emi` reads every sibling `NAME_N.ser` as a signal | — | element calibration (m, or 1/m for diffraction); series dimensions; EMI `<ObjectInfo>` XML (kV, magnification) |
 //!
 //! Multi-signal files are read as [`signal::FileSignals`]; [`load_stack`]
 //! picks one (`--signal N|TITLE`) as a calibrated [`Stack`] with its
@@ -160,8 +160,8 @@ pub fn read_stack(path: &Path) -> Result<Stack> {
     Ok(load_stack(path, None)?.stack)
 }
 
-/// Every signal of a file. NPY and TIFF files give one float32 signal;
-/// MRC, DM3/DM4, EMD and SER give theirs in the stored dtype. A signal the
+/// Every signal of a file. NPY files give one float32 signal; TIFF (one
+/// signal), MRC, DM3/DM4, EMD and SER give theirs in the stored dtype. A signal the
 /// reader cannot decode keeps its place with [`Signal::unreadable`] set.
 ///
 /// # Errors
@@ -198,13 +198,48 @@ pub fn read_signals(path: &Path) -> Result<FileSignals> {
     };
     match detect_format(path)? {
         Format::Npy => Ok(simple(read_npy(path)?, "NPY")),
-        Format::Tiff => Ok(simple(read_tiff(path)?, "TIFF")),
+        Format::Tiff => Ok(tiff_signals(path)?),
         Format::Mrc => mrc::read_mrc_signals(path),
         Format::Dm => dm::read_dm(path),
         Format::Emd => emd::read_emd(path),
         Format::Ser => ser::read_ser(path),
         Format::Emi => ser::read_emi(path),
     }
+}
+
+/// A TIFF as one signal in its stored dtype: (y, x), or (page, y, x).
+fn tiff_signals(path: &Path) -> Result<FileSignals> {
+    let p = tiff::read_pages(path)?;
+    let len = |kind: &str, px: f64| {
+        if px.is_finite() && px > 0.0 {
+            Axis::from_unit(kind, px, 0.0, "A")
+        } else {
+            Axis::uncalibrated(kind)
+        }
+    };
+    let (py, px) = p.pixel_yx;
+    let (shape, axes) = if p.pages == 1 {
+        (vec![p.height, p.width], vec![len("y", py), len("x", px)])
+    } else {
+        (
+            vec![p.pages, p.height, p.width],
+            vec![Axis::uncalibrated("frame"), len("y", py), len("x", px)],
+        )
+    };
+    Ok(FileSignals {
+        format: "TIFF".into(),
+        signals: vec![Signal {
+            title: "image".into(),
+            shape,
+            dtype: p.dtype,
+            axes,
+            acquisition: Acquisition::default(),
+            metadata: std::collections::BTreeMap::new(),
+            bytes: p.bytes,
+            unreadable: None,
+        }],
+        warnings: crate::Warnings::default(),
+    })
 }
 
 /// A stack with what its file says about the acquisition.

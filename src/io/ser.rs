@@ -3,13 +3,20 @@
 //!
 //! Format followed: the "TIA Series File Format" description (FEI; also
 //! documented by C. Boothroyd, "TIA SER file format"): little-endian header
-//! (byte order 0x4949, series id 0x0197, version 0x0210 with 64-bit offsets
-//! or older with 32-bit ones, data type 0x4120 1-D / 0x4122 2-D, tag type,
-//! element counts, offset-array offset, series dimensions with calibration
-//! and unit strings), an offset array, and per element a 2-D calibration
-//! (offset, delta [m], element; for x and y), a data-type code (1 u8,
-//! 2 u16, 3 u32, 4 i8, 5 i16, 6 i32, 7 f32, 8 f64, 9 complex64,
-//! 10 complex128) and the array, x fastest. The EMI is read only for its
+//! (byte order 0x4949, series id 0x0197, series version 0x0210 with 32-bit
+//! offsets or 0x0220 with 64-bit ones, data type 0x4120 1-D / 0x4122 2-D,
+//! tag type, total and valid element counts, offset-array offset, series
+//! dimensions with size, calibration and unit strings, the first varying
+//! fastest), an offset array, and per element a 2-D calibration (offset,
+//! delta, element; for x and y), a data-type code (1 u8, 2 u16, 3 u32,
+//! 4 i8, 5 i16, 6 i32, 7 f32, 8 f64, 9 complex64, 10 complex128) and the
+//! array, x fastest, rows bottom-up.
+//!
+//! A signal's shape is the series dimensions (slowest first; a scan of
+//! 5 × 5 camera images is (5, 5, ny, nx)), or the valid elements alone
+//! when the acquisition stopped early, then (ny, nx) with the top row
+//! first. Element calibrations are in m, or in 1/m for diffraction
+//! patterns (a delta of 1 or more). The EMI is read only for its
 //! `<ObjectInfo>` XML (see [`emi_metadata`]). Opening the `.emi` reads
 //! every sibling `NAME_N.ser` as a signal ([`read_emi`]).
 
@@ -175,16 +182,28 @@ struct Series {
     dtype: Dtype,
     nx: usize,
     ny: usize,
-    frames: usize,
+    /// Series shape, slowest first (empty for a single element).
+    series_shape: Vec<usize>,
+    /// Calibration of each series axis, in `series_shape` order.
+    series_axes: Vec<Axis>,
     ay: Axis,
     ax: Axis,
-    series_axis: Option<Axis>,
     bytes: Vec<u8>,
 }
 
-/// The header up to the series dimensions: (64-bit offsets, valid count,
-/// offset-array position, first series axis).
-fn ser_header(c: &mut Cur) -> Result<(bool, u32, u64, Option<Axis>)> {
+/// The SER header: whether offsets are 64-bit, the total and valid
+/// element counts, and the series dimensions (size and calibration) in
+/// file order (the first dimension varies fastest).
+struct Header {
+    wide: bool,
+    total: u32,
+    valid: u32,
+    dims: Vec<(usize, Axis)>,
+}
+
+/// Read the header up to the offset array and move the cursor there.
+/// Series version 0x0210 stores 32-bit offsets, 0x0220 and later 64-bit.
+fn ser_header(c: &mut Cur) -> Result<Header> {
     let path = c.path;
     if c.u16()? != 0x4949 || c.u16()? != 0x0197 {
         return Err(Error::format(
@@ -193,7 +212,7 @@ fn ser_header(c: &mut Cur) -> Result<(bool, u32, u64, Option<Axis>)> {
         ));
     }
     let version = c.u16()?;
-    let wide = version >= 0x0210;
+    let wide = version >= 0x0220;
     let data_type = c.u32()?;
     let _tag_type = c.u32()?;
     let total = c.u32()?;
@@ -214,15 +233,15 @@ fn ser_header(c: &mut Cur) -> Result<(bool, u32, u64, Option<Axis>)> {
             format!("corrupt header ({valid} of {total} elements, {ndim} dimensions)"),
         ));
     }
-    let mut series_axis = None;
+    let mut dims = Vec::new();
     for _ in 0..ndim {
-        let _size = c.u32()?;
+        let size = c.u32()? as usize;
         let offset = c.f64()?;
         let delta = c.f64()?;
         let _element = c.u32()?;
         let desc = c.text()?;
         let units = c.text()?;
-        series_axis.get_or_insert(Axis::from_unit(&desc, delta, offset, &units));
+        dims.push((size, Axis::from_unit(&desc, delta, offset, &units)));
     }
     c.at(offsets_at)?;
     let left = (c.b.len() - c.pos) as u64;
@@ -233,17 +252,57 @@ fn ser_header(c: &mut Cur) -> Result<(bool, u32, u64, Option<Axis>)> {
         if wide { 8 } else { 4 },
         left,
     )?;
-    Ok((wide, valid, offsets_at, series_axis))
+    Ok(Header {
+        wide,
+        total,
+        valid,
+        dims,
+    })
+}
+
+/// The series shape (slowest first) and its axes: the header's dimensions
+/// reversed when they hold every element, one axis of the valid elements
+/// when the acquisition stopped early, none for a single element.
+fn series_layout(h: &Header, n: usize) -> (Vec<usize>, Vec<Axis>) {
+    let product = h
+        .dims
+        .iter()
+        .try_fold(1usize, |a, (s, _)| a.checked_mul(*s));
+    if n == 1 {
+        (Vec::new(), Vec::new())
+    } else if n == h.total as usize && !h.dims.is_empty() && product == Some(n) {
+        h.dims.iter().rev().map(|(s, a)| (*s, a.clone())).unzip()
+    } else {
+        let axis = match h.dims.as_slice() {
+            [(_, a)] => a.clone(),
+            _ => Axis::uncalibrated("frame"),
+        };
+        (vec![n], vec![axis])
+    }
+}
+
+/// An element axis: TIA stores real-space calibrations in m and
+/// diffraction ones in 1/m, without saying which; a pixel of a metre or
+/// more is no real-space pixel, so such a delta is read as 1/m.
+fn element_axis(name: &str, delta: f64, offset: f64, reciprocal: bool) -> Axis {
+    Axis::from_unit(name, delta, offset, if reciprocal { "1/m" } else { "m" })
 }
 
 /// Parse a SER file's bytes. Every element's data must lie inside the
 /// file, and all of them together cannot hold more bytes than the file.
+///
+/// TIA stores an image's rows bottom-up; they are returned top row first,
+/// as TIA displays them.
 fn parse_ser(path: &Path, b: &[u8]) -> Result<Series> {
     let mut c = Cur { b, pos: 0, path };
-    let (wide, valid, _, series_axis) = ser_header(&mut c)?;
+    let h = ser_header(&mut c)?;
     let mut offsets = Vec::new();
-    for _ in 0..valid {
-        offsets.push(if wide { c.u64()? } else { u64::from(c.u32()?) });
+    for _ in 0..h.valid {
+        offsets.push(if h.wide {
+            c.u64()?
+        } else {
+            u64::from(c.u32()?)
+        });
     }
     if offsets.is_empty() {
         return Err(Error::Empty {
@@ -281,12 +340,13 @@ fn parse_ser(path: &Path, b: &[u8]) -> Result<Series> {
         )?;
         match &first {
             None => {
+                let reciprocal = dx.abs() >= 1.0 || dy.abs() >= 1.0;
                 first = Some((
                     dtype,
                     nx,
                     ny,
-                    Axis::from_unit("y", dy, oy, "m"),
-                    Axis::from_unit("x", dx, ox, "m"),
+                    element_axis("y", dy, oy, reciprocal),
+                    element_axis("x", dx, ox, reciprocal),
                 ));
                 bytes.reserve(n.saturating_mul(offsets.len()).min(b.len()));
             }
@@ -298,19 +358,27 @@ fn parse_ser(path: &Path, b: &[u8]) -> Result<Series> {
             }
             _ => {}
         }
-        bytes.extend_from_slice(c.take(n)?);
+        let data = c.take(n)?;
+        let row = nx as usize * dtype.size();
+        if row == 0 {
+            continue;
+        }
+        for r in data.chunks_exact(row).rev() {
+            bytes.extend_from_slice(r);
+        }
     }
     let Some((dtype, nx, ny, ay, ax)) = first else {
         return Err(Error::format(path, "no data elements"));
     };
+    let (series_shape, series_axes) = series_layout(&h, offsets.len());
     Ok(Series {
         dtype,
         nx: nx as usize,
         ny: ny as usize,
-        frames: offsets.len(),
+        series_shape,
+        series_axes,
         ay,
         ax,
-        series_axis,
         bytes,
     })
 }
@@ -338,12 +406,10 @@ fn acquisition(metadata: &BTreeMap<String, String>) -> Acquisition {
 }
 
 fn signal(s: Series, title: String, metadata: BTreeMap<String, String>) -> Signal {
-    let (shape, axes) = if s.frames > 1 {
-        let series = s.series_axis.unwrap_or_else(|| Axis::uncalibrated("frame"));
-        (vec![s.frames, s.ny, s.nx], vec![series, s.ay, s.ax])
-    } else {
-        (vec![s.ny, s.nx], vec![s.ay, s.ax])
-    };
+    let mut shape = s.series_shape;
+    shape.extend([s.ny, s.nx]);
+    let mut axes = s.series_axes;
+    axes.extend([s.ay, s.ax]);
     Signal {
         title,
         shape,

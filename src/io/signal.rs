@@ -151,13 +151,13 @@ pub struct Axis {
 
 impl Axis {
     /// An axis with the file's unit string, normalised to Å / 1/Å when the
-    /// unit is a length (m, cm, mm, µm/um, nm, Å/A, pm) or its inverse.
+    /// unit is a length (m/meters, cm, mm, µm/um, nm, Å/A, pm) or its inverse.
     #[must_use]
     pub fn from_unit(name: &str, scale: f64, offset: f64, unit: &str) -> Axis {
         let u = unit.trim();
         let length = |s: &str| -> Option<f64> {
             Some(match s {
-                "m" => 1e10,
+                "m" | "meter" | "meters" | "metre" | "metres" => 1e10,
                 "cm" => 1e8,
                 "mm" => 1e7,
                 "µm" | "um" | "μm" | "micron" => 1e4,

@@ -290,7 +290,8 @@ pub fn dm_file(version: u32, little_endian: bool, images: &[DmImage]) -> Vec<u8>
 
 /// Bytes of a TIA SER file of 2-D elements: `frames` arrays of `dtype_code`
 /// (SER codes 1–10) with `nx × ny` elements each, given as little-endian
-/// bytes, pixel size `delta_m` (m); `wide` = version 0x0210 (64-bit offsets).
+/// bytes, pixel size `delta_m` (m); `wide` = version 0x0220 (64-bit
+/// offsets), else 0x0210 (32-bit). One series dimension (the frame number).
 #[must_use]
 pub fn ser_file(
     dtype_code: u16,
@@ -300,37 +301,82 @@ pub fn ser_file(
     delta_m: f64,
     wide: bool,
 ) -> Vec<u8> {
+    let n = frames.len() as u32;
+    ser_series_file(
+        dtype_code,
+        (nx, ny),
+        frames,
+        delta_m,
+        wide,
+        &[SerDim {
+            size: n,
+            delta: 1.0,
+            description: "Number".into(),
+            units: String::new(),
+        }],
+        n,
+    )
+}
+
+/// One series dimension of a test SER file.
+#[derive(Debug, Clone)]
+pub struct SerDim {
+    /// Number of elements along it.
+    pub size: u32,
+    /// Calibration delta per element.
+    pub delta: f64,
+    /// Description (`Number`, `Position`, …).
+    pub description: String,
+    /// Unit string (`""`, `meters`, …).
+    pub units: String,
+}
+
+/// Bytes of a TIA SER file with the given series dimensions (the first
+/// varies fastest) and `total` elements announced, of which `frames` are
+/// valid (an acquisition stopped early has fewer valid than total).
+/// Elements as in [`ser_file`], `(nx, ny)` each, calibration delta
+/// `delta` (m, or 1/m for a diffraction pattern).
+#[must_use]
+pub fn ser_series_file(
+    dtype_code: u16,
+    (nx, ny): (u32, u32),
+    frames: &[Vec<u8>],
+    delta: f64,
+    wide: bool,
+    dims: &[SerDim],
+    total: u32,
+) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend_from_slice(&0x4949u16.to_le_bytes());
     out.extend_from_slice(&0x0197u16.to_le_bytes());
-    out.extend_from_slice(&(if wide { 0x0210u16 } else { 0x0200 }).to_le_bytes());
+    out.extend_from_slice(&(if wide { 0x0220u16 } else { 0x0210 }).to_le_bytes());
     out.extend_from_slice(&0x4122u32.to_le_bytes());
     out.extend_from_slice(&0x4152u32.to_le_bytes());
-    let n = frames.len() as u32;
-    out.extend_from_slice(&n.to_le_bytes());
-    out.extend_from_slice(&n.to_le_bytes());
+    out.extend_from_slice(&total.to_le_bytes());
+    out.extend_from_slice(&(frames.len() as u32).to_le_bytes());
     let offsets_at_pos = out.len();
     if wide {
         out.extend_from_slice(&0u64.to_le_bytes());
     } else {
         out.extend_from_slice(&0u32.to_le_bytes());
     }
-    out.extend_from_slice(&1u32.to_le_bytes());
-    // One series dimension: frame number, no unit.
-    out.extend_from_slice(&n.to_le_bytes());
-    out.extend_from_slice(&0f64.to_le_bytes());
-    out.extend_from_slice(&1f64.to_le_bytes());
-    out.extend_from_slice(&0u32.to_le_bytes());
-    for s in ["Number", ""] {
-        out.extend_from_slice(&(s.len() as u32).to_le_bytes());
-        out.extend_from_slice(s.as_bytes());
+    out.extend_from_slice(&(dims.len() as u32).to_le_bytes());
+    for d in dims {
+        out.extend_from_slice(&d.size.to_le_bytes());
+        out.extend_from_slice(&0f64.to_le_bytes());
+        out.extend_from_slice(&d.delta.to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
+        for s in [&d.description, &d.units] {
+            out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+            out.extend_from_slice(s.as_bytes());
+        }
     }
     let mut data_offsets = Vec::new();
     for f in frames {
         data_offsets.push(out.len() as u64);
         for _ in 0..2 {
             out.extend_from_slice(&0f64.to_le_bytes());
-            out.extend_from_slice(&delta_m.to_le_bytes());
+            out.extend_from_slice(&delta.to_le_bytes());
             out.extend_from_slice(&0u32.to_le_bytes());
         }
         out.extend_from_slice(&dtype_code.to_le_bytes());
@@ -339,12 +385,10 @@ pub fn ser_file(
         out.extend_from_slice(f);
     }
     let at = out.len() as u64;
-    for (k, o) in data_offsets
-        .iter()
-        .chain(std::iter::repeat_n(&0, frames.len()))
-        .enumerate()
-    {
-        let _ = k;
+    // `total` data offsets (0 for elements never acquired), then `total`
+    // tag offsets (no tags: 0).
+    let unused = (total as usize).saturating_sub(frames.len()) + total as usize;
+    for o in data_offsets.iter().chain(std::iter::repeat_n(&0, unused)) {
         if wide {
             out.extend_from_slice(&o.to_le_bytes());
         } else {

@@ -11,7 +11,8 @@
 //!
 //! Images are the entries of `ImageList` (`ImageData`: `Data`, `DataType`,
 //! `Dimensions`, `Calibrations/Dimension`), the RGBA thumbnail
-//! (DataType 23) skipped. Microscope tags feed [`Acquisition`].
+//! (DataType 23 as the first of several entries) skipped; RGB images of
+//! their own read as RGBA. Microscope tags feed [`Acquisition`].
 //! The whole file is read once; every length is checked against the bytes
 //! left before anything is allocated.
 
@@ -533,12 +534,19 @@ pub fn read_dm(path: &Path) -> Result<FileSignals> {
     };
     let mut signals = Vec::new();
     let mut warnings = Warnings::default();
+    // DM writes the file's RGBA thumbnail as the first ImageList entry,
+    // before the images; an RGBA entry elsewhere, or the only entry, is an
+    // image of its own.
+    let entries = list
+        .iter()
+        .filter(|(_, e)| matches!(e, Val::Group(img) if matches!(get(img, &["ImageData"]), Some(Val::Group(_)))))
+        .count();
     for (i, (_, entry)) in list.iter().enumerate() {
         let Val::Group(img) = entry else { continue };
         let Some(Val::Group(idata)) = get(img, &["ImageData"]) else {
             continue;
         };
-        if num(idata, &["DataType"]).is_some_and(|c| c as u64 == 23) {
+        if i == 0 && entries > 1 && num(idata, &["DataType"]).is_some_and(|c| c as u64 == 23) {
             warnings.push(format!("image {i}: RGBA thumbnail skipped"));
             continue;
         }

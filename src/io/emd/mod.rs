@@ -10,7 +10,10 @@
 //! Thermo Fisher's Velox EMD notes and the `rosettasciio` format docs.
 //! Berkeley EMD 0.2 (emdatasets.com): groups with an `emd_group_type`
 //! attribute holding `data` and `dim1…dimN` vectors with `name`/`units`
-//! attributes.
+//! attributes; groups HyperSpy wrote (a `record_by` attribute) hold the
+//! array with its axes reversed and are read back in HyperSpy's order.
+//! Velox image titles: see `titles.rs`. A chunk the writer never wrote
+//! reads as the dataset's fill value (zeros by default), as HDF5 defines.
 //!
 //! **HDF5 library: `rust-hdf5` (pure Rust).** Compared with `hdf5-metno`
 //! (the libhdf5 binding) built with its `static` feature: the static build
@@ -33,6 +36,7 @@ use crate::io::signal::{
 };
 
 mod data;
+mod titles;
 
 use data::{bounded, byte_cap, frames_first, read_dataset};
 
@@ -197,6 +201,7 @@ fn read_velox(path: &Path, f: &H5File, file_len: u64) -> Result<FileSignals> {
     ids.sort();
     let mut signals = Vec::new();
     let mut warnings = Warnings::default();
+    let names = titles::velox_titles(f);
     for id in ids {
         let base = format!("Data/Image/{id}");
         let metadata = match velox_metadata(path, f, &base, file_len) {
@@ -206,9 +211,15 @@ fn read_velox(path: &Path, f: &H5File, file_len: u64) -> Result<FileSignals> {
                 BTreeMap::new()
             }
         };
-        let title = velox_title(&metadata, &id);
+        let title = names
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| velox_title(&metadata, &id));
         match velox_signal(path, f, &id, metadata, file_len, &mut warnings) {
-            Ok(Some(s)) => signals.push(s),
+            Ok(Some(mut s)) => {
+                s.title.clone_from(&title);
+                signals.push(s);
+            }
             Ok(None) => {}
             Err(e) => signals.push(Signal::unreadable(title, reason(e))),
         }
@@ -267,11 +278,59 @@ fn berkeley_axis(path: &Path, f: &H5File, g: &str, k: usize, file_len: u64) -> A
     )
 }
 
+/// HyperSpy's EMD writer marks its groups with `record_by` and stores the
+/// array with its axes reversed (dim1 = HyperSpy's last axis).
+fn hyperspy_written(f: &H5File, g: &str) -> bool {
+    f.root_group().group(g).is_ok_and(|grp| {
+        grp.attr_names()
+            .unwrap_or_default()
+            .iter()
+            .any(|a| a == "record_by")
+    })
+}
+
+/// Elements of a C-order array of `shape` (`es` bytes each) with every
+/// axis order reversed (the full transpose).
+fn reverse_axes(bytes: &[u8], shape: &[usize], es: usize) -> Vec<u8> {
+    let n = shape.len();
+    if n < 2 {
+        return bytes.to_vec();
+    }
+    // Source strides (elements), then the output walks the reversed shape.
+    let mut stride = vec![1usize; n];
+    for k in (0..n - 1).rev() {
+        stride[k] = stride[k + 1] * shape[k + 1];
+    }
+    let out_shape: Vec<usize> = shape.iter().rev().copied().collect();
+    let out_stride: Vec<usize> = stride.iter().rev().copied().collect();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut idx = vec![0usize; n];
+    let total: usize = shape.iter().product();
+    for _ in 0..total {
+        let src: usize = idx.iter().zip(&out_stride).map(|(i, s)| i * s).sum();
+        out.extend_from_slice(&bytes[src * es..(src + 1) * es]);
+        for k in (0..n).rev() {
+            idx[k] += 1;
+            if idx[k] < out_shape[k] {
+                break;
+            }
+            idx[k] = 0;
+        }
+    }
+    out
+}
+
 fn berkeley_signal(path: &Path, f: &H5File, g: &str, file_len: u64) -> Result<Signal> {
-    let (bytes, dtype, shape) = read_dataset(path, f, &format!("{g}/data"), false, file_len)?;
-    let axes: Vec<Axis> = (1..=shape.len().min(32))
+    let (mut bytes, dtype, mut shape) =
+        read_dataset(path, f, &format!("{g}/data"), false, file_len)?;
+    let mut axes: Vec<Axis> = (1..=shape.len().min(32))
         .map(|k| berkeley_axis(path, f, g, k, file_len))
         .collect();
+    if hyperspy_written(f, g) {
+        bytes = reverse_axes(&bytes, &shape, dtype.size());
+        shape.reverse();
+        axes.reverse();
+    }
     // (y, x, frame) with a non-length last axis → frames first.
     let (shape, axes, bytes) = match (shape.as_slice(), axes.as_slice()) {
         ([ny, nx, nf], [a0, a1, a2])
