@@ -100,6 +100,49 @@ fn simulate_grid_and_scan_are_bounded() {
         "1000000000",
         "above the limit of 16384 px",
     );
+    // A high tension far from any microscope hung the scan-step check.
+    run(
+        "--kv",
+        "1e-9",
+        "--kv: high tension must be 1 … 3000 kV, got 1e-9",
+    );
+    run(
+        "--phonons",
+        "1000000000",
+        "above the limit of 10000 configurations",
+    );
+    assert!(!o.exists());
+}
+
+/// Counts a typo makes: an error before any work, not hours of iterations
+/// or a failed multi-terabyte allocation.
+#[test]
+fn iteration_and_demo_counts_are_bounded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let img = image(tmp.path());
+    let o = tmp.path().join("o");
+    for (flag, needle) in [
+        (
+            "--denoise-iterations",
+            "--denoise-iterations: 1.000e9 iterations is above the limit of 10000",
+        ),
+        (
+            "--deconv-iterations",
+            "--deconv-iterations: 1.000e9 iterations is above the limit of 10000",
+        ),
+    ] {
+        fail(
+            &["prepare", s(&img), "-o", s(&o), flag, "1000000000"],
+            needle,
+        );
+    }
+    for (flag, needle) in [
+        ("--frames", "frames is above the limit of 4096 frames"),
+        ("--size-px", "above the limit of 16384 px"),
+        ("--qds-per-group", "must be 1 … 100, got 100000000"),
+    ] {
+        fail(&["demo", "-o", s(&o), "-q", flag, "100000000"], needle);
+    }
     assert!(!o.exists());
 }
 

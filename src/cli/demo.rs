@@ -108,10 +108,27 @@ fn registration_error(shifts_csv: &Path, truth: &[(f64, f64)]) -> Option<f64> {
     )
 }
 
+/// Most QDs per group the demo generates (the study had 4).
+const MAX_QDS_PER_GROUP: usize = 100;
+
 pub(crate) fn run(args: &Args, quiet: bool) -> Result<()> {
-    if args.qds_per_group == 0 {
-        return Err(Error::param("--qds-per-group", "must be at least 1"));
+    if !(1..=MAX_QDS_PER_GROUP).contains(&args.qds_per_group) {
+        return Err(Error::param(
+            "--qds-per-group",
+            format!(
+                "must be 1 … {MAX_QDS_PER_GROUP}, got {}",
+                args.qds_per_group
+            ),
+        ));
     }
+    // Sizes checked before any directory is made.
+    SynthParams {
+        rows: args.size_px,
+        cols: args.size_px,
+        frames: args.frames,
+        ..SynthParams::default()
+    }
+    .validate()?;
     let dir = &args.output;
     let sets = generate_sets(args, &dir.join("stacks"), quiet)?;
     let (qds, group_dirs) = analyze_sets(dir, &sets, quiet)?;

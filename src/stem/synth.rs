@@ -194,6 +194,17 @@ pub const MAX_SIDE_PX: usize = 16_384;
 /// Most pixels of a synthetic stack (frames × rows × cols).
 pub const MAX_STACK_PX: usize = 1 << 30;
 
+impl SynthParams {
+    /// The checks [`generate`] makes before any work (sizes, counts,
+    /// positive lengths), for callers that create files first.
+    ///
+    /// # Errors
+    /// The first invalid parameter, named.
+    pub fn validate(&self) -> Result<()> {
+        validate(self)
+    }
+}
+
 fn validate(p: &SynthParams) -> Result<()> {
     let pos = |name: &str, v: f64| {
         if v.is_finite() && v > 0.0 {
