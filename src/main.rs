@@ -27,7 +27,9 @@ fn panic_message(info: &std::panic::PanicHookInfo<'_>) -> String {
 /// `qdscope: internal error: <message>` (the first panic only; rayon
 /// re-raises a worker's panic on the caller). With `RUST_BACKTRACE` set
 /// (not `0`) the location and a backtrace follow. `main` turns the unwind
-/// into exit code 1.
+/// into exit code 1. A reader that closed stdout (`qdscope inspect F |
+/// head`) is not a bug: `println!` panics with "Broken pipe" and the
+/// process ends quietly with exit code 0, as other command-line tools do.
 fn install_panic_hook() {
     static REPORTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     std::panic::set_hook(Box::new(|info| {
@@ -35,6 +37,9 @@ fn install_panic_hook() {
             return;
         }
         let msg = panic_message(info).replace(['\n', '\r'], " ");
+        if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(0);
+        }
         eprintln!("qdscope: internal error: {msg}");
         if std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0") {
             if let Some(l) = info.location() {
