@@ -122,3 +122,39 @@ fn simulate_with_a_blocked_file_leaves_no_file() {
     fs::write(tmp.path().join("out/images"), "a file").unwrap();
     blocked_run_changes_nothing(tmp.path(), &args, "images");
 }
+
+/// `demo` is one output set too (five commands' outputs plus its own): a
+/// blocked `demo.json` leaves the directory as it was; unblocked, the paths
+/// recorded inside its outputs are relative to the output directory.
+#[test]
+fn demo_with_a_blocked_file_leaves_no_file_and_records_relative_paths() {
+    let tmp = tempfile::tempdir().unwrap();
+    let args = [
+        "demo",
+        "-q",
+        "--size-px",
+        "192",
+        "--frames",
+        "2",
+        "--qds-per-group",
+        "1",
+    ];
+    blocked_run_changes_nothing(tmp.path(), &args, "demo.json");
+    fs::remove_dir(tmp.path().join("out/demo.json")).unwrap();
+    let out = tmp.path().join("out");
+    // The QDs of a 192-px field may be refused (exit 1); the set is written
+    // either way.
+    let _ = qdscope().args(args).args(["-o", s(&out)]).output().unwrap();
+    let demo: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out.join("demo.json")).unwrap()).unwrap();
+    assert_eq!(demo["qds"][0]["stack"], "stacks/core-1.tif");
+    assert_eq!(demo["simulate"], "simulate/series.csv");
+    assert!(out.join("stacks/core-1.tif").is_file());
+    assert!(out.join("simulate/series.csv").is_file());
+    assert_eq!(fs::read_to_string(out.join("notes.txt")).unwrap(), "mine");
+    assert_eq!(
+        fs::read_dir(tmp.path()).unwrap().count(),
+        1,
+        "no staging left"
+    );
+}

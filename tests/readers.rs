@@ -295,6 +295,65 @@ fn emi_metadata_leaves_and_labelled_values() {
     assert!(testfiles::emi_metadata_of(&soup).is_empty());
 }
 
+/// An EMI with one `<ObjectInfo>` per data object: `NAME_N.ser` takes the
+/// N-th (its detector, its high tension), by the EMI and alone; a SER whose
+/// number has no block takes the first. Axis offsets are those of the
+/// top-left pixel of the returned (top-row-first) image.
+#[test]
+fn emi_blocks_belong_to_their_ser_and_offsets_are_top_left() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let block = |det: &str, kv: u32| {
+        format!(
+            "<ObjectInfo><DetectorName>{det}</DetectorName><ExperimentalDescription><Root>\
+<DataItem><Label>High tension</Label><Value>{kv}</Value><Unit>kV</Unit></DataItem>\
+</Root></ExperimentalDescription></ObjectInfo>"
+        )
+    };
+    let mut emi = vec![0x49u8, 0x49, 0, 0];
+    emi.extend(block("HAADF", 300).as_bytes());
+    emi.extend([0u8, 7, 9]);
+    emi.extend(block("BF", 200).as_bytes());
+    fs::write(d.join("acq.emi"), &emi).unwrap();
+    for n in [1, 2, 3] {
+        fs::write(
+            d.join(format!("acq_{n}.ser")),
+            ser_file(2, 3, 2, &[u16_frame(3, 2, 0)], 2e-11, n == 2),
+        )
+        .unwrap();
+    }
+    let fs_ = read_signals(&d.join("acq.emi")).unwrap();
+    let got: Vec<(Option<&str>, Option<f64>)> = fs_
+        .signals
+        .iter()
+        .map(|s| {
+            (
+                s.metadata.get("DetectorName").map(String::as_str),
+                s.acquisition.high_tension_kv,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (Some("HAADF"), Some(300.0)),
+            (Some("BF"), Some(200.0)),
+            (Some("HAADF"), Some(300.0)),
+        ]
+    );
+    let alone = read_signals(&d.join("acq_2.ser")).unwrap();
+    assert_eq!(alone.signals[0].title, "BF");
+    assert_eq!(alone.signals[0].acquisition.high_tension_kv, Some(200.0));
+    // Offsets: the file's element calibration is 0 at its first stored
+    // (bottom) row; the returned top row is one row (0.2 Å) above it, on a
+    // y axis that points down.
+    let s_ = &alone.signals[0];
+    let (y, x) = (&s_.axes[0], &s_.axes[1]);
+    assert!((x.offset - 0.0).abs() < 1e-12, "{}", x.offset);
+    assert!((y.offset + 0.2).abs() < 1e-9, "{}", y.offset);
+    assert!((y.scale - 0.2).abs() < 1e-9 && (x.scale - 0.2).abs() < 1e-9);
+}
+
 /// Stored little-endian bytes of `vals` for MRC `mode` (values chosen
 /// exact in every type).
 fn mrc_payload(mode: i32, vals: &[f32], big: bool) -> (Vec<u8>, Vec<u8>) {

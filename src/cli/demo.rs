@@ -129,7 +129,51 @@ pub(crate) fn run(args: &Args, quiet: bool) -> Result<()> {
         ..SynthParams::default()
     }
     .validate()?;
-    let dir = &args.output;
+    // All or nothing: the demo runs inside a staging directory next to the
+    // output (as its working directory, so every path recorded in the
+    // nested JSON and CSV files is relative to the output directory and
+    // stays right after the move) and is moved into place only when every
+    // stage has written its files.
+    let dest = std::path::absolute(&args.output).map_err(|e| Error::io(&args.output, e))?;
+    let set = report::OutputSet::new(&dest)?;
+    let failed = {
+        let _cwd = WorkDir::enter(set.dir())?;
+        run_stages(args, Path::new(""), quiet)?
+    };
+    set.commit()?;
+    println!("outputs in {}", dest.display());
+    if failed {
+        return Err(Error::Numerical {
+            what: "demo".into(),
+            reason: format!(
+                "some synthetic stacks failed (see {})",
+                dest.join("demo.json").display()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The working directory of the process for the lifetime of the guard.
+struct WorkDir(PathBuf);
+
+impl WorkDir {
+    fn enter(dir: &Path) -> Result<Self> {
+        let here = std::env::current_dir().map_err(|e| Error::io(".", e))?;
+        std::env::set_current_dir(dir).map_err(|e| Error::io(dir, e))?;
+        Ok(WorkDir(here))
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::env::set_current_dir(&self.0);
+    }
+}
+
+/// Every stage of the demo, writing under `dir`; true when some synthetic
+/// stack failed (recorded in `demo.json`).
+fn run_stages(args: &Args, dir: &Path, quiet: bool) -> Result<bool> {
     let sets = generate_sets(args, &dir.join("stacks"), quiet)?;
     let (qds, group_dirs) = analyze_sets(dir, &sets, quiet)?;
     // Compare the groups (only QDs that were analysed).
@@ -163,14 +207,7 @@ pub(crate) fn run(args: &Args, quiet: bool) -> Result<()> {
     full["build_qd"] = serde_json::json!(qd_dir.join("composition.json").display().to_string());
     full["simulate"] = serde_json::json!(sim_dir.join("series.csv").display().to_string());
     report::write_json(&dir.join("demo.json"), &full)?;
-    println!("outputs in {}", dir.display());
-    if summary.qds.iter().any(|q| q.error.is_some()) {
-        return Err(Error::Numerical {
-            what: "demo".into(),
-            reason: "some synthetic stacks failed (see demo.json)".into(),
-        });
-    }
-    Ok(())
+    Ok(summary.qds.iter().any(|q| q.error.is_some()))
 }
 
 /// Step 1: the synthetic stacks of both groups and their truth, in

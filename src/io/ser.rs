@@ -17,7 +17,8 @@
 //! when the acquisition stopped early, then (ny, nx) with the top row
 //! first. Element calibrations are in m, or in 1/m for diffraction
 //! patterns (a delta of 1 or more). The EMI is read only for its
-//! `<ObjectInfo>` XML (see [`emi_metadata`]). Opening the `.emi` reads
+//! `<ObjectInfo>` XML blocks, the N-th for `NAME_N.ser` (see
+//! [`emi_metadata_blocks`]). Opening the `.emi` reads
 //! every sibling `NAME_N.ser` as a signal ([`read_emi`]).
 
 use std::collections::BTreeMap;
@@ -101,21 +102,45 @@ fn ser_dtype(code: u16) -> Option<Dtype> {
     })
 }
 
-/// The EMI that belongs to `NAME_N.ser`: `NAME.emi`.
-fn emi_path(ser: &Path) -> PathBuf {
+/// The EMI that belongs to `NAME_N.ser` (`NAME.emi`) and N.
+fn emi_path(ser: &Path) -> (PathBuf, Option<usize>) {
     let stem = ser
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let base = match stem.rsplit_once('_') {
-        Some((b, n)) if n.chars().all(|c| c.is_ascii_digit()) => b.to_string(),
-        _ => stem,
+    let (base, n) = match stem.rsplit_once('_') {
+        Some((b, n)) if !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()) => {
+            (b.to_string(), n.parse().ok())
+        }
+        _ => (stem, None),
     };
-    ser.with_file_name(format!("{base}.emi"))
+    (ser.with_file_name(format!("{base}.emi")), n)
 }
 
-/// Metadata of an EMI file's `<ObjectInfo>` XML block, read in one linear
-/// pass (no XML library: the block sits among binary data):
+/// The metadata of `NAME_N.ser` among its EMI's blocks: the N-th, or the
+/// first when the EMI has fewer.
+fn block_of(blocks: &[BTreeMap<String, String>], n: Option<usize>) -> BTreeMap<String, String> {
+    n.and_then(|n| n.checked_sub(1))
+        .and_then(|i| blocks.get(i))
+        .or_else(|| blocks.first())
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Metadata of an EMI file's first `<ObjectInfo>` XML block (see
+/// [`emi_metadata_blocks`]).
+#[must_use]
+pub fn emi_metadata(bytes: &[u8]) -> BTreeMap<String, String> {
+    emi_metadata_blocks(bytes)
+        .into_iter()
+        .next()
+        .unwrap_or_default()
+}
+
+/// Metadata of each of an EMI file's `<ObjectInfo>` XML blocks, in file
+/// order (TIA writes one per data object: block N belongs to `NAME_N.ser`),
+/// each read in one linear pass (no XML library: the blocks sit among
+/// binary data):
 /// - leaves `<Tag>value</Tag>` → `Tag` (e.g. `AcceleratingVoltage` in V,
 ///   `Magnification`, `DetectorName`, `AcquireDate`);
 /// - TIA's `ExperimentalDescription` entries
@@ -123,22 +148,36 @@ fn emi_path(ser: &Path) -> PathBuf {
 ///   `L unit` (e.g. `High tension` = 300, `High tension unit` = kV).
 ///
 /// A tag's value must be text without markup and the closing tag must
-/// follow it directly; anything else is skipped, so any byte soup gives a
-/// (possibly empty) map, at most 10 000 items.
+/// follow it directly; anything else is skipped, so any byte soup gives
+/// (possibly empty) maps, at most 10 000 items in all.
 #[must_use]
-pub fn emi_metadata(bytes: &[u8]) -> BTreeMap<String, String> {
+pub fn emi_metadata_blocks(bytes: &[u8]) -> Vec<BTreeMap<String, String>> {
     let text = String::from_utf8_lossy(bytes);
+    let mut blocks = Vec::new();
+    let mut items = 0usize;
+    let mut from = 0usize;
+    while let Some(start) = text[from..].find("<ObjectInfo>").map(|i| from + i) {
+        let end = text[start..]
+            .find("</ObjectInfo>")
+            .map_or(text.len(), |e| start + e);
+        let block = object_info(&text[start..end], 10_000usize.saturating_sub(items));
+        items += block.len();
+        blocks.push(block);
+        from = end;
+        if items >= 10_000 || blocks.len() >= 1024 {
+            break;
+        }
+    }
+    blocks
+}
+
+/// The items of one `<ObjectInfo>` block, at most `limit`.
+fn object_info(text: &str, limit: usize) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    let Some(start) = text.find("<ObjectInfo>") else {
-        return out;
-    };
-    let end = text[start..]
-        .find("</ObjectInfo>")
-        .map_or(text.len(), |e| start + e);
-    let mut rest = &text[start..end];
+    let mut rest = text;
     let mut label: Option<String> = None;
     while let Some(open) = rest.find('<') {
-        if out.len() >= 10_000 {
+        if out.len() >= limit {
             break;
         }
         rest = &rest[open + 1..];
@@ -288,6 +327,18 @@ fn element_axis(name: &str, delta: f64, offset: f64, reciprocal: bool) -> Axis {
     Axis::from_unit(name, delta, offset, if reciprocal { "1/m" } else { "m" })
 }
 
+/// The offsets of the returned (top-row-first) image's axes from TIA's
+/// element calibration: TIA gives the coordinate `o` of its calibration
+/// element `c` (usually 0) on axes whose y points up from the bottom row.
+/// The returned x axis starts at the first column (`ox − cx·dx`); the
+/// returned rows run downwards, so its y axis is TIA's negated, starting
+/// at the top row (`−(oy + (ny − 1 − cy)·dy)`).
+fn top_left(ox: f64, dx: f64, cx: u32, oy: f64, dy: f64, cy: u32, ny: u32) -> (f64, f64) {
+    let x0 = ox - f64::from(cx) * dx;
+    let y0 = -(oy + (f64::from(ny) - 1.0 - f64::from(cy)) * dy);
+    (x0, y0)
+}
+
 /// Parse a SER file's bytes. Every element's data must lie inside the
 /// file, and all of them together cannot hold more bytes than the file.
 ///
@@ -314,8 +365,8 @@ fn parse_ser(path: &Path, b: &[u8]) -> Result<Series> {
     let mut first: Option<(Dtype, u32, u32, Axis, Axis)> = None;
     for (k, &off) in offsets.iter().enumerate() {
         c.at(off)?;
-        let (ox, dx, _) = (c.f64()?, c.f64()?, c.u32()?);
-        let (oy, dy, _) = (c.f64()?, c.f64()?, c.u32()?);
+        let (ox, dx, cx) = (c.f64()?, c.f64()?, c.u32()?);
+        let (oy, dy, cy) = (c.f64()?, c.f64()?, c.u32()?);
         let code = c.u16()?;
         let dtype = ser_dtype(code).ok_or_else(|| {
             Error::format(path, format!("element {k}: unknown SER data type {code}"))
@@ -341,12 +392,13 @@ fn parse_ser(path: &Path, b: &[u8]) -> Result<Series> {
         match &first {
             None => {
                 let reciprocal = dx.abs() >= 1.0 || dy.abs() >= 1.0;
+                let (x0, y0) = top_left(ox, dx, cx, oy, dy, cy, ny);
                 first = Some((
                     dtype,
                     nx,
                     ny,
-                    element_axis("y", dy, oy, reciprocal),
-                    element_axis("x", dx, ox, reciprocal),
+                    element_axis("y", dy, y0, reciprocal),
+                    element_axis("x", dx, x0, reciprocal),
                 ));
                 bytes.reserve(n.saturating_mul(offsets.len()).min(b.len()));
             }
@@ -435,9 +487,9 @@ fn read_series(path: &Path) -> Result<Series> {
 pub fn read_ser(path: &Path) -> Result<FileSignals> {
     let series = read_series(path)?;
     let mut warnings = Warnings::default();
-    let emi = emi_path(path);
+    let (emi, n) = emi_path(path);
     let metadata = match std::fs::read(&emi) {
-        Ok(e) => emi_metadata(&e),
+        Ok(e) => block_of(&emi_metadata_blocks(&e), n),
         Err(_) => {
             warnings.push(format!(
                 "no {} next to it: acquisition metadata (high tension, magnification) missing",
@@ -490,14 +542,14 @@ fn sibling_sers(emi: &Path) -> Result<Vec<(u64, PathBuf)>> {
 
 /// Read a TIA acquisition by its `NAME.emi`: every sibling `NAME_1.ser`,
 /// `NAME_2.ser`, … is a signal titled by its file stem (`NAME_1`, …), each
-/// with the EMI's metadata; a SER that cannot be read is listed as
+/// with the EMI's metadata block of its number; a SER that cannot be read is listed as
 /// unreadable with its reason.
 ///
 /// # Errors
 /// An unreadable EMI, no sibling SER, or no readable one.
 pub fn read_emi(path: &Path) -> Result<FileSignals> {
     let emi = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let metadata = emi_metadata(&emi);
+    let blocks = emi_metadata_blocks(&emi);
     let sers = sibling_sers(path)?;
     let stem = path
         .file_stem()
@@ -510,18 +562,19 @@ pub fn read_emi(path: &Path) -> Result<FileSignals> {
         ));
     }
     let mut warnings = Warnings::default();
-    if metadata.is_empty() {
+    if blocks.iter().all(BTreeMap::is_empty) {
         warnings.push("no <ObjectInfo> metadata found in the EMI".to_string());
     }
     let signals: Vec<Signal> = sers
         .iter()
-        .map(|(_, p)| {
+        .map(|(n, p)| {
+            let metadata = block_of(&blocks, usize::try_from(*n).ok());
             let title = p
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default();
             match read_series(p) {
-                Ok(s) => signal(s, title, metadata.clone()),
+                Ok(s) => signal(s, title, metadata),
                 Err(e) => Signal::unreadable(title, e.to_string().replace('\n', " ")),
             }
         })
