@@ -81,9 +81,10 @@ pub enum Neighbours {
     /// Refit after subtracting the neighbours' fitted models (2 sweeps).
     Sweep,
     /// Every column of the particle in one model with a width per class
-    /// (`stem::joint`): unbiased volumes where neighbours overlap
-    /// on clean Gaussian columns; biased high on textured, processed images
-    /// (docs/methods/columns.md).
+    /// (`stem::joint`): unbiased volumes where neighbours overlap on clean
+    /// Gaussian columns; volumes measured on the linear average and checked
+    /// against a finer background model (no ratio when they differ by
+    /// > 5 %); slower (docs/methods/columns.md).
     Joint,
 }
 
