@@ -16,18 +16,24 @@ fn noise_free(p: &SynthParams) -> Image {
     )
 }
 
-#[test]
-fn noise_free_map_ratio_is_exact() {
-    // docs/methods/fitting.md: p = 0.1 Å/px, a = 5.87 Å, σ = 0.35 Å, heights Cs 0.35,
-    // Pb/Br 1, Br 0.15, noise-free, interior columns: 0.3500 ± 1e-4.
-    let p = SynthParams {
-        rows: 560,
-        cols: 560,
+/// A noise-free map without support: `rows`² px at `pixel` Å/px, an
+/// `n_cells` particle rotated by `rotation_deg`, columns of σ `sigma` Å,
+/// heights Cs 0.35, Pb/Br 1, Br 0.15 (× 100 counts).
+fn map_params(
+    rows: usize,
+    pixel: f64,
+    n_cells: usize,
+    rotation_deg: f64,
+    sigma: f64,
+) -> SynthParams {
+    SynthParams {
+        rows,
+        cols: rows,
         frames: 1,
-        pixel_size_angstrom: 0.1,
-        n_cells: 8,
-        rotation_deg: 0.0,
-        column_sigma_angstrom: 0.35,
+        pixel_size_angstrom: pixel,
+        n_cells,
+        rotation_deg,
+        column_sigma_angstrom: sigma,
         peak_counts: 100.0,
         ratio_cs_pbbr: 0.35,
         ratio_br_pbbr: 0.15,
@@ -37,8 +43,14 @@ fn noise_free_map_ratio_is_exact() {
         poisson: false,
         read_noise_counts: 0.0,
         ..SynthParams::default()
-    };
-    let img = noise_free(&p);
+    }
+}
+
+#[test]
+fn noise_free_map_ratio_is_exact() {
+    // docs/methods/fitting.md: p = 0.1 Å/px, a = 5.87 Å, σ = 0.35 Å, heights Cs 0.35,
+    // Pb/Br 1, Br 0.15, noise-free, interior columns: 0.3500 ± 1e-4.
+    let img = noise_free(&map_params(560, 0.1, 8, 0.0, 0.35));
     let r = analyse("map", &img, &ColumnsParams::default()).unwrap();
     println!("{:?} {:?}", r.ratio_volume, r.ratio_height);
     assert!(
@@ -273,25 +285,7 @@ fn weak_evidence_is_refused_with_a_reason() {
 #[test]
 fn joint_chain_on_overlapping_columns_is_unbiased() {
     use qdscope::stem::gaussian::Neighbours;
-    let p = SynthParams {
-        rows: 224,
-        cols: 224,
-        frames: 1,
-        pixel_size_angstrom: 0.2,
-        n_cells: 6,
-        rotation_deg: 12.0,
-        column_sigma_angstrom: 0.6,
-        peak_counts: 100.0,
-        ratio_cs_pbbr: 0.35,
-        ratio_br_pbbr: 0.15,
-        pedestal: 0.0,
-        support_level: 0.0,
-        support_variation: 0.0,
-        poisson: false,
-        read_noise_counts: 0.0,
-        ..SynthParams::default()
-    };
-    let img = noise_free(&p);
+    let img = noise_free(&map_params(224, 0.2, 6, 12.0, 0.6));
     let joint = ColumnsParams {
         neighbours: Neighbours::Joint,
         ..ColumnsParams::default()
