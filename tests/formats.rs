@@ -15,7 +15,6 @@ mod testfiles;
 
 use qdscope::io::{read_npy, read_signals, read_tiff};
 use rand::{Rng, SeedableRng};
-use rust_hdf5::types::VarLenUnicode;
 use rust_hdf5::H5File;
 use testfiles::{dm_file, emi_file, ser_file, DmImage, Tag};
 
@@ -298,21 +297,8 @@ fn berkeley(path: &Path) {
         .write_raw(&v)
         .unwrap();
     for (k, n) in [(1, ny), (2, nx)] {
-        let d: Vec<f64> = (0..n).map(|i| 0.05 * i as f64).collect();
-        let ds = g
-            .new_dataset::<f64>()
-            .shape([n])
-            .create(&format!("dim{k}"))
-            .unwrap();
-        ds.write_raw(&d).unwrap();
-        for (a, val) in [("name", if k == 1 { "y" } else { "x" }), ("units", "nm")] {
-            ds.new_attr::<VarLenUnicode>()
-                .shape(())
-                .create(a)
-                .unwrap()
-                .write_scalar(&VarLenUnicode(val.to_string()))
-                .unwrap();
-        }
+        let name = if k == 1 { "y" } else { "x" };
+        testfiles::berkeley_dim(&g, k, n, 0.05, &[("name", name), ("units", "nm")]);
     }
     f.close().unwrap();
 }

@@ -7,6 +7,8 @@
 //! in tests/readers.rs.)
 
 mod common;
+#[path = "support/testfiles.rs"]
+mod testfiles;
 
 use std::fs;
 use std::path::Path;
@@ -14,7 +16,6 @@ use std::path::Path;
 use common::{fail, s};
 use qdscope::io::read_signals;
 use qdscope::io::signal::{AxisKind, Dtype};
-use rust_hdf5::types::VarLenUnicode;
 use rust_hdf5::{H5File, H5Group};
 use tiff::encoder::{colortype, TiffEncoder};
 use tiff::tags::Tag;
@@ -186,19 +187,7 @@ fn berkeley_emd_written_by_hyperspy_reads_transposed() {
         .write_raw(&v)
         .unwrap();
     for (k, n, unit) in [(1, 2usize, "nm"), (2, 3, "s")] {
-        let d: Vec<f64> = (0..n).map(|i| 0.5 * i as f64).collect();
-        let ds = g
-            .new_dataset::<f64>()
-            .shape([n])
-            .create(&format!("dim{k}"))
-            .unwrap();
-        ds.write_raw(&d).unwrap();
-        ds.new_attr::<VarLenUnicode>()
-            .shape(())
-            .create("units")
-            .unwrap()
-            .write_scalar(&VarLenUnicode(unit.to_string()))
-            .unwrap();
+        testfiles::berkeley_dim(&g, k, n, 0.5, &[("units", unit)]);
     }
     f.close().unwrap();
     let s_ = &read_signals(&p).unwrap().signals[0];

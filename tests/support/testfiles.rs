@@ -545,3 +545,24 @@ pub fn velox_file(path: &std::path::Path, images: &[VeloxImage]) -> Result<(), S
 pub fn emi_metadata_of(bytes: &[u8]) -> std::collections::BTreeMap<String, String> {
     qdscope::io::emi_metadata(bytes)
 }
+
+/// A Berkeley EMD dimension vector `dim{k}` in group `g`: `n` values
+/// `step · i`, with string attributes `attrs` (`units`, `name`, …).
+pub fn berkeley_dim(g: &rust_hdf5::H5Group, k: usize, n: usize, step: f64, attrs: &[(&str, &str)]) {
+    use rust_hdf5::types::VarLenUnicode;
+    let d: Vec<f64> = (0..n).map(|i| step * i as f64).collect();
+    let ds = g
+        .new_dataset::<f64>()
+        .shape([n])
+        .create(&format!("dim{k}"))
+        .unwrap();
+    ds.write_raw(&d).unwrap();
+    for (a, val) in attrs {
+        ds.new_attr::<VarLenUnicode>()
+            .shape(())
+            .create(a)
+            .unwrap()
+            .write_scalar(&VarLenUnicode((*val).to_string()))
+            .unwrap();
+    }
+}
