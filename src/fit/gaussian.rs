@@ -495,9 +495,17 @@ fn covariance_stderr(problem: &Problem, ss: f64, p: &[f64]) -> [f64; 7] {
     out
 }
 
+/// Widest σ, in fit-disk radii, that the data in the disk can set: a
+/// converged fit wider than this is an extrapolation (its volume can be
+/// 10⁹ × the others'); the column analysis flags it, and a sweep never
+/// subtracts it from its neighbours (one such model under the whole
+/// particle made every refit of a 1-frame image fail).
+pub const MAX_SIGMA_PER_RADIUS: f64 = 2.0;
+
 /// Fit every column (in parallel; order and values independent of the
 /// thread count). With `Neighbours::Sweep`, each later sweep subtracts the
-/// peak part of every other converged column within 3 fit radii + 4 σ.
+/// peak part of every other converged column within 3 fit radii + 4 σ
+/// whose σ is at most [`MAX_SIGMA_PER_RADIUS`] disk radii.
 ///
 /// # Errors
 /// Non-finite pixels; invalid radius.
@@ -539,6 +547,7 @@ pub fn fit_columns(
                         .filter(|(j, f)| {
                             *j != i
                                 && f.converged()
+                                && f.params.sigma_x <= MAX_SIGMA_PER_RADIUS * opts.radius_px
                                 && (f.params.x0 - s.0).hypot(f.params.y0 - s.1)
                                     < reach + 4.0 * f.params.sigma_x
                         })

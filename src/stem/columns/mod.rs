@@ -493,7 +493,8 @@ fn column_fits(
             // A width beyond the fit disk is not set by the data in it: the
             // volume would be an extrapolation (seen: 10⁹ × the others).
             for f in fits.iter_mut() {
-                if f.converged() && f.params.sigma_x > 2.0 * fp.radius_px {
+                if f.converged() && f.params.sigma_x > gaussian::MAX_SIGMA_PER_RADIUS * fp.radius_px
+                {
                     f.status = FitStatus::CentroidFallback;
                 }
             }
