@@ -226,11 +226,10 @@ fn flat_window_and_border_are_flagged_not_dropped() {
     assert_eq!(f.status, FitStatus::TooFewPixels);
 }
 
-#[test]
-fn sweep_removes_neighbour_bias() {
-    // Two round Gaussians 1.5σ... here 4σ apart with a small disk: the
-    // single fit is pulled by the neighbour's tail, the sweep is not.
-    let a = Gaussian7 {
+/// The column of the sweep tests: round, σ = 2 px, height 100 at (20, 20),
+/// no baseline.
+fn round_column() -> Gaussian7 {
+    Gaussian7 {
         baseline: 0.0,
         height: 100.0,
         x0: 20.0,
@@ -238,7 +237,14 @@ fn sweep_removes_neighbour_bias() {
         sigma_x: 2.0,
         sigma_y: 2.0,
         rotation: 0.0,
-    };
+    }
+}
+
+#[test]
+fn sweep_removes_neighbour_bias() {
+    // Two round Gaussians 1.5σ... here 4σ apart with a small disk: the
+    // single fit is pulled by the neighbour's tail, the sweep is not.
+    let a = round_column();
     let b = Gaussian7 {
         height: 60.0,
         x0: 28.0,
@@ -271,15 +277,7 @@ fn sweep_removes_neighbour_bias() {
 /// (On a 1-frame testbed image one such model made every refit fail.)
 #[test]
 fn sweep_never_subtracts_a_fit_wider_than_its_disk() {
-    let a = Gaussian7 {
-        baseline: 0.0,
-        height: 100.0,
-        x0: 20.0,
-        y0: 20.0,
-        sigma_x: 2.0,
-        sigma_y: 2.0,
-        rotation: 0.0,
-    };
+    let a = round_column();
     // A broad bump (σ = 12 px) where a column is expected.
     let bump = Gaussian7 {
         height: 30.0,
