@@ -97,6 +97,11 @@ fn main() {
         };
         let a = a.map_err(|e| e.to_string());
         let b = b.map_err(|e| e.to_string());
+        for (l, x) in [("A", &a), ("B", &b), ("C", &c), ("D", &d)] {
+            if let Err(e) = x {
+                eprintln!("  case {i} {l}: {e}");
+            }
+        }
         for (k, x) in [&a, &b, &c, &d].iter().enumerate() {
             if let Ok(v) = x {
                 sums[k] += (v - t).abs();

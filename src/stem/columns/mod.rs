@@ -286,8 +286,8 @@ pub fn analyse_with(
     let mut det = detect::detect(what, img.view(), ps, &dp, &mut warnings)?;
     let a_meas = det.report.measured_angstrom;
     let check_fit = if p.neighbours == Neighbours::Joint {
-        let (fit, check) = joint_volumes(what, image, linear, &img, &det, a_meas / ps)?;
-        det.fit = fit;
+        let (refit, check) = joint_volumes(what, image, linear, &img, &det, a_meas / ps, &dp)?;
+        det = refit;
         Some(check)
     } else {
         None
@@ -362,7 +362,11 @@ pub fn analyse_with(
 /// elliptical shape and a finer background grid ([`detect::refit`]) on the
 /// linear image when given (else on `img`), and beside it, in parallel,
 /// the check refit on a finer grid still ([`detect::refit_with_grid`],
-/// compared by [`checks::background`]). Returns (refit, check refit).
+/// compared by [`checks::background`]). The occupancy, interior and
+/// classes are decided again on the refit's volumes
+/// ([`detect::reclassify`]); when the occupied sites change, the refits
+/// run once more from there (the plateau term's outline follows them).
+/// Returns (the detection with the refit, check refit).
 fn joint_volumes(
     what: &str,
     image: &Image,
@@ -370,7 +374,8 @@ fn joint_volumes(
     img: &Array2<f64>,
     det: &detect::Detection,
     a_px: f64,
-) -> Result<(JointFit, JointFit)> {
+    dp: &DetectParams,
+) -> Result<(detect::Detection, JointFit)> {
     let converted;
     let l = match linear {
         Some(lin) => {
@@ -387,14 +392,26 @@ fn joint_volumes(
         }
         None => img,
     };
-    let (fit, check) = rayon::join(
-        || detect::refit(l.view(), det, a_px),
-        || detect::refit_with_grid(l.view(), det, a_px, detect::CHECK_BACKGROUND_SPACING_A),
-    );
-    Ok((
-        fit.map_err(|e| e.context(what))?,
-        check.map_err(|e| e.context(what))?,
-    ))
+    let both = |det: &detect::Detection| -> Result<(JointFit, JointFit)> {
+        let (fit, check) = rayon::join(
+            || detect::refit(l.view(), det, a_px),
+            || detect::refit_with_grid(l.view(), det, a_px, detect::CHECK_BACKGROUND_SPACING_A),
+        );
+        Ok((
+            fit.map_err(|e| e.context(what))?,
+            check.map_err(|e| e.context(what))?,
+        ))
+    };
+    let (fit, mut check) = both(det)?;
+    let mut refit = detect::reclassify(what, det, fit, dp)?;
+    if detect::occupied_sites(&refit) != detect::occupied_sites(det) {
+        // The plateau's outline and the interior follow the occupancy of
+        // the volumes: once more from the refit.
+        let (fit, again) = both(&refit)?;
+        refit = detect::reclassify(what, &refit, fit, dp)?;
+        check = again;
+    }
+    Ok((refit, check))
 }
 
 /// Lengths in px from the parameters (Å) and the measured lattice.

@@ -29,20 +29,64 @@ fn class_of(k: SiteKind) -> usize {
     }
 }
 
+/// What steps 5–6 decide from one joint fit of every site.
+pub(super) struct Classes {
+    pub(super) columns: Vec<Detected>,
+    pub(super) corner_is_bright: bool,
+    pub(super) mismatch: Vec<bool>,
+    pub(super) mismatch_fraction: f64,
+    pub(super) n_occupied: [usize; 2],
+}
+
 /// Occupancy, interior, class identity and the refusals of steps 5–6.
 pub(super) fn classify(
     what: &str,
-    (ny, nx): (usize, usize),
-    all_sites: Vec<Site>,
+    dims: (usize, usize),
     fit: JointFit,
     model: JointModel,
     (lattice, mask, m, a_meas, n_sites): LatticeParts,
     p: &DetectParams,
 ) -> Result<Detection> {
-    let (occupied, n_occ) = occupancy(what, &all_sites, &fit, p)?;
-    let graph = SiteGraph::new(&all_sites, &fit, occupied, (ny, nx));
+    let c = classes(what, dims, &model.sites, &fit, p)?;
+    let report = LatticeReport {
+        measured_angstrom: a_meas,
+        expected_angstrom: p.expected_lattice_angstrom,
+        aspect_minus_one: m.squareness().0,
+        angle_deg: m.squareness().1,
+        contrast_10: m.contrast_g,
+        basis_px: [lattice.a1, lattice.a2],
+        mask_pixels: mask.iter().filter(|v| **v).count(),
+        n_sites,
+        n_occupied: c.n_occupied,
+        sigma_px: fit.sigma_px.clone(),
+        joint_iterations: fit.iterations,
+        joint_converged: fit.converged,
+    };
+    Ok(Detection {
+        columns: c.columns,
+        fit,
+        lattice,
+        corner_is_bright: c.corner_is_bright,
+        mismatch: c.mismatch,
+        mismatch_fraction: c.mismatch_fraction,
+        mask,
+        report,
+        model,
+    })
+}
+
+/// Steps 5–6 on the fit `fit` of every site of `sites`.
+pub(super) fn classes(
+    what: &str,
+    (ny, nx): (usize, usize),
+    all_sites: &[Site],
+    fit: &JointFit,
+    p: &DetectParams,
+) -> Result<Classes> {
+    let (occupied, n_occ) = occupancy(what, all_sites, fit, p)?;
+    let graph = SiteGraph::new(all_sites, fit, occupied, (ny, nx));
     let interior = graph.interior();
-    let corner_is_bright = corner_is_bright(what, &all_sites, &interior, &fit, p)?;
+    let corner_is_bright = corner_is_bright(what, all_sites, &interior, fit, p)?;
     let (mismatch, mismatch_fraction) = graph.mismatches(&interior, corner_is_bright);
     if mismatch_fraction > p.max_mismatch_fraction {
         return Err(refuse(
@@ -55,30 +99,12 @@ pub(super) fn classify(
         ));
     }
     let (columns, mm) = graph.detected(&interior, &mismatch);
-    let report = LatticeReport {
-        measured_angstrom: a_meas,
-        expected_angstrom: p.expected_lattice_angstrom,
-        aspect_minus_one: m.squareness().0,
-        angle_deg: m.squareness().1,
-        contrast_10: m.contrast_g,
-        basis_px: [lattice.a1, lattice.a2],
-        mask_pixels: mask.iter().filter(|v| **v).count(),
-        n_sites,
-        n_occupied: n_occ,
-        sigma_px: fit.sigma_px.clone(),
-        joint_iterations: fit.iterations,
-        joint_converged: fit.converged,
-    };
-    Ok(Detection {
+    Ok(Classes {
         columns,
-        fit,
-        lattice,
         corner_is_bright,
         mismatch: mm,
         mismatch_fraction,
-        mask,
-        report,
-        model,
+        n_occupied: n_occ,
     })
 }
 

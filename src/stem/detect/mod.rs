@@ -153,6 +153,8 @@ pub struct JointModel {
     pub params: JointParams,
     /// Fit region: the particle, grown a little.
     pub region: Array2<bool>,
+    /// Every site (indices as the fit's).
+    pub sites: Vec<Site>,
 }
 
 fn refuse(what: &str, reason: String) -> Error {
@@ -391,17 +393,18 @@ pub fn detect(
         width_map: vec![vec![1.0, 0.0], vec![0.0, 1.0], vec![0.5, 0.5]],
         elliptical: false,
         robust: false,
+        plateau_sites: Vec::new(),
     };
     let fit = joint::fit(img, Some(inner.view()), &cols, &jp).map_err(|e| e.context(what))?;
     let model = JointModel {
         columns: cols,
         params: jp,
         region: inner,
+        sites: all_sites,
     };
     classify::classify(
         what,
         img.dim(),
-        all_sites,
         fit,
         model,
         (lattice, mask, m, a_meas, n_sites),
@@ -444,15 +447,61 @@ pub fn refit_with_grid(
             ..*c
         })
         .collect();
+    // The plateau's outline: the occupied corner and centre columns.
+    let plateau_sites = occupied_sites(det)
+        .into_iter()
+        .map(|i| [det.fit.x[i], det.fit.y[i]])
+        .collect();
     let jp = JointParams {
         sigma_px: det.fit.sigma_px.clone(),
         iterations: 12,
         elliptical: true,
         robust: true,
+        plateau_sites,
         background_spacing_px: (spacing_a * a_px).max(4.0),
         ..det.model.params.clone()
     };
     joint::fit(img, Some(det.model.region.view()), &cols, &jp)
+}
+
+/// Occupancy, interior, identity and the refusals of `det` again, on
+/// `fit` (a refit of every site of `det`, e.g. the volumes on the linear
+/// image): sites are occupied by the volumes that enter the ratio, not by
+/// those of the prepared image, where the step of a plateau under the
+/// particle can look like a ring of weak columns.
+///
+/// # Errors
+/// The refusals of steps 5–6, naming `what`.
+pub fn reclassify(
+    what: &str,
+    det: &Detection,
+    fit: JointFit,
+    p: &DetectParams,
+) -> Result<Detection> {
+    let c = classify::classes(what, det.mask.dim(), &det.model.sites, &fit, p)?;
+    let mut report = det.report.clone();
+    report.n_occupied = c.n_occupied;
+    Ok(Detection {
+        columns: c.columns,
+        fit,
+        lattice: det.lattice,
+        corner_is_bright: c.corner_is_bright,
+        mismatch: c.mismatch,
+        mismatch_fraction: c.mismatch_fraction,
+        mask: det.mask.clone(),
+        report,
+        model: det.model.clone(),
+    })
+}
+
+/// The occupied corner and centre sites of `det` (indices into its fit).
+#[must_use]
+pub fn occupied_sites(det: &Detection) -> Vec<usize> {
+    det.columns
+        .iter()
+        .filter(|c| c.occupied && c.site.kind != SiteKind::Anion)
+        .map(|c| c.fit_index)
+        .collect()
 }
 
 /// Background node spacing of the volume refit, in lattice constants: fine

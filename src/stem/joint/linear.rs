@@ -192,10 +192,20 @@ pub(super) fn stamps(
         .collect()
 }
 
-/// The linear least-squares operator: unknowns [V (n); b (nodes)].
+/// The model's basis at given nonlinear parameters: the columns' stamps
+/// and the plateau's value at each region pixel (empty without a plateau
+/// term).
+pub(super) struct Terms {
+    pub(super) st: Stamps,
+    pub(super) plateau: Vec<f64>,
+}
+
+/// The linear least-squares operator: unknowns [V (n); b (nodes); h (the
+/// plateau's height, when the model has one)].
 pub(super) struct Linear<'a> {
     pub(super) reg: &'a Region,
     pub(super) st: &'a Stamps,
+    pub(super) plateau: &'a [f64],
     pub(super) n: usize,
     pub(super) nb: usize,
     pub(super) smooth: f64,
@@ -217,6 +227,11 @@ impl Linear<'_> {
                 }
             }
         }
+        if let Some(h) = u.get(self.n + self.nb) {
+            for (o, p) in out.iter_mut().zip(self.plateau) {
+                *o += h * p;
+            }
+        }
         out
     }
     fn adjoint(&self, r: &[f64]) -> Vec<f64> {
@@ -232,6 +247,9 @@ impl Linear<'_> {
             }
         }
         out.extend(b);
+        if !self.plateau.is_empty() {
+            out.push(dot(self.plateau, r));
+        }
         out
     }
     /// Aᵀ W r.
@@ -288,6 +306,15 @@ impl Linear<'_> {
             *v += self.smooth * deg as f64 + 1e-9 * self.smooth;
         }
         d.extend(b);
+        if !self.plateau.is_empty() {
+            d.push(
+                self.plateau
+                    .iter()
+                    .zip(&self.reg.weight)
+                    .map(|(p, w)| w * p * p)
+                    .sum(),
+            );
+        }
         d.iter()
             .map(|v| if *v > 0.0 { 1.0 / v } else { 1.0 })
             .collect()

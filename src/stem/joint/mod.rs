@@ -49,9 +49,10 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 
 mod linear;
+mod plateau;
 
 use linear::{
-    build_region, dot, solve_residual, stamps, tukey_weights, Linear, Region, Shape, Stamps,
+    build_region, dot, solve_residual, stamps, tukey_weights, Linear, Region, Shape, Stamps, Terms,
 };
 
 /// One column of the model.
@@ -93,6 +94,21 @@ pub struct JointParams {
     /// that support texture (blobs the model has no term for) does not
     /// pull the volumes and widths.
     pub robust: bool,
+    /// Sites whose convex hull outlines a plateau under the particle (the
+    /// occupied columns); empty: no plateau term. With them the model adds
+    /// `h·Φ((d + o)/e)` (see `plateau.rs`), h, o and e fitted.
+    pub plateau_sites: Vec<[f64; 2]>,
+}
+
+/// The fitted plateau term.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct PlateauFit {
+    /// Height (image units).
+    pub height: f64,
+    /// How far the step lies outside the sites' hull, px.
+    pub offset_px: f64,
+    /// Edge width (σ of the step), px.
+    pub edge_px: f64,
 }
 
 /// Result of [`fit`].
@@ -123,6 +139,8 @@ pub struct JointFit {
     /// Shared shape (q₁, q₂) of the columns (0, 0 = round; see
     /// `axis_ratio`).
     pub shape_q: [f64; 2],
+    /// The plateau term, when the model has one.
+    pub plateau: Option<PlateauFit>,
 }
 
 impl JointFit {
@@ -206,17 +224,30 @@ struct Problem<'a> {
     map: Vec<Vec<f64>>,
     nb: usize,
     smooth: f64,
+    /// Signed distance of each region pixel to the plateau's outline
+    /// (empty without a plateau term).
+    dist: Vec<f64>,
+    /// Largest |offset| and edge width of the plateau step, px.
+    plateau_reach: f64,
 }
 
-/// Width parameters θ: the mapped widths, then (q₁, q₂) when elliptical.
-fn shape_of(theta: &[f64], nw: usize) -> Shape {
-    if theta.len() >= nw + 2 {
-        Shape {
-            q1: theta[nw],
-            q2: theta[nw + 1],
+/// Nonlinear parameters θ: the mapped widths, then (q₁, q₂) when
+/// elliptical, then the plateau's offset (px) and ln edge width (px).
+impl Problem<'_> {
+    fn shape(&self, theta: &[f64]) -> Shape {
+        let nw = self.nw();
+        if self.p.elliptical {
+            Shape {
+                q1: theta[nw],
+                q2: theta[nw + 1],
+            }
+        } else {
+            Shape::ROUND
         }
-    } else {
-        Shape::ROUND
+    }
+    /// Index of the plateau's offset in θ, when the model has a plateau.
+    fn plateau_at(&self) -> Option<usize> {
+        (!self.dist.is_empty()).then(|| self.nw() + if self.p.elliptical { 2 } else { 0 })
     }
 }
 
@@ -236,8 +267,8 @@ impl Problem<'_> {
     fn nw(&self) -> usize {
         self.map[0].len()
     }
-    fn stamps(&self, x: &[f64], y: &[f64], theta: &[f64]) -> Stamps {
-        stamps(
+    fn terms(&self, x: &[f64], y: &[f64], theta: &[f64]) -> Terms {
+        let st = stamps(
             &self.reg,
             x,
             y,
@@ -245,13 +276,22 @@ impl Problem<'_> {
             &self.widths(theta),
             &self.p.sigma_px,
             self.p.reach_sigma,
-            shape_of(theta, self.nw()),
-        )
+            self.shape(theta),
+        );
+        let plateau = match self.plateau_at() {
+            Some(j) => {
+                let (o, e) = (theta[j], theta[j + 1].exp());
+                self.dist.iter().map(|d| plateau::step(*d, o, e)).collect()
+            }
+            None => Vec::new(),
+        };
+        Terms { st, plateau }
     }
-    fn op<'b>(&'b self, st: &'b Stamps) -> Linear<'b> {
+    fn op<'b>(&'b self, t: &'b Terms) -> Linear<'b> {
         Linear {
             reg: &self.reg,
-            st,
+            st: &t.st,
+            plateau: &t.plateau,
             n: self.cols.len(),
             nb: self.nb,
             smooth: self.smooth,
@@ -268,7 +308,7 @@ impl Problem<'_> {
     ) -> Vec<(f64, f64)> {
         let max = self.p.max_step_px;
         let sigma = self.widths(theta);
-        let shape = shape_of(theta, self.nw());
+        let shape = self.shape(theta);
         (0..self.cols.len())
             .into_par_iter()
             .map(|i| {
@@ -320,18 +360,24 @@ impl Problem<'_> {
     ) -> f64 {
         let nw = theta.len();
         let n_widths = self.nw();
+        let plateau = self.plateau_at();
+        // One linear solve per parameter, in parallel (each is independent;
+        // the result does not depend on the thread count).
         let jac: Vec<Vec<f64>> = (0..nw)
+            .into_par_iter()
             .map(|w| {
                 let h = if w < n_widths {
                     1e-3 * theta[w].abs().max(0.3)
+                } else if Some(w) == plateau {
+                    1e-2
                 } else {
                     1e-3
                 };
                 let mut th = theta.to_vec();
                 th[w] += h;
-                let st1 = self.stamps(x, y, &th);
+                let t1 = self.terms(x, y, &th);
                 let mut u1 = u.to_vec();
-                let r1 = solve_residual(&self.op(&st1), &mut u1);
+                let r1 = solve_residual(&self.op(&t1), &mut u1);
                 // d(model)/dθ = −d(residual)/dθ.
                 r0.iter().zip(&r1).map(|(a, b)| (a - b) / h).collect()
             })
@@ -349,6 +395,13 @@ impl Problem<'_> {
                 jtj[a * nw + b] = dot(&wjac[a], &jac[b]);
             }
         }
+        // A parameter the data do not see (the plateau's offset and edge
+        // when its height is zero) gets no step instead of a singular
+        // system.
+        let dmax = (0..nw).map(|a| jtj[a * nw + a]).fold(0.0, f64::max);
+        for a in 0..nw {
+            jtj[a * nw + a] += 1e-12 * dmax;
+        }
         let ds = nalgebra::DMatrix::from_row_slice(nw, nw, &jtj)
             .try_inverse()
             .map(|inv| inv * nalgebra::DVector::from_column_slice(&jtr))
@@ -361,6 +414,21 @@ impl Problem<'_> {
                 if step.is_finite() {
                     *t += step;
                     rel = rel.max((step / *t).abs());
+                }
+            } else if Some(w) == plateau {
+                // Offset, px: the convergence test wants 1e-3 px.
+                let r = self.plateau_reach;
+                let step = d.clamp(-0.1 * r, 0.1 * r);
+                if step.is_finite() {
+                    *t = (*t + step).clamp(-r, r);
+                    rel = rel.max(1e-2 * step.abs());
+                }
+            } else if plateau.is_some_and(|j| w == j + 1) {
+                // ln edge width.
+                let step = d.clamp(-0.3, 0.3);
+                if step.is_finite() {
+                    *t = (*t + step).clamp(0.5f64.ln(), self.plateau_reach.ln());
+                    rel = rel.max(1e-2 * step.abs());
                 }
             } else {
                 let step = d.clamp(-0.05, 0.05);
@@ -375,7 +443,7 @@ impl Problem<'_> {
     /// The result: volumes, local residuals, background under each column.
     fn finish(
         &self,
-        st: &Stamps,
+        t: &Terms,
         u: &[f64],
         (x, y): (Vec<f64>, Vec<f64>),
         theta: &[f64],
@@ -383,9 +451,10 @@ impl Problem<'_> {
     ) -> Result<JointFit> {
         let n = self.cols.len();
         let sigma = self.widths(theta);
-        let shape = shape_of(theta, self.nw());
+        let shape = self.shape(theta);
+        let st = &t.st;
         let resid = {
-            let m = self.op(st).forward(u);
+            let m = self.op(t).forward(u);
             self.reg
                 .data
                 .iter()
@@ -424,7 +493,10 @@ impl Problem<'_> {
                     reg.bw[k as usize]
                         .iter()
                         .map(|(j, c)| c * u[n + *j as usize])
-                        .sum()
+                        .sum::<f64>()
+                        + t.plateau
+                            .get(k as usize)
+                            .map_or(0.0, |p| p * u[n + self.nb])
                 })
             })
             .collect();
@@ -442,6 +514,11 @@ impl Problem<'_> {
             iterations,
             converged,
             shape_q: [shape.q1, shape.q2],
+            plateau: self.plateau_at().map(|j| PlateauFit {
+                height: u[n + self.nb],
+                offset_px: theta[j],
+                edge_px: theta[j + 1].exp(),
+            }),
         })
     }
 }
@@ -476,6 +553,13 @@ pub fn fit(
     if p.elliptical {
         theta.extend([0.0, 0.0]);
     }
+    let hull = plateau::convex_hull(&p.plateau_sites);
+    if !p.plateau_sites.is_empty() && hull.len() < 3 {
+        return Err(Error::param(
+            "joint fit plateau",
+            format!("the outline of {} sites has no area", p.plateau_sites.len()),
+        ));
+    }
     if let Some(m) = &within {
         if m.dim() != image.dim() {
             return Err(Error::shape(
@@ -503,6 +587,18 @@ pub fn fit(
         });
     }
     let nb = reg.grid.0 * reg.grid.1;
+    // The plateau step starts on the outline, as sharp as the widest
+    // column, and stays within the region's reach of it.
+    let plateau_reach = (1.5 * p.reach_sigma * smax0).max(2.0);
+    let dist: Vec<f64> = if hull.len() >= 3 {
+        theta.extend([0.0, smax0.max(0.6).ln()]);
+        reg.px
+            .iter()
+            .map(|&(y, x)| plateau::signed_distance(&hull, x as f64, y as f64))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let mut pr = Problem {
         reg,
         cols,
@@ -513,11 +609,13 @@ pub fn fit(
         // Smoothness weight: small against the data weight of one node's
         // pixels (it only keeps nodes with few pixels defined).
         smooth: 1e-4 * p.background_spacing_px * p.background_spacing_px,
+        dist,
+        plateau_reach,
     };
     let mut x: Vec<f64> = cols.iter().map(|c| c.x).collect();
     let mut y: Vec<f64> = cols.iter().map(|c| c.y).collect();
-    let mut u = vec![0.0; cols.len() + nb];
-    let mut st = pr.stamps(&x, &y, &theta);
+    let mut u = vec![0.0; cols.len() + nb + usize::from(!pr.dist.is_empty())];
+    let mut st = pr.terms(&x, &y, &theta);
     let (mut it, mut converged) = (0, false);
     while it < p.iterations {
         it += 1;
@@ -525,7 +623,7 @@ pub fn fit(
         if p.robust && it >= 3 && tukey_weights(&resid, &mut pr.reg.weight) {
             resid = solve_residual(&pr.op(&st), &mut u);
         }
-        let steps = pr.position_steps(&st, &resid, &u, (&x, &y), &theta);
+        let steps = pr.position_steps(&st.st, &resid, &u, (&x, &y), &theta);
         let max_rel = pr.width_step((&x, &y), &resid, &mut theta, &u);
         let mut max_step: f64 = 0.0;
         for (i, s) in steps.iter().enumerate() {
@@ -533,7 +631,7 @@ pub fn fit(
             y[i] += s.1;
             max_step = max_step.max(s.0.hypot(s.1));
         }
-        st = pr.stamps(&x, &y, &theta);
+        st = pr.terms(&x, &y, &theta);
         if max_step < 1e-3 && max_rel < 1e-5 {
             converged = true;
             break;
