@@ -360,11 +360,11 @@ pub fn analyse_with(
 
 /// The volumes of `--neighbours joint`: the joint fit again with a shared
 /// elliptical shape and a finer background grid ([`detect::refit`]) on the
-/// linear image when given (else on `img`), and beside it, in parallel,
-/// the check refit on a finer grid still ([`detect::refit_with_grid`],
-/// compared by [`checks::background`]). The occupancy, interior and
-/// classes are decided again on the refit's volumes
-/// ([`detect::reclassify`]); when the occupied sites change, the refits
+/// linear image when given (else on `img`), and the check refit on a finer
+/// grid still ([`detect::refit_with_grid`], compared by
+/// [`checks::background`]), both from the same start. The occupancy,
+/// interior and classes are decided again on the refit's volumes
+/// ([`detect::reclassify`]); when the occupied sites change, both refits
 /// run once more from there (the plateau term's outline follows them).
 /// Returns (the detection with the refit, check refit).
 fn joint_volumes(
@@ -392,26 +392,20 @@ fn joint_volumes(
         }
         None => img,
     };
-    let both = |det: &detect::Detection| -> Result<(JointFit, JointFit)> {
-        let (fit, check) = rayon::join(
-            || detect::refit(l.view(), det, a_px),
-            || detect::refit_with_grid(l.view(), det, a_px, detect::CHECK_BACKGROUND_SPACING_A),
-        );
-        Ok((
-            fit.map_err(|e| e.context(what))?,
-            check.map_err(|e| e.context(what))?,
-        ))
+    let refit =
+        |det: &detect::Detection| detect::refit(l.view(), det, a_px).map_err(|e| e.context(what));
+    let check = |det: &detect::Detection| {
+        detect::refit_with_grid(l.view(), det, a_px, detect::CHECK_BACKGROUND_SPACING_A)
+            .map_err(|e| e.context(what))
     };
-    let (fit, mut check) = both(det)?;
-    let mut refit = detect::reclassify(what, det, fit, dp)?;
-    if detect::occupied_sites(&refit) != detect::occupied_sites(det) {
-        // The plateau's outline and the interior follow the occupancy of
-        // the volumes: once more from the refit.
-        let (fit, again) = both(&refit)?;
-        refit = detect::reclassify(what, &refit, fit, dp)?;
-        check = again;
+    let first = detect::reclassify(what, det, refit(det)?, dp)?;
+    if detect::occupied_sites(&first) == detect::occupied_sites(det) {
+        return Ok((first, check(det)?));
     }
-    Ok((refit, check))
+    // The plateau's outline and the interior follow the occupancy of the
+    // volumes: both refits once more from the first (in parallel).
+    let (fit, again) = rayon::join(|| refit(&first), || check(&first));
+    Ok((detect::reclassify(what, &first, fit?, dp)?, again?))
 }
 
 /// Lengths in px from the parameters (Å) and the measured lattice.

@@ -11,7 +11,9 @@
 //! width; a width per column would trade volume for width in the noise),
 //! plus a smooth background b, bilinear between nodes on a square grid of
 //! spacing `background_spacing_px`, with a weak smoothness penalty between
-//! neighbouring nodes (so nodes with few pixels stay defined).
+//! neighbouring nodes (so nodes with few pixels stay defined), and, when
+//! `plateau_sites` are given, a plateau `h·Φ((d(x) + o)/e)` along their
+//! convex hull (`plateau.rs`; docs/methods/columns.md, "Plateau").
 //!
 //! Every column's tails are in the model of its neighbours' pixels, so the
 //! tail of a bright column no longer adds to a dim neighbour (the 1–5 %
@@ -27,8 +29,10 @@
 //! preconditioned conjugate gradients, warm-started; (2) one Gauss–Newton
 //! step of each free column's (V, x, y) on the residual with its own model
 //! added back (damped, at most `max_step_px`); (3) one Gauss–Newton step of
-//! the class widths at fixed volumes. Stops when positions move less than
-//! 1e-3 px and widths less than 1e-5 relative, or after `iterations`.
+//! the class widths (and the shared shape, the plateau's offset and edge)
+//! by variable projection, one linear solve per parameter, in parallel.
+//! Stops when positions move less than 1e-3 px and widths less than 1e-5
+//! relative, or after `iterations`.
 //! With `robust`, from the fourth iteration on every pixel carries a Tukey
 //! biweight of its residual (scale: the residuals' MAD), so that support
 //! texture — narrow positive blobs the model has no term for — does not
