@@ -125,24 +125,11 @@ pub fn warnings(part: &Partial) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::multislice::work::Item;
 
     /// A finished run of `p` with every configuration present.
     fn finished(p: SimParams, min_intensity: f64) -> Partial {
-        let items = (0..p.phonons)
-            .map(|config| Item {
-                config,
-                node: 0,
-                weight: 1.0,
-                sums: Vec::new(),
-            })
-            .collect();
-        Partial {
-            params: p,
-            items,
-            min_intensity,
-            seconds: 0.0,
-        }
+        let n = p.phonons;
+        Partial::without_sums(p, n, min_intensity)
     }
 
     #[test]

@@ -67,6 +67,27 @@ pub struct Partial {
 }
 
 impl Partial {
+    /// A run of `params` holding configurations `0..configs`, each one item
+    /// without sums (what the diagnostics read of a run: its parameters,
+    /// which configurations it holds, its lowest intensity), e.g. to check
+    /// the warnings of a run without computing it.
+    #[must_use]
+    pub fn without_sums(params: SimParams, configs: usize, min_intensity: f64) -> Partial {
+        Partial {
+            params,
+            items: (0..configs)
+                .map(|config| Item {
+                    config,
+                    node: 0,
+                    weight: 1.0,
+                    sums: Vec::new(),
+                })
+                .collect(),
+            min_intensity,
+            seconds: 0.0,
+        }
+    }
+
     /// The frozen-phonon configurations that have items, ascending.
     #[must_use]
     pub fn configurations(&self) -> Vec<usize> {

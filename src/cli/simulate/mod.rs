@@ -355,26 +355,14 @@ mod tests {
     #[test]
     fn warnings_are_worded_with_flags() {
         use qdscope::multislice::diagnostics::warnings;
-        use qdscope::multislice::work::{Item, Partial};
+        use qdscope::multislice::work::Partial;
         let params = SimParams {
             grid_n: 288,
             phonons: 4,
             ..SimParams::default()
         };
-        let items = (0..2)
-            .map(|config| Item {
-                config,
-                node: 0,
-                weight: 1.0,
-                sums: Vec::new(),
-            })
-            .collect();
-        let part = Partial {
-            params,
-            items,
-            min_intensity: 0.98,
-            seconds: 0.0,
-        };
+        // Two of four configurations: a preliminary result.
+        let part = Partial::without_sums(params, 2, 0.98);
         let w: Vec<String> = warnings(&part)
             .iter()
             .map(|w| crate::cli::flags::words(w))
