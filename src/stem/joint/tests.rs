@@ -1,5 +1,6 @@
 //! Tests of the joint fit on scenes with known volumes.
 
+use super::linear::Shape;
 use super::*;
 use ndarray::Array2;
 
@@ -55,6 +56,23 @@ fn perovskite_sites(n: usize, a: f64) -> Vec<(f64, f64, usize)> {
         }
     }
     out
+}
+
+/// Settings for the three classes of a perovskite scene (columns of
+/// width ≈ `s0` px, lattice `a` px; the anion width tied to the mean of
+/// the other two), background grid 0.7a, round, plain least squares.
+fn perovskite_params(s0: f64, a: f64) -> JointParams {
+    JointParams {
+        sigma_px: vec![s0; 3],
+        reach_sigma: 4.0,
+        background_spacing_px: 0.7 * a,
+        max_step_px: 1.0,
+        iterations: 15,
+        width_map: vec![vec![1.0, 0.0], vec![0.0, 1.0], vec![0.5, 0.5]],
+        elliptical: false,
+        robust: false,
+        plateau_sites: Vec::new(),
+    }
 }
 
 #[test]
@@ -136,15 +154,10 @@ fn elliptical_columns_share_one_shape() {
         });
     }
     let p = JointParams {
-        sigma_px: vec![0.8 * s; 3],
-        reach_sigma: 4.0,
         background_spacing_px: 2.0 * a,
-        max_step_px: 1.0,
         iterations: 40,
-        width_map: vec![vec![1.0, 0.0], vec![0.0, 1.0], vec![0.5, 0.5]],
         elliptical: true,
-        robust: false,
-        plateau_sites: Vec::new(),
+        ..perovskite_params(0.8 * s, a)
     };
     let f = fit(img.view(), None, &cols, &p).unwrap();
     let interior = |i: usize| {
@@ -219,15 +232,8 @@ fn robust_weights_keep_support_texture_out_of_the_volumes() {
     }
     let ratio = |robust: bool| {
         let p = JointParams {
-            sigma_px: vec![0.9 * s; 3],
-            reach_sigma: 4.0,
-            background_spacing_px: 0.7 * a,
-            max_step_px: 1.0,
-            iterations: 15,
-            width_map: vec![vec![1.0, 0.0], vec![0.0, 1.0], vec![0.5, 0.5]],
-            elliptical: false,
             robust,
-            plateau_sites: Vec::new(),
+            ..perovskite_params(0.9 * s, a)
         };
         let f = fit(img.view(), None, &cols, &p).unwrap();
         let mean = |c: usize| {
@@ -300,15 +306,11 @@ fn plateau_errors(cells: usize, a: f64, s: f64, plateau: &dyn Fn(f64, f64) -> f6
     });
     let err = |plateau_sites: Vec<[f64; 2]>| {
         let p = JointParams {
-            sigma_px: vec![0.9 * s; 3],
-            reach_sigma: 4.0,
-            background_spacing_px: 0.7 * a,
-            max_step_px: 1.0,
             iterations: 30,
-            width_map: vec![vec![1.0, 0.0], vec![0.0, 1.0], vec![0.5, 0.5]],
             elliptical: true,
             robust: true,
             plateau_sites,
+            ..perovskite_params(0.9 * s, a)
         };
         let f = fit(img.view(), Some(within.view()), &cols, &p).unwrap();
         // Interior: every column but the outermost ring of each class.

@@ -1,0 +1,318 @@
+//! The iterations of the joint fit: the fixed problem, the model's terms
+//! at given nonlinear parameters, the position and width steps, and the
+//! result (see the parent module's documentation).
+
+use nalgebra::{Matrix3, Vector3};
+use rayon::prelude::*;
+
+use super::linear::{dot, solve_residual, stamps, Linear, Region, Shape, Stamps, Terms};
+use super::{plateau, JointColumn, JointFit, JointParams, PlateauFit};
+use crate::error::{Error, Result};
+
+/// Everything fixed during the iterations.
+pub(super) struct Problem<'a> {
+    pub(super) reg: Region,
+    pub(super) cols: &'a [JointColumn],
+    pub(super) cls: Vec<usize>,
+    pub(super) p: &'a JointParams,
+    pub(super) map: Vec<Vec<f64>>,
+    pub(super) nb: usize,
+    pub(super) smooth: f64,
+    /// Signed distance of each region pixel to the plateau's outline
+    /// (empty without a plateau term).
+    pub(super) dist: Vec<f64>,
+    /// Largest |offset| and edge width of the plateau step, px.
+    pub(super) plateau_reach: f64,
+}
+
+/// Nonlinear parameters θ: the mapped widths, then (q₁, q₂) when
+/// elliptical, then the plateau's offset (px) and ln edge width (px).
+impl Problem<'_> {
+    pub(super) fn shape(&self, theta: &[f64]) -> Shape {
+        let nw = self.nw();
+        if self.p.elliptical {
+            Shape {
+                q1: theta[nw],
+                q2: theta[nw + 1],
+            }
+        } else {
+            Shape::ROUND
+        }
+    }
+    /// Index of the plateau's offset in θ, when the model has a plateau.
+    pub(super) fn plateau_at(&self) -> Option<usize> {
+        (!self.dist.is_empty()).then(|| self.nw() + if self.p.elliptical { 2 } else { 0 })
+    }
+}
+
+impl Problem<'_> {
+    pub(super) fn widths(&self, theta: &[f64]) -> Vec<f64> {
+        self.map
+            .iter()
+            .map(|row| {
+                row.iter()
+                    .zip(theta)
+                    .map(|(m, t)| m * t)
+                    .sum::<f64>()
+                    .max(0.3)
+            })
+            .collect()
+    }
+    pub(super) fn nw(&self) -> usize {
+        self.map[0].len()
+    }
+    pub(super) fn terms(&self, x: &[f64], y: &[f64], theta: &[f64]) -> Terms {
+        let st = stamps(
+            &self.reg,
+            x,
+            y,
+            &self.cls,
+            &self.widths(theta),
+            &self.p.sigma_px,
+            self.p.reach_sigma,
+            self.shape(theta),
+        );
+        let plateau = match self.plateau_at() {
+            Some(j) => {
+                let (o, e) = (theta[j], theta[j + 1].exp());
+                self.dist.iter().map(|d| plateau::step(*d, o, e)).collect()
+            }
+            None => Vec::new(),
+        };
+        Terms { st, plateau }
+    }
+    pub(super) fn op<'b>(&'b self, t: &'b Terms) -> Linear<'b> {
+        Linear {
+            reg: &self.reg,
+            st: &t.st,
+            plateau: &t.plateau,
+            n: self.cols.len(),
+            nb: self.nb,
+            smooth: self.smooth,
+        }
+    }
+    /// One damped Gauss–Newton step of each free column's (V, x, y).
+    pub(super) fn position_steps(
+        &self,
+        st: &Stamps,
+        resid: &[f64],
+        u: &[f64],
+        (x, y): (&[f64], &[f64]),
+        theta: &[f64],
+    ) -> Vec<(f64, f64)> {
+        let max = self.p.max_step_px;
+        let sigma = self.widths(theta);
+        let shape = self.shape(theta);
+        (0..self.cols.len())
+            .into_par_iter()
+            .map(|i| {
+                if self.cols[i].fixed || u[i] <= 0.0 {
+                    return (0.0, 0.0);
+                }
+                let s2 = sigma[self.cls[i]].powi(2);
+                let (mut jtj, mut jtr) = (Matrix3::<f64>::zeros(), Vector3::<f64>::zeros());
+                for &(k, g, _) in &st[i] {
+                    let (py, px) = self.reg.px[k as usize];
+                    let (dx, dy) = shape.metric(px as f64 - x[i], py as f64 - y[i]);
+                    let j = Vector3::new(g, u[i] * g * dx / s2, u[i] * g * dy / s2);
+                    let w = self.reg.weight[k as usize];
+                    jtj += w * j * j.transpose();
+                    jtr += w * j * resid[k as usize];
+                }
+                let Some(inv) = jtj.try_inverse() else {
+                    return (0.0, 0.0);
+                };
+                let d = inv * jtr;
+                let (mut sx, mut sy) = (d[1], d[2]);
+                let l = sx.hypot(sy);
+                if l > max {
+                    sx *= max / l;
+                    sy *= max / l;
+                }
+                if sx.is_finite() && sy.is_finite() {
+                    (0.8 * sx, 0.8 * sy)
+                } else {
+                    (0.0, 0.0)
+                }
+            })
+            .collect()
+    }
+    /// Widths by variable projection: the volumes and background are
+    /// re-solved for every trial width, so the width step does not fight
+    /// them (alternating steps crawl along the narrow valley between a
+    /// constant background and the columns' common level). One Gauss–Newton
+    /// step on the projected residual, Jacobian by forward differences.
+    /// Returns the largest relative step.
+    /// `r0` is the residual of the solved linear part at `theta` (the
+    /// caller's solve; `u` its solution).
+    pub(super) fn width_step(
+        &self,
+        (x, y): (&[f64], &[f64]),
+        r0: &[f64],
+        theta: &mut [f64],
+        u: &[f64],
+    ) -> f64 {
+        let nw = theta.len();
+        let n_widths = self.nw();
+        let plateau = self.plateau_at();
+        // One linear solve per parameter, in parallel (each is independent;
+        // the result does not depend on the thread count).
+        let jac: Vec<Vec<f64>> = (0..nw)
+            .into_par_iter()
+            .map(|w| {
+                let h = if w < n_widths {
+                    1e-3 * theta[w].abs().max(0.3)
+                } else if Some(w) == plateau {
+                    1e-2
+                } else {
+                    1e-3
+                };
+                let mut th = theta.to_vec();
+                th[w] += h;
+                let t1 = self.terms(x, y, &th);
+                let mut u1 = u.to_vec();
+                let r1 = solve_residual(&self.op(&t1), &mut u1);
+                // d(model)/dθ = −d(residual)/dθ.
+                r0.iter().zip(&r1).map(|(a, b)| (a - b) / h).collect()
+            })
+            .collect();
+        let wt = &self.reg.weight;
+        let wjac: Vec<Vec<f64>> = jac
+            .iter()
+            .map(|j| j.iter().zip(wt).map(|(a, w)| a * w).collect())
+            .collect();
+        let mut jtj = vec![0.0; nw * nw];
+        let mut jtr = vec![0.0; nw];
+        for a in 0..nw {
+            jtr[a] = dot(&wjac[a], r0);
+            for b in 0..nw {
+                jtj[a * nw + b] = dot(&wjac[a], &jac[b]);
+            }
+        }
+        // A parameter the data do not see (the plateau's offset and edge
+        // when its height is zero) gets no step instead of a singular
+        // system.
+        let dmax = (0..nw).map(|a| jtj[a * nw + a]).fold(0.0, f64::max);
+        for a in 0..nw {
+            jtj[a * nw + a] += 1e-12 * dmax;
+        }
+        let ds = nalgebra::DMatrix::from_row_slice(nw, nw, &jtj)
+            .try_inverse()
+            .map(|inv| inv * nalgebra::DVector::from_column_slice(&jtr))
+            .map(|v| v.iter().copied().collect::<Vec<f64>>())
+            .unwrap_or_else(|| vec![0.0; nw]);
+        let mut rel: f64 = 0.0;
+        for (w, (t, d)) in theta.iter_mut().zip(ds).enumerate() {
+            if w < n_widths {
+                let step = d.clamp(-0.2 * t.abs(), 0.2 * t.abs());
+                if step.is_finite() {
+                    *t += step;
+                    rel = rel.max((step / *t).abs());
+                }
+            } else if Some(w) == plateau {
+                // Offset, px: the convergence test wants 1e-3 px.
+                let r = self.plateau_reach;
+                let step = d.clamp(-0.1 * r, 0.1 * r);
+                if step.is_finite() {
+                    *t = (*t + step).clamp(-r, r);
+                    rel = rel.max(1e-2 * step.abs());
+                }
+            } else if plateau.is_some_and(|j| w == j + 1) {
+                // ln edge width.
+                let step = d.clamp(-0.3, 0.3);
+                if step.is_finite() {
+                    *t = (*t + step).clamp(0.5f64.ln(), self.plateau_reach.ln());
+                    rel = rel.max(1e-2 * step.abs());
+                }
+            } else {
+                let step = d.clamp(-0.05, 0.05);
+                if step.is_finite() {
+                    *t = (*t + step).clamp(-Shape::MAX_Q, Shape::MAX_Q);
+                    rel = rel.max(step.abs());
+                }
+            }
+        }
+        rel
+    }
+    /// The result: volumes, local residuals, background under each column.
+    pub(super) fn finish(
+        &self,
+        t: &Terms,
+        u: &[f64],
+        (x, y): (Vec<f64>, Vec<f64>),
+        theta: &[f64],
+        (iterations, converged): (usize, bool),
+    ) -> Result<JointFit> {
+        let n = self.cols.len();
+        let sigma = self.widths(theta);
+        let shape = self.shape(theta);
+        let st = &t.st;
+        let resid = {
+            let m = self.op(t).forward(u);
+            self.reg
+                .data
+                .iter()
+                .zip(&m)
+                .map(|(d, m)| d - m)
+                .collect::<Vec<f64>>()
+        };
+        if u.iter().any(|v| !v.is_finite()) {
+            return Err(Error::Numerical {
+                what: "joint column fit".into(),
+                reason: "the fit left the finite numbers".into(),
+            });
+        }
+        let residual_rms = (resid.iter().map(|r| r * r).sum::<f64>() / resid.len() as f64).sqrt();
+        let local_rms = (0..n)
+            .map(|i| {
+                let s2 = 4.0 * sigma[self.cls[i]].powi(2);
+                let (mut ss, mut m) = (0.0, 0usize);
+                for &(k, _, r2) in &st[i] {
+                    if r2 <= s2 {
+                        ss += resid[k as usize].powi(2);
+                        m += 1;
+                    }
+                }
+                (m > 0).then(|| (ss / m as f64).sqrt())
+            })
+            .collect();
+        let reg = &self.reg;
+        let ny = reg.index.len() / reg.nx;
+        let background = (0..n)
+            .map(|i| {
+                let yy = (y[i].round().max(0.0) as usize).min(ny - 1);
+                let xx = (x[i].round().max(0.0) as usize).min(reg.nx - 1);
+                let k = reg.index[yy * reg.nx + xx];
+                (k != u32::MAX).then(|| {
+                    reg.bw[k as usize]
+                        .iter()
+                        .map(|(j, c)| c * u[n + *j as usize])
+                        .sum::<f64>()
+                        + t.plateau
+                            .get(k as usize)
+                            .map_or(0.0, |p| p * u[n + self.nb])
+                })
+            })
+            .collect();
+        Ok(JointFit {
+            volume: (0..n)
+                .map(|i| u[i] * sigma[self.cls[i]] / self.p.sigma_px[self.cls[i]])
+                .collect(),
+            x,
+            y,
+            sigma_px: sigma,
+            background,
+            local_rms,
+            residual_rms,
+            n_pixels: reg.px.len(),
+            iterations,
+            converged,
+            shape_q: [shape.q1, shape.q2],
+            plateau: self.plateau_at().map(|j| PlateauFit {
+                height: u[n + self.nb],
+                offset_px: theta[j],
+                edge_px: theta[j + 1].exp(),
+            }),
+        })
+    }
+}
