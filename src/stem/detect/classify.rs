@@ -38,6 +38,29 @@ pub(super) struct Classes {
     pub(super) n_occupied: [usize; 2],
 }
 
+impl Classes {
+    /// The detection these classes make with `fit` and the lattice stage's
+    /// results.
+    pub(super) fn detection(
+        self,
+        fit: JointFit,
+        (lattice, mask, report): (AffineLattice, Array2<bool>, LatticeReport),
+        model: JointModel,
+    ) -> Detection {
+        Detection {
+            columns: self.columns,
+            fit,
+            lattice,
+            corner_is_bright: self.corner_is_bright,
+            mismatch: self.mismatch,
+            mismatch_fraction: self.mismatch_fraction,
+            mask,
+            report,
+            model,
+        }
+    }
+}
+
 /// Occupancy, interior, class identity and the refusals of steps 5–6.
 pub(super) fn classify(
     what: &str,
@@ -62,17 +85,7 @@ pub(super) fn classify(
         joint_iterations: fit.iterations,
         joint_converged: fit.converged,
     };
-    Ok(Detection {
-        columns: c.columns,
-        fit,
-        lattice,
-        corner_is_bright: c.corner_is_bright,
-        mismatch: c.mismatch,
-        mismatch_fraction: c.mismatch_fraction,
-        mask,
-        report,
-        model,
-    })
+    Ok(c.detection(fit, (lattice, mask, report), model))
 }
 
 /// Steps 5–6 on the fit `fit` of every site of `sites`.

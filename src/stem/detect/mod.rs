@@ -481,17 +481,11 @@ pub fn reclassify(
     let c = classify::classes(what, det.mask.dim(), &det.model.sites, &fit, p)?;
     let mut report = det.report.clone();
     report.n_occupied = c.n_occupied;
-    Ok(Detection {
-        columns: c.columns,
+    Ok(c.detection(
         fit,
-        lattice: det.lattice,
-        corner_is_bright: c.corner_is_bright,
-        mismatch: c.mismatch,
-        mismatch_fraction: c.mismatch_fraction,
-        mask: det.mask.clone(),
-        report,
-        model: det.model.clone(),
-    })
+        (det.lattice, det.mask.clone(), report),
+        det.model.clone(),
+    ))
 }
 
 /// The occupied corner and centre sites of `det` (indices into its fit).
