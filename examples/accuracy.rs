@@ -22,11 +22,14 @@
 //!
 //! `--groups` runs 5 core-like QDs (truth ratio fixed at 0.33, seeds
 //! S … S+4) and 5 core/shell-like QDs (0.37, seeds S+100 … S+104), other
-//! parameters drawn as usual, with the default chain, and compares the
-//! groups by calling `qdscope::stem::ratio::welch` on the per-QD measured
-//! ratios (and, for reference, on the truth ratios): it prints t, ν, p and
-//! the group means ± s.d. It does not write `summary.json` files for
-//! `qdscope compare`.
+//! parameters drawn as usual, with the chosen chain. Each reported QD's
+//! summary (the `summary.json` keys of `qdscope columns`) is written to
+//! `--groups-dir`/{core,core_shell}/caseS/summary.json; the groups are then
+//! compared by `qdscope::stem::compare` — the code behind `qdscope compare`,
+//! reading those files — which prints the group means ± s.d. and Welch's
+//! t, ν, p, and writes `comparison.json`. Welch's test on the truth ratios
+//! is printed for reference, and the equivalent `qdscope compare` command
+//! line goes to stderr.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -35,9 +38,10 @@ use std::time::Instant;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use clap::{Parser, ValueEnum};
+use qdscope::stem::compare::compare;
 use qdscope::stem::gaussian::Neighbours;
 use qdscope::stem::pipeline::PrepareParams;
-use qdscope::stem::ratio::{mean_sd, welch};
+use qdscope::stem::ratio::welch;
 use qdscope::stem::testbed::{
     draw_case, render_case, run_rendered_with, Case, CaseRanges, Outcome,
 };
@@ -73,6 +77,10 @@ struct Args {
     /// Run the two-group (0.33 vs 0.37) comparison instead.
     #[arg(long)]
     groups: bool,
+    /// Where `--groups` writes one summary.json per reported QD
+    /// (`core/caseS`, `core_shell/caseS`) and `comparison.json`.
+    #[arg(long, default_value = "target/accuracy-groups")]
+    groups_dir: PathBuf,
     /// Largest field size, px (default 1024).
     #[arg(long)]
     max_field_px: Option<usize>,
@@ -282,14 +290,25 @@ fn write_csv(path: &PathBuf, all: &[(&str, &[Row])]) -> Result<(), Box<dyn std::
 
 fn run_groups(args: &Args, ranges: &CaseRanges) -> Result<(), Box<dyn std::error::Error>> {
     let params = PrepareParams::default();
-    let mut measured: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    let root = &args.groups_dir;
     let mut truths: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    let mut group_dirs: Vec<(String, Vec<PathBuf>)> = Vec::new();
     println!("| group | seed | truth ratio | measured ratio | error |");
     println!("|---|---|---|---|---|");
-    for (g, (name, ratio, base)) in [("core", 0.33, 0u64), ("core/shell", 0.37, 100)]
-        .into_iter()
-        .enumerate()
+    for (g, (name, sub, ratio, base)) in [
+        ("core", "core", 0.33, 0u64),
+        ("core/shell", "core_shell", 0.37, 100),
+    ]
+    .into_iter()
+    .enumerate()
     {
+        // This run's QDs only: a stale summary would enter the comparison.
+        let dir = root.join(sub);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)?;
+        }
+        std::fs::create_dir_all(&dir)?;
+        group_dirs.push((name.to_string(), vec![dir.clone()]));
         let r = CaseRanges {
             ratio_override: Some(ratio),
             ..ranges.clone()
@@ -317,38 +336,75 @@ fn run_groups(args: &Args, ranges: &CaseRanges) -> Result<(), Box<dyn std::error
             progress(name, &row);
             let truth = truth_or_nan(&row.out);
             truths[g].push(truth);
-            match &row.out.measured {
-                Ok(m) => {
-                    measured[g].push(*m);
+            match (&row.out.measured, &row.out.summary) {
+                (Ok(m), Some(summary)) => {
+                    // What `qdscope columns` writes as summary.json (its
+                    // summary keys), one directory per QD, as `analyze` does.
+                    let qd = dir.join(format!("case{seed}"));
+                    std::fs::create_dir_all(&qd)?;
+                    std::fs::write(
+                        qd.join("summary.json"),
+                        serde_json::to_string_pretty(summary)?,
+                    )?;
                     println!(
                         "| {name} | {seed} | {truth:.4} | {m:.4} | {:+.4} |",
                         m - truth
                     );
                 }
-                Err(e) => println!("| {name} | {seed} | {truth:.4} | refused: {e} | – |"),
+                (Err(e), _) => println!("| {name} | {seed} | {truth:.4} | refused: {e} | – |"),
+                (Ok(_), None) => unreachable!("a reported ratio always has its summary"),
             }
         }
     }
-    for (label, v) in [("measured", &measured), ("truth", &truths)] {
-        // Printed as before: NaN for an empty group or a group of one.
-        let ms = |v: &[f64]| {
-            mean_sd(v).map_or((f64::NAN, f64::NAN), |(m, s)| (m, s.unwrap_or(f64::NAN)))
-        };
-        let (m1, s1) = ms(&v[0]);
-        let (m2, s2) = ms(&v[1]);
+    // The measured groups through the library behind `qdscope compare`.
+    let c = compare(&group_dirs)?;
+    std::fs::write(
+        root.join("comparison.json"),
+        serde_json::to_string_pretty(&c)?,
+    )?;
+    for w in &c.warnings {
+        println!("warning: {w}");
+    }
+    println!();
+    for g in &c.groups {
         println!(
-            "\n{label}: core {m1:.4} ± {s1:.4} (n = {}), core/shell {m2:.4} ± {s2:.4} (n = {})",
-            v[0].len(),
-            v[1].len()
+            "measured (compare): {} {:.4} ± {} (n = {})",
+            g.name,
+            g.ratio_volume_mean,
+            g.ratio_volume_sd
+                .map_or("n/a".into(), |s| format!("{s:.4}")),
+            g.n
         );
-        match welch(&v[0], &v[1]) {
-            Ok(w) => println!(
-                "{label}: Welch t = {:.3}, ν = {:.2}, p = {:.4}, Cohen's d = {:.2}",
-                w.t, w.df, w.p, w.cohen_d
+    }
+    for t in &c.tests {
+        match &t.volume {
+            Some(w) => println!(
+                "measured (compare): {} vs {}: Welch t = {:.3}, ν = {:.2}, p = {:.4}, Cohen's d = {:.2}",
+                t.a, t.b, w.t, w.df, w.p, w.cohen_d
             ),
-            Err(e) => println!("{label}: Welch's test not possible: {e}"),
+            None => println!(
+                "measured (compare): {} vs {}: no test ({})",
+                t.a,
+                t.b,
+                t.note.as_deref().unwrap_or("")
+            ),
         }
     }
+    // For reference, the truth ratios of the same QDs (refused ones too).
+    match welch(&truths[0], &truths[1]) {
+        Ok(w) => println!(
+            "truth: Welch t = {:.3}, ν = {:.2}, p = {:.4}, Cohen's d = {:.2}",
+            w.t, w.df, w.p, w.cohen_d
+        ),
+        Err(e) => println!("truth: Welch's test not possible: {e}"),
+    }
+    eprintln!(
+        "summaries in {}; the same comparison with the CLI:\n  qdscope compare --group core {} --group core/shell {} -o {}",
+        root.display(),
+        root.join("core").display(),
+        root.join("core_shell").display(),
+        root.join("compare").display()
+    );
     Ok(())
 }
 

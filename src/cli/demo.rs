@@ -18,6 +18,7 @@ use serde::Serialize;
 use qdscope::error::{Error, Result};
 use qdscope::io;
 use qdscope::report;
+use qdscope::stem::compare;
 use qdscope::stem::synth::{self, SynthParams};
 
 use super::columns::PipelineConfig;
@@ -177,9 +178,17 @@ fn run_stages(args: &Args, dir: &Path, quiet: bool) -> Result<bool> {
     let sets = generate_sets(args, &dir.join("stacks"), quiet)?;
     let (qds, group_dirs) = analyze_sets(dir, &sets, quiet)?;
     // Compare the groups (only QDs that were analysed).
-    let gs = super::compare::load_groups(&group_dirs);
+    let gs = compare::compare(&group_dirs);
     let comparison = match &gs {
-        Ok(gs) => write_comparison(dir, gs)?,
+        Ok(c) => {
+            super::compare::write(
+                &dir.join("compare"),
+                c,
+                "demo: Cs:Pb/Br volume ratio per QD",
+            )?;
+            serde_json::to_value(c)
+                .map_err(|e| Error::format(dir.join("compare"), e.to_string()))?
+        }
         Err(e) => serde_json::json!({"error": e.to_string()}),
     };
     let max_err = qds
@@ -196,8 +205,8 @@ fn run_stages(args: &Args, dir: &Path, quiet: bool) -> Result<bool> {
         comparison,
     };
     print_qds(&summary.qds);
-    if let Ok(gs) = &gs {
-        print_groups(gs);
+    if let Ok(c) = &gs {
+        print_groups(&c.groups);
     }
     let phonon = run_phonon_demo(&dir.join("phonon"), args.seed, quiet)?;
     let (qd_dir, sim_dir) = run_build_qd_and_simulate(dir, quiet)?;
@@ -286,35 +295,6 @@ fn analyze_sets(dir: &Path, sets: &[GroupSet], quiet: bool) -> Result<(Vec<QdRep
     Ok((qds, group_dirs))
 }
 
-/// Step 3: `compare/comparison.json` and `compare/comparison.png`; the
-/// comparison's JSON value.
-fn write_comparison(dir: &Path, gs: &[super::compare::Group]) -> Result<serde_json::Value> {
-    let (ts, warnings) = super::compare::tests(gs);
-    let set = report::OutputSet::new(&dir.join("compare"))?;
-    let cmp_dir = set.dir().to_path_buf();
-    let value = serde_json::json!({"groups": gs, "tests": ts, "warnings": warnings});
-    report::write_json(&cmp_dir.join("comparison.json"), &value)?;
-    let pts: Vec<(String, Vec<f64>, f64, f64)> = gs
-        .iter()
-        .map(|g| {
-            (
-                format!("{} (n={})", g.name, g.n),
-                g.qds.iter().map(|q| q.ratio_volume).collect(),
-                g.ratio_volume_mean,
-                g.ratio_volume_sd.unwrap_or(f64::NAN),
-            )
-        })
-        .collect();
-    report::plot::groups_png(
-        &cmp_dir.join("comparison.png"),
-        "demo: Cs:Pb/Br volume ratio per QD",
-        "Cs : Pb/Br ratio (volume)",
-        &pts,
-    )?;
-    set.commit()?;
-    Ok(value)
-}
-
 /// Truth vs measured per QD on stdout.
 fn print_qds(qds: &[QdReport]) {
     for q in qds {
@@ -335,7 +315,7 @@ fn print_qds(qds: &[QdReport]) {
 }
 
 /// Each group's mean ± s.d. and Welch's test on stdout.
-fn print_groups(gs: &[super::compare::Group]) {
+fn print_groups(gs: &[compare::Group]) {
     for g in gs {
         println!(
             "{}: {:.4} ± {} over {} QDs",
@@ -346,11 +326,7 @@ fn print_groups(gs: &[super::compare::Group]) {
             g.n
         );
     }
-    if let Some(w) = super::compare::tests(gs)
-        .0
-        .first()
-        .and_then(|t| t.volume.clone())
-    {
+    if let Some(w) = compare::tests(gs).0.first().and_then(|t| t.volume.clone()) {
         println!(
             "Welch's t-test: t = {:.3}, ν = {:.2}, p = {:.2e}",
             w.t, w.df, w.p

@@ -1,6 +1,7 @@
 pub mod analyze;
 pub mod background;
 pub mod columns;
+pub mod compare;
 pub mod deconvolve;
 pub mod denoise;
 pub mod detect;

@@ -273,6 +273,9 @@ pub struct Outcome {
     pub seconds_prepare: f64,
     /// Wall time of the column analysis, s.
     pub seconds_analyse: f64,
+    /// The column analysis's summary (what `qdscope columns` writes to
+    /// `summary.json`; pixel size given by the user); None when refused.
+    pub summary: Option<crate::stem::analyze::Summary>,
 }
 
 impl Outcome {
@@ -336,6 +339,7 @@ pub fn run_rendered_with(
                 score: None,
                 seconds_prepare,
                 seconds_analyse: 0.0,
+                summary: None,
             }
         }
     };
@@ -350,12 +354,18 @@ pub fn run_rendered_with(
     match res {
         Ok(r) => {
             let sc = score(truth, &r, prepared_offset_px(&prepared, params));
+            let summary = crate::stem::analyze::summarise(
+                std::path::Path::new(name),
+                &r,
+                crate::stem::analyze::PixelSource::User,
+            );
             Outcome {
                 truth_ratio: truth.ratio_volume,
                 measured: Ok(r.ratio_volume.ratio),
                 score: Some(sc),
                 seconds_prepare,
                 seconds_analyse,
+                summary: Some(summary),
             }
         }
         Err(e) => Outcome {
@@ -364,6 +374,7 @@ pub fn run_rendered_with(
             score: None,
             seconds_prepare,
             seconds_analyse,
+            summary: None,
         },
     }
 }
