@@ -2,11 +2,12 @@
 //! diagnostic beside `examples/accuracy.rs`, not a benchmark):
 //!
 //! ```text
-//! cargo run --release --example diag_plateau -- SEED
+//! cargo run --release --example diag_plateau -- SEED [noisy]
 //! ```
 //!
 //! Case SEED (fields ≤ 512 px) with the plateau as the only support
-//! component, noise-free, one frame: the detection on the raw frame and on
+//! component, one frame, noise-free (or with `noisy` the counting and read
+//! noise of one frame with the dose of all the case's frames): the detection on the raw frame and on
 //! the prepared one, and the volume refit of each on the raw frame, with
 //! what the fit found (occupied sites, region, widths, plateau height,
 //! offset and edge) and the ratio of the interior columns.
@@ -37,7 +38,15 @@ fn main() {
         "case {seed}: {} cells, a {:.1} px, plateau {:.2} of the bright peak, edge {:.2} Å, truth {t:.4}",
         case.n_cells, a_px, case.plateau_rel, case.plateau_edge_angstrom
     );
-    let raw = render_clean(&case).expect("case renders");
+    let raw = if args.get(2).map(String::as_str) == Some("noisy") {
+        case.dose_counts *= case.n_frames as f64;
+        case.n_frames = 1;
+        case.shifts_px = vec![(0.0, 0.0)];
+        let (st, _) = render_case(&case).expect("case renders");
+        st.data.index_axis(ndarray::Axis(0), 0).mapv(f64::from)
+    } else {
+        render_clean(&case).expect("case renders")
+    };
     let cal = Calibration::from_pixel_size(ps).expect("calibration");
     let st = Stack::new(raw.mapv(|v| v as f32).insert_axis(ndarray::Axis(0)), cal).expect("stack");
     let prep = prepare(st, &PrepareParams::default(), None).expect("prepare");
