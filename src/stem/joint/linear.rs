@@ -439,8 +439,16 @@ fn noise_scale(resid: &[f64], data: &[f64]) -> Option<impl Fn(f64) -> f64> {
     let k: f64 = w.iter().sum();
     let mx = pts.iter().zip(&w).map(|(p, w)| w * p.0).sum::<f64>() / k;
     let my = pts.iter().zip(&w).map(|(p, w)| w * p.1).sum::<f64>() / k;
-    let sxx: f64 = pts.iter().zip(&w).map(|(p, w)| w * (p.0 - mx).powi(2)).sum();
-    let sxy: f64 = pts.iter().zip(&w).map(|(p, w)| w * (p.0 - mx) * (p.1 - my)).sum();
+    let sxx: f64 = pts
+        .iter()
+        .zip(&w)
+        .map(|(p, w)| w * (p.0 - mx).powi(2))
+        .sum();
+    let sxy: f64 = pts
+        .iter()
+        .zip(&w)
+        .map(|(p, w)| w * (p.0 - mx) * (p.1 - my))
+        .sum();
     let beta = if sxx > 0.0 { (sxy / sxx).max(0.0) } else { 0.0 };
     let alpha = my - beta * mx;
     Some(move |m: f64| (alpha + beta * m).max(floor).sqrt())
