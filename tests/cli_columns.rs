@@ -286,6 +286,8 @@ fn analyze_skips_a_bad_input_and_compare_reports_groups() {
             .code(1);
         let err = String::from_utf8_lossy(&a.get_output().stderr).to_string();
         assert!(err.contains(needle), "{err}");
+        // The library names the field (`groups`); the CLI prints the flag.
+        assert!(err.contains("--group"), "{err}");
         assert_eq!(err.lines().count(), 1);
     }
 }

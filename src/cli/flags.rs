@@ -62,6 +62,8 @@ pub const FLAGS: &[(&str, &str)] = &[
     ("cell_nm", "--cell-nm"),
     ("frozen_shell_uc", "--frozen-shell-uc"),
     ("frozen_core_uc", "--frozen-core-uc"),
+    // compare
+    ("groups", "--group"),
     // phonon
     ("velocities", "--velocities"),
     ("route", "--from"),
@@ -202,6 +204,7 @@ mod tests {
         "cell_nm",
         "frozen_shell_uc",
         "frozen_core_uc",
+        "groups",
         "velocities",
         "route = positions",
         "temperature_k",

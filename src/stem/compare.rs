@@ -67,7 +67,7 @@ fn summaries_in(dir: &Path) -> Result<Vec<PathBuf>> {
     }
     if !dir.is_dir() {
         return Err(Error::param(
-            "--group",
+            "groups",
             format!("{}: not a directory", dir.display()),
         ));
     }
@@ -84,7 +84,7 @@ fn summaries_in(dir: &Path) -> Result<Vec<PathBuf>> {
     found.sort();
     if found.is_empty() {
         return Err(Error::param(
-            "--group",
+            "groups",
             format!(
                 "{}: no summary.json (neither a `qdscope columns` output nor an `analyze` output)",
                 dir.display()
@@ -123,14 +123,14 @@ pub fn load_groups(groups: &[(String, Vec<PathBuf>)]) -> Result<Vec<Group>> {
     for (name, dirs) in groups {
         if names.contains(&name.as_str()) {
             return Err(Error::param(
-                "--group",
+                "groups",
                 format!("group '{name}' given twice"),
             ));
         }
         names.push(name);
         if dirs.is_empty() {
             return Err(Error::param(
-                "--group",
+                "groups",
                 format!("group '{name}' has no directories"),
             ));
         }
@@ -140,7 +140,7 @@ pub fn load_groups(groups: &[(String, Vec<PathBuf>)]) -> Result<Vec<Group>> {
                 let canon = s.canonicalize().unwrap_or_else(|_| s.clone());
                 if seen.contains(&canon) {
                     return Err(Error::param(
-                        "--group",
+                        "groups",
                         format!(
                             "{} is listed more than once (a QD can belong to one group only)",
                             s.display()
