@@ -45,7 +45,7 @@ pub fn qd_mask(
 ///
 /// # Errors
 /// A disk the background module refuses (radius 0).
-pub(crate) fn grow(m: &Array2<bool>, r_px: usize) -> Result<Array2<bool>> {
+pub fn grow(m: &Array2<bool>, r_px: usize) -> Result<Array2<bool>> {
     let fp = Footprint::disk(r_px, Decomposition::Exact)?;
     let grown = dilate(m.mapv(|b| if b { 1.0f32 } else { 0.0 }).view(), &fp);
     Ok(grown.mapv(|v| v > 0.5))

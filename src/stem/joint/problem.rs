@@ -5,7 +5,9 @@
 use nalgebra::{Matrix3, Vector3};
 use rayon::prelude::*;
 
-use super::linear::{dot, solve_residual, stamps, Linear, Region, Shape, Stamps, Terms};
+use super::linear::{
+    dot, solve_residual, stamps, support_excess, volume_shift, Linear, Region, Shape, Stamps, Terms,
+};
 use super::{plateau, JointColumn, JointFit, JointParams, PlateauFit};
 use crate::error::{Error, Result};
 
@@ -234,6 +236,25 @@ impl Problem<'_> {
         }
         rel
     }
+    /// With robust weights: the support's excess over its robust location
+    /// (`linear::support_excess`, from the residual `resid` of the solved
+    /// linear part), taken back out of the column weights in `u`
+    /// (`linear::volume_shift`). Returns the level and its pixel count.
+    pub(super) fn take_out_support_excess(
+        &self,
+        t: &Terms,
+        theta: &[f64],
+        resid: &[f64],
+        u: &mut [f64],
+    ) -> Option<(f64, usize)> {
+        let sigma = self.widths(theta);
+        let excess = support_excess(&t.st, &|i| sigma[self.cls[i]], resid, &self.dist)?;
+        let shift = volume_shift(&self.reg, &t.st, excess.0);
+        for (v, d) in u.iter_mut().zip(shift) {
+            *v -= d;
+        }
+        Some(excess)
+    }
     /// The result: volumes, local residuals, background under each column.
     pub(super) fn finish(
         &self,
@@ -242,18 +263,22 @@ impl Problem<'_> {
         (x, y): (Vec<f64>, Vec<f64>),
         theta: &[f64],
         (iterations, converged): (usize, bool),
+        support_excess: Option<(f64, usize)>,
     ) -> Result<JointFit> {
         let n = self.cols.len();
         let sigma = self.widths(theta);
         let shape = self.shape(theta);
         let st = &t.st;
+        // The support's excess (taken out of the volumes) is part of the
+        // background under the columns.
+        let level = support_excess.map_or(0.0, |e| e.0);
         let resid = {
             let m = self.op(t).forward(u);
             self.reg
                 .data
                 .iter()
                 .zip(&m)
-                .map(|(d, m)| d - m)
+                .map(|(d, m)| d - m - level)
                 .collect::<Vec<f64>>()
         };
         if u.iter().any(|v| !v.is_finite()) {
@@ -291,6 +316,7 @@ impl Problem<'_> {
                         + t.plateau
                             .get(k as usize)
                             .map_or(0.0, |p| p * u[n + self.nb])
+                        + level
                 })
             })
             .collect();
@@ -313,6 +339,7 @@ impl Problem<'_> {
                 offset_px: theta[j],
                 edge_px: theta[j + 1].exp(),
             }),
+            support_excess,
         })
     }
 }
