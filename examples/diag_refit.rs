@@ -18,7 +18,7 @@
 //! Findings are in docs/benchmarks.md.
 use qdscope::error::Warnings;
 use qdscope::stem::detect::{self, DetectParams};
-use qdscope::stem::joint::{self, JointColumn, JointParams};
+use qdscope::stem::joint::{self, JointParams};
 use qdscope::stem::pipeline::{prepare, PrepareParams};
 use qdscope::stem::sites::SiteKind;
 use qdscope::stem::testbed::{draw_case, render_case, CaseRanges};
@@ -74,30 +74,7 @@ fn main() {
         det.model.region.iter().filter(|v| **v).count(),
         det.corner_is_bright
     );
-    let base_cols: Vec<JointColumn> = det
-        .model
-        .columns
-        .iter()
-        .enumerate()
-        .map(|(i, col)| JointColumn {
-            x: det.fit.x[i],
-            y: det.fit.y[i],
-            ..*col
-        })
-        .collect();
-    let plateau_sites: Vec<[f64; 2]> = occupied
-        .iter()
-        .map(|&i| [det.fit.x[i], det.fit.y[i]])
-        .collect();
-    let base = JointParams {
-        sigma_px: det.fit.sigma_px.clone(),
-        iterations: 12,
-        elliptical: true,
-        robust: true,
-        plateau_sites: plateau_sites.clone(),
-        background_spacing_px: 0.7 * a_px,
-        ..det.model.params.clone()
-    };
+    let (base_cols, base) = detect::refit_model(&det, a_px, detect::REFIT_BACKGROUND_SPACING_A);
     let grow = |r: usize| -> ndarray::Array2<bool> {
         qdscope::stem::mask::grow(&det.model.region, r).expect("grow")
     };

@@ -436,6 +436,14 @@ pub fn refit_with_grid(
     a_px: f64,
     spacing_a: f64,
 ) -> Result<JointFit> {
+    let (cols, jp) = refit_model(det, a_px, spacing_a);
+    joint::fit(img, Some(det.model.region.view()), &cols, &jp)
+}
+
+/// The columns (every site of `det`, at its fitted positions) and the
+/// settings of [`refit_with_grid`], fitted within `det.model.region`.
+#[must_use]
+pub fn refit_model(det: &Detection, a_px: f64, spacing_a: f64) -> (Vec<JointColumn>, JointParams) {
     let cols: Vec<JointColumn> = det
         .model
         .columns
@@ -461,7 +469,7 @@ pub fn refit_with_grid(
         background_spacing_px: (spacing_a * a_px).max(4.0),
         ..det.model.params.clone()
     };
-    joint::fit(img, Some(det.model.region.view()), &cols, &jp)
+    (cols, jp)
 }
 
 /// Occupancy, interior, identity and the refusals of `det` again, on

@@ -42,8 +42,8 @@
 //! error falls from +0.099 to +0.018, `tests.rs`). Since the weights put
 //! the background at a robust location of the support, not its mean, the
 //! support's mean excess between the columns is measured at the end and
-//! taken back out of the volumes (`linear::support_excess`,
-//! `linear::volume_shift`; docs/methods/columns.md, "The support's mean
+//! taken back out of the volumes (`support::support_excess`,
+//! `support::volume_shift`; docs/methods/columns.md, "The support's mean
 //! under the columns").
 //! Sums run in a fixed order: the result does not depend on the thread
 //! count.
@@ -59,6 +59,7 @@ use crate::error::{Error, Result};
 mod linear;
 mod plateau;
 mod problem;
+mod support;
 
 use linear::{build_region, solve_residual, tukey_weights};
 use problem::Problem;

@@ -5,9 +5,8 @@
 use nalgebra::{Matrix3, Vector3};
 use rayon::prelude::*;
 
-use super::linear::{
-    dot, solve_residual, stamps, support_excess, volume_shift, Linear, Region, Shape, Stamps, Terms,
-};
+use super::linear::{dot, solve_residual, stamps, Linear, Region, Shape, Stamps, Terms};
+use super::support::{support_excess, volume_shift};
 use super::{plateau, JointColumn, JointFit, JointParams, PlateauFit};
 use crate::error::{Error, Result};
 
@@ -237,9 +236,9 @@ impl Problem<'_> {
         rel
     }
     /// With robust weights: the support's excess over its robust location
-    /// (`linear::support_excess`, from the residual `resid` of the solved
+    /// (`support::support_excess`, from the residual `resid` of the solved
     /// linear part), taken back out of the column weights in `u`
-    /// (`linear::volume_shift`). Returns the level and its pixel count.
+    /// (`support::volume_shift`). Returns the level and its pixel count.
     pub(super) fn take_out_support_excess(
         &self,
         t: &Terms,
