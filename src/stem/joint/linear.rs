@@ -219,14 +219,7 @@ impl Linear<'_> {
             .iter()
             .map(|w| w.iter().map(|(k, c)| c * u[self.n + *k as usize]).sum())
             .collect();
-        for (i, s) in self.st.iter().enumerate() {
-            let v = u[i];
-            if v != 0.0 {
-                for &(k, g, _) in s {
-                    out[k as usize] += v * g;
-                }
-            }
-        }
+        add_columns(self.st, &u[..self.n], &mut out);
         if let Some(h) = u.get(self.n + self.nb) {
             for (o, p) in out.iter_mut().zip(self.plateau) {
                 *o += h * p;
@@ -235,11 +228,7 @@ impl Linear<'_> {
         out
     }
     fn adjoint(&self, r: &[f64]) -> Vec<f64> {
-        let mut out: Vec<f64> = self
-            .st
-            .par_iter()
-            .map(|s| s.iter().map(|&(k, g, _)| g * r[k as usize]).sum())
-            .collect();
+        let mut out = columns_adjoint(self.st, r);
         let mut b = vec![0.0; self.nb];
         for (w, rv) in self.reg.bw.iter().zip(r) {
             for (k, c) in w {
@@ -281,15 +270,7 @@ impl Linear<'_> {
         out
     }
     fn diagonal(&self) -> Vec<f64> {
-        let mut d: Vec<f64> = self
-            .st
-            .iter()
-            .map(|s| {
-                s.iter()
-                    .map(|&(k, g, _)| self.reg.weight[k as usize] * g * g)
-                    .sum::<f64>()
-            })
-            .collect();
+        let mut d = columns_diagonal(self.st, &self.reg.weight);
         let mut b = vec![0.0; self.nb];
         for (w, wt) in self.reg.bw.iter().zip(&self.reg.weight) {
             for (k, c) in w {
@@ -319,6 +300,35 @@ impl Linear<'_> {
             .map(|v| if *v > 0.0 { 1.0 / v } else { 1.0 })
             .collect()
     }
+}
+
+/// `out` += Σᵢ vᵢ·Gᵢ: the columns' model at weights `v`.
+pub(super) fn add_columns(st: &Stamps, v: &[f64], out: &mut [f64]) {
+    for (s, &v) in st.iter().zip(v) {
+        if v != 0.0 {
+            for &(k, g, _) in s {
+                out[k as usize] += v * g;
+            }
+        }
+    }
+}
+
+/// Gᵢᵀr of every column.
+pub(super) fn columns_adjoint(st: &Stamps, r: &[f64]) -> Vec<f64> {
+    st.par_iter()
+        .map(|s| s.iter().map(|&(k, g, _)| g * r[k as usize]).sum())
+        .collect()
+}
+
+/// GᵢᵀWGᵢ of every column (pixel weights `w`).
+pub(super) fn columns_diagonal(st: &Stamps, w: &[f64]) -> Vec<f64> {
+    st.iter()
+        .map(|s| {
+            s.iter()
+                .map(|&(k, g, _)| w[k as usize] * g * g)
+                .sum::<f64>()
+        })
+        .collect()
 }
 
 pub(super) fn dot(a: &[f64], b: &[f64]) -> f64 {

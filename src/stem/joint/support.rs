@@ -2,48 +2,26 @@
 //! mean excess over the model and the share of it the columns took up
 //! (docs/methods/columns.md, "The support's mean under the columns").
 
-use rayon::prelude::*;
-
-use super::linear::{pcg, Region, Stamps};
+use super::linear::{add_columns, columns_adjoint, columns_diagonal, pcg, Region, Stamps};
 
 /// The column weights W (volumes per unit stamp) that a level `level`
 /// over the whole region adds to the columns when the background is held:
 /// the solution of (GᵀWG)·x = level·GᵀW·1 over the stamps G alone
 /// (Jacobi-preconditioned CG). See [`support_excess`].
 pub(super) fn volume_shift(reg: &Region, st: &Stamps, level: f64) -> Vec<f64> {
-    let n = st.len();
     let w = &reg.weight;
+    let weighted = |r: Vec<f64>| -> Vec<f64> { r.iter().zip(w).map(|(a, b)| a * b).collect() };
     let apply = |x: &[f64]| -> Vec<f64> {
         let mut m = vec![0.0; reg.px.len()];
-        for (s, v) in st.iter().zip(x) {
-            for &(k, g, _) in s {
-                m[k as usize] += v * g;
-            }
-        }
-        st.par_iter()
-            .map(|s| {
-                s.iter()
-                    .map(|&(k, g, _)| w[k as usize] * g * m[k as usize])
-                    .sum()
-            })
-            .collect()
+        add_columns(st, x, &mut m);
+        columns_adjoint(st, &weighted(m))
     };
-    let rhs: Vec<f64> = st
-        .iter()
-        .map(|s| s.iter().map(|&(k, g, _)| w[k as usize] * g * level).sum())
+    let rhs = columns_adjoint(st, &weighted(vec![level; reg.px.len()]));
+    let minv: Vec<f64> = columns_diagonal(st, w)
+        .into_iter()
+        .map(|d| if d > 0.0 { 1.0 / d } else { 0.0 })
         .collect();
-    let minv: Vec<f64> = st
-        .iter()
-        .map(|s| {
-            let d: f64 = s.iter().map(|&(k, g, _)| w[k as usize] * g * g).sum();
-            if d > 0.0 {
-                1.0 / d
-            } else {
-                0.0
-            }
-        })
-        .collect();
-    let mut x = vec![0.0; n];
+    let mut x = vec![0.0; st.len()];
     pcg(&apply, &rhs, &minv, &mut x, 200);
     x
 }
