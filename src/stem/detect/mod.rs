@@ -389,6 +389,7 @@ pub fn detect(
         reach_sigma: 4.0,
         background_spacing_px: (2.0 * a_px).max(4.0),
         max_step_px: (0.1 * a_px).max(0.5),
+        max_shift_px: (0.2 * a_px).max(1.0),
         iterations: 15,
         width_map: vec![vec![1.0, 0.0], vec![0.0, 1.0], vec![0.5, 0.5]],
         elliptical: false,

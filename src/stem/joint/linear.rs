@@ -17,8 +17,8 @@ pub(super) struct Region {
     /// Pixel index of (y, x), u32::MAX outside the region.
     pub(super) index: Vec<u32>,
     pub(super) nx: usize,
-    /// Background: 4 (node, weight) per pixel.
-    pub(super) bw: Vec<[(u32, f64); 4]>,
+    /// Background: the 4 nodes and bilinear weights of each pixel.
+    pub(super) bw: Vec<Bilinear>,
     /// Background grid size (rows, cols of nodes).
     pub(super) grid: (usize, usize),
     /// Weight of each pixel in the least squares (1 unless robust weights
@@ -26,9 +26,58 @@ pub(super) struct Region {
     pub(super) weight: Vec<f64>,
 }
 
-/// Gaussian stamps: for each column the (region pixel, value/V, r²) list;
-/// r² = dᵀS⁻¹d is the squared distance in the shape's metric.
-pub(super) type Stamps = Vec<Vec<(u32, f64, f64)>>;
+/// The four background nodes of a pixel and their bilinear weights
+/// (f32: 32 bytes a pixel instead of 64 — the operator's products are
+/// bound by memory bandwidth; the sums are f64).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Bilinear {
+    node: [u32; 4],
+    w: [f32; 4],
+}
+
+impl Bilinear {
+    /// (node, weight) pairs.
+    pub(super) fn pairs(&self) -> impl Iterator<Item = (usize, f64)> + '_ {
+        self.node
+            .iter()
+            .zip(&self.w)
+            .map(|(k, w)| (*k as usize, f64::from(*w)))
+    }
+    fn value(&self, nodes: &[f64]) -> f64 {
+        self.pairs().map(|(k, w)| w * nodes[k]).sum()
+    }
+}
+
+/// Gaussian stamps of the columns: `g[i]` lists (region pixel, value per
+/// unit W) of column i, `r2[i]` the squared distance r² = dᵀS⁻¹d of each
+/// entry in the shape's metric. The values are f32 (8 bytes an entry
+/// instead of 24 with r²): every product of the linear solve streams them,
+/// and its time is memory bandwidth (a whole `analyze --neighbours joint`
+/// of a 1024² stack: docs/benchmarks.md); sums and solutions stay f64, and
+/// forward and adjoint use the same values, so the operator stays exactly
+/// symmetric.
+pub(super) struct Stamps {
+    pub(super) g: Vec<Vec<(u32, f32)>>,
+    pub(super) r2: Vec<Vec<f32>>,
+}
+
+impl Stamps {
+    /// Number of columns.
+    pub(super) fn len(&self) -> usize {
+        self.g.len()
+    }
+    /// (region pixel, value) of column i.
+    pub(super) fn column(&self, i: usize) -> impl Iterator<Item = (usize, f64)> + '_ {
+        self.g[i].iter().map(|&(k, g)| (k as usize, f64::from(g)))
+    }
+    /// (region pixel, r²) of column i.
+    pub(super) fn column_r2(&self, i: usize) -> impl Iterator<Item = (usize, f64)> + '_ {
+        self.g[i]
+            .iter()
+            .zip(&self.r2[i])
+            .map(|(&(k, _), &r2)| (k as usize, f64::from(r2)))
+    }
+}
 
 /// The shared shape of every column: covariance σ_c²·S with det S = 1,
 /// S = [[1 + q₁, q₂], [q₂, 1 − q₁]] / √(1 − q₁² − q₂²) (an elliptical
@@ -130,12 +179,15 @@ pub(super) fn build_region(
                 (fx - ix as f64).clamp(0.0, 1.0),
             );
             let n = |a: usize, b: usize| ((a.min(gy - 1)) * gx + b.min(gx - 1)) as u32;
-            [
-                (n(iy, ix), (1.0 - ty) * (1.0 - tx)),
-                (n(iy, ix + 1), (1.0 - ty) * tx),
-                (n(iy + 1, ix), ty * (1.0 - tx)),
-                (n(iy + 1, ix + 1), ty * tx),
-            ]
+            Bilinear {
+                node: [n(iy, ix), n(iy, ix + 1), n(iy + 1, ix), n(iy + 1, ix + 1)],
+                w: [
+                    ((1.0 - ty) * (1.0 - tx)) as f32,
+                    ((1.0 - ty) * tx) as f32,
+                    (ty * (1.0 - tx)) as f32,
+                    (ty * tx) as f32,
+                ],
+            }
         })
         .collect();
     Ok(Region {
@@ -162,7 +214,7 @@ pub(super) fn stamps(
 ) -> Stamps {
     let ny = reg.index.len() / reg.nx;
     let stretch = shape.max_stretch();
-    (0..x.len())
+    let (g, r2) = (0..x.len())
         .into_par_iter()
         .map(|i| {
             let s = sigma[cls[i]];
@@ -173,7 +225,7 @@ pub(super) fn stamps(
             let norm = 1.0 / (std::f64::consts::TAU * s * sigma0[cls[i]]);
             let ri = rr.ceil() as i64;
             let (cx, cy) = (x[i].round() as i64, y[i].round() as i64);
-            let mut out = Vec::new();
+            let (mut g, mut d2) = (Vec::new(), Vec::new());
             for yy in (cy - ri).max(0)..=(cy + ri).min(ny as i64 - 1) {
                 for xx in (cx - ri).max(0)..=(cx + ri).min(reg.nx as i64 - 1) {
                     let k = reg.index[yy as usize * reg.nx + xx as usize];
@@ -183,13 +235,15 @@ pub(super) fn stamps(
                     let (dx, dy) = (xx as f64 - x[i], yy as f64 - y[i]);
                     if dx * dx + dy * dy <= rr * rr {
                         let r2 = shape.quad(dx, dy);
-                        out.push((k, norm * (-r2 / (2.0 * s * s)).exp(), r2));
+                        g.push((k, (norm * (-r2 / (2.0 * s * s)).exp()) as f32));
+                        d2.push(r2 as f32);
                     }
                 }
             }
-            out
+            (g, d2)
         })
-        .collect()
+        .unzip();
+    Stamps { g, r2 }
 }
 
 /// The model's basis at given nonlinear parameters: the columns' stamps
@@ -212,43 +266,69 @@ pub(super) struct Linear<'a> {
 }
 
 impl Linear<'_> {
+    /// The model A·u.
     pub(super) fn forward(&self, u: &[f64]) -> Vec<f64> {
-        let mut out: Vec<f64> = self
-            .reg
-            .bw
-            .iter()
-            .map(|w| w.iter().map(|(k, c)| c * u[self.n + *k as usize]).sum())
-            .collect();
-        add_columns(self.st, &u[..self.n], &mut out);
+        let mut out = vec![0.0; self.reg.px.len()];
+        self.forward_into(u, &mut out);
+        out
+    }
+    /// `out` = A·u (every pixel written).
+    fn forward_into(&self, u: &[f64], out: &mut [f64]) {
+        let nodes = &u[self.n..self.n + self.nb];
+        out.par_chunks_mut(CHUNK)
+            .zip(self.reg.bw.par_chunks(CHUNK))
+            .for_each(|(o, bw)| {
+                for (o, w) in o.iter_mut().zip(bw) {
+                    *o = w.value(nodes);
+                }
+            });
+        add_columns(self.st, &u[..self.n], out);
         if let Some(h) = u.get(self.n + self.nb) {
             for (o, p) in out.iter_mut().zip(self.plateau) {
                 *o += h * p;
             }
         }
-        out
     }
-    fn adjoint(&self, r: &[f64]) -> Vec<f64> {
-        let mut out = columns_adjoint(self.st, r);
-        let mut b = vec![0.0; self.nb];
-        for (w, rv) in self.reg.bw.iter().zip(r) {
-            for (k, c) in w {
-                b[*k as usize] += c * rv;
+    /// `out` = AᵀW·r, with W the region's pixel weights.
+    fn adjoint_weighted_into(&self, r: &[f64], out: &mut [f64]) {
+        let w = &self.reg.weight;
+        out[..self.n]
+            .par_iter_mut()
+            .zip(&self.st.g)
+            .for_each(|(o, s)| {
+                *o = s
+                    .iter()
+                    .map(|&(k, g)| f64::from(g) * w[k as usize] * r[k as usize])
+                    .sum();
+            });
+        let b = &mut out[self.n..self.n + self.nb];
+        b.fill(0.0);
+        for ((bw, rv), wt) in self.reg.bw.iter().zip(r).zip(w) {
+            let wr = rv * wt;
+            for (k, c) in bw.pairs() {
+                b[k] += c * wr;
             }
         }
-        out.extend(b);
         if !self.plateau.is_empty() {
-            out.push(dot(self.plateau, r));
+            out[self.n + self.nb] = self
+                .plateau
+                .iter()
+                .zip(r)
+                .zip(w)
+                .map(|((p, r), w)| p * r * w)
+                .sum();
         }
-        out
     }
     /// Aᵀ W r.
     fn adjoint_weighted(&self, r: &[f64]) -> Vec<f64> {
-        let wr: Vec<f64> = r.iter().zip(&self.reg.weight).map(|(a, w)| a * w).collect();
-        self.adjoint(&wr)
+        let mut out = vec![0.0; self.n + self.nb + usize::from(!self.plateau.is_empty())];
+        self.adjoint_weighted_into(r, &mut out);
+        out
     }
-    /// (AᵀWA + λL + εI_b) u.
-    fn normal(&self, u: &[f64]) -> Vec<f64> {
-        let mut out = self.adjoint_weighted(&self.forward(u));
+    /// `out` = (AᵀWA + λL + εI_b) u; `m` is scratch of the region's size.
+    fn normal_into(&self, u: &[f64], m: &mut [f64], out: &mut [f64]) {
+        self.forward_into(u, m);
+        self.adjoint_weighted_into(m, out);
         let (gy, gx) = self.reg.grid;
         for y in 0..gy {
             for x in 0..gx {
@@ -267,14 +347,13 @@ impl Linear<'_> {
                 out[self.n + k] += acc;
             }
         }
-        out
     }
     fn diagonal(&self) -> Vec<f64> {
         let mut d = columns_diagonal(self.st, &self.reg.weight);
         let mut b = vec![0.0; self.nb];
         for (w, wt) in self.reg.bw.iter().zip(&self.reg.weight) {
-            for (k, c) in w {
-                b[*k as usize] += wt * c * c;
+            for (k, c) in w.pairs() {
+                b[k] += wt * c * c;
             }
         }
         let (gy, gx) = self.reg.grid;
@@ -302,12 +381,15 @@ impl Linear<'_> {
     }
 }
 
+/// Pixels per parallel chunk of the per-pixel loops.
+const CHUNK: usize = 8192;
+
 /// `out` += Σᵢ vᵢ·Gᵢ: the columns' model at weights `v`.
 pub(super) fn add_columns(st: &Stamps, v: &[f64], out: &mut [f64]) {
-    for (s, &v) in st.iter().zip(v) {
+    for (s, &v) in st.g.iter().zip(v) {
         if v != 0.0 {
-            for &(k, g, _) in s {
-                out[k as usize] += v * g;
+            for &(k, g) in s {
+                out[k as usize] += v * f64::from(g);
             }
         }
     }
@@ -315,17 +397,17 @@ pub(super) fn add_columns(st: &Stamps, v: &[f64], out: &mut [f64]) {
 
 /// Gᵢᵀr of every column.
 pub(super) fn columns_adjoint(st: &Stamps, r: &[f64]) -> Vec<f64> {
-    st.par_iter()
-        .map(|s| s.iter().map(|&(k, g, _)| g * r[k as usize]).sum())
+    st.g.par_iter()
+        .map(|s| s.iter().map(|&(k, g)| f64::from(g) * r[k as usize]).sum())
         .collect()
 }
 
 /// GᵢᵀWGᵢ of every column (pixel weights `w`).
 pub(super) fn columns_diagonal(st: &Stamps, w: &[f64]) -> Vec<f64> {
-    st.iter()
+    st.g.iter()
         .map(|s| {
             s.iter()
-                .map(|&(k, g, _)| w[k as usize] * g * g)
+                .map(|&(k, g)| w[k as usize] * f64::from(g).powi(2))
                 .sum::<f64>()
         })
         .collect()
@@ -338,22 +420,30 @@ pub(super) fn dot(a: &[f64], b: &[f64]) -> f64 {
 /// Jacobi-preconditioned CG on the normal equations, from `u`.
 pub(super) fn solve(op: &Linear, data: &[f64], u: &mut [f64]) {
     let rhs = op.adjoint_weighted(data);
-    pcg(&|v| op.normal(v), &rhs, &op.diagonal(), u, 400);
+    let mut m = vec![0.0; op.reg.px.len()];
+    pcg(
+        &mut |v, out| op.normal_into(v, &mut m, out),
+        &rhs,
+        &op.diagonal(),
+        u,
+        400,
+    );
 }
 
 /// Conjugate gradients on A·u = rhs (A symmetric positive definite, given
-/// by its product `apply`) with the Jacobi preconditioner `minv` (the
-/// inverse diagonal), from `u`; stops at a residual 1e-10 of |rhs| or
-/// after `max_iter` steps.
+/// by its product `apply(v, out)`: out = A·v) with the Jacobi
+/// preconditioner `minv` (the inverse diagonal), from `u`; stops at a
+/// residual 1e-10 of |rhs| or after `max_iter` steps.
 pub(super) fn pcg(
-    apply: &dyn Fn(&[f64]) -> Vec<f64>,
+    apply: &mut dyn FnMut(&[f64], &mut [f64]),
     rhs: &[f64],
     minv: &[f64],
     u: &mut [f64],
     max_iter: usize,
 ) {
-    let au = apply(u);
-    let mut r: Vec<f64> = rhs.iter().zip(&au).map(|(a, b)| a - b).collect();
+    let mut ap = vec![0.0; u.len()];
+    apply(u, &mut ap);
+    let mut r: Vec<f64> = rhs.iter().zip(&ap).map(|(a, b)| a - b).collect();
     let mut z: Vec<f64> = r.iter().zip(minv).map(|(a, b)| a * b).collect();
     let mut p = z.clone();
     let mut rz = dot(&r, &z);
@@ -362,7 +452,7 @@ pub(super) fn pcg(
         if dot(&r, &r).sqrt() <= 1e-10 * r0 {
             break;
         }
-        let ap = apply(&p);
+        apply(&p, &mut ap);
         let pap = dot(&p, &ap);
         if pap.is_nan() || pap <= 0.0 {
             break;

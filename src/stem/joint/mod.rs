@@ -32,7 +32,8 @@
 //! the class widths (and the shared shape, the plateau's offset and edge)
 //! by variable projection, one linear solve per parameter, in parallel.
 //! Stops when positions move less than 1e-3 px and widths less than 1e-5
-//! relative, or after `iterations`.
+//! relative, or after `iterations`. A column moves at most `max_shift_px`
+//! from its start.
 //! With `robust`, from the fourth iteration on every pixel carries a Tukey
 //! biweight of its residual (scale: the counting noise at its model value,
 //! an affine variance fitted to binned MADs — `linear::tukey_weights`), so that support
@@ -94,6 +95,12 @@ pub struct JointParams {
     pub background_spacing_px: f64,
     /// Largest position step per iteration, px.
     pub max_step_px: f64,
+    /// Largest distance of a column from its start, px. Without a bound a
+    /// weak or empty site at the particle's edge walks off (10 px on a
+    /// 1024² scene, half a lattice constant) and its volume grows without
+    /// limit as its stamp leaves the region (×500 the median; 12 outer
+    /// iterations that never converged).
+    pub max_shift_px: f64,
     /// Outer iterations at most.
     pub iterations: usize,
     /// Fit one elliptical shape shared by all classes (an astigmatic or

@@ -112,13 +112,13 @@ impl Problem<'_> {
                 }
                 let s2 = sigma[self.cls[i]].powi(2);
                 let (mut jtj, mut jtr) = (Matrix3::<f64>::zeros(), Vector3::<f64>::zeros());
-                for &(k, g, _) in &st[i] {
-                    let (py, px) = self.reg.px[k as usize];
+                for (k, g) in st.column(i) {
+                    let (py, px) = self.reg.px[k];
                     let (dx, dy) = shape.metric(px as f64 - x[i], py as f64 - y[i]);
                     let j = Vector3::new(g, u[i] * g * dx / s2, u[i] * g * dy / s2);
-                    let w = self.reg.weight[k as usize];
+                    let w = self.reg.weight[k];
                     jtj += w * j * j.transpose();
-                    jtr += w * j * resid[k as usize];
+                    jtr += w * j * resid[k];
                 }
                 let Some(inv) = jtj.try_inverse() else {
                     return (0.0, 0.0);
@@ -130,11 +130,18 @@ impl Problem<'_> {
                     sx *= max / l;
                     sy *= max / l;
                 }
-                if sx.is_finite() && sy.is_finite() {
-                    (0.8 * sx, 0.8 * sy)
-                } else {
-                    (0.0, 0.0)
+                if !(sx.is_finite() && sy.is_finite()) {
+                    return (0.0, 0.0);
                 }
+                // Within `max_shift_px` of the start.
+                let (c, r) = (&self.cols[i], self.p.max_shift_px);
+                let (mut nx, mut ny) = (x[i] + 0.8 * sx - c.x, y[i] + 0.8 * sy - c.y);
+                let d = nx.hypot(ny);
+                if d > r {
+                    nx *= r / d;
+                    ny *= r / d;
+                }
+                (c.x + nx - x[i], c.y + ny - y[i])
             })
             .collect()
     }
@@ -215,15 +222,17 @@ impl Problem<'_> {
                 let r = self.plateau_reach;
                 let step = d.clamp(-0.1 * r, 0.1 * r);
                 if step.is_finite() {
-                    *t = (*t + step).clamp(-r, r);
-                    rel = rel.max(1e-2 * step.abs());
+                    let t1 = (*t + step).clamp(-r, r);
+                    rel = rel.max(1e-2 * (t1 - *t).abs());
+                    *t = t1;
                 }
             } else if plateau.is_some_and(|j| w == j + 1) {
                 // ln edge width.
                 let step = d.clamp(-0.3, 0.3);
                 if step.is_finite() {
-                    *t = (*t + step).clamp(0.5f64.ln(), self.plateau_reach.ln());
-                    rel = rel.max(1e-2 * step.abs());
+                    let t1 = (*t + step).clamp(0.5f64.ln(), self.plateau_reach.ln());
+                    rel = rel.max(1e-2 * (t1 - *t).abs());
+                    *t = t1;
                 }
             } else {
                 let step = d.clamp(-0.05, 0.05);
@@ -291,9 +300,9 @@ impl Problem<'_> {
             .map(|i| {
                 let s2 = 4.0 * sigma[self.cls[i]].powi(2);
                 let (mut ss, mut m) = (0.0, 0usize);
-                for &(k, _, r2) in &st[i] {
+                for (k, r2) in st.column_r2(i) {
                     if r2 <= s2 {
-                        ss += resid[k as usize].powi(2);
+                        ss += resid[k].powi(2);
                         m += 1;
                     }
                 }
@@ -309,8 +318,8 @@ impl Problem<'_> {
                 let k = reg.index[yy * reg.nx + xx];
                 (k != u32::MAX).then(|| {
                     reg.bw[k as usize]
-                        .iter()
-                        .map(|(j, c)| c * u[n + *j as usize])
+                        .pairs()
+                        .map(|(j, c)| c * u[n + j])
                         .sum::<f64>()
                         + t.plateau
                             .get(k as usize)

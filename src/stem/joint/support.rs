@@ -10,19 +10,22 @@ use super::linear::{add_columns, columns_adjoint, columns_diagonal, pcg, Region,
 /// (Jacobi-preconditioned CG). See [`support_excess`].
 pub(super) fn volume_shift(reg: &Region, st: &Stamps, level: f64) -> Vec<f64> {
     let w = &reg.weight;
-    let weighted = |r: Vec<f64>| -> Vec<f64> { r.iter().zip(w).map(|(a, b)| a * b).collect() };
-    let apply = |x: &[f64]| -> Vec<f64> {
-        let mut m = vec![0.0; reg.px.len()];
+    let mut m = vec![0.0; reg.px.len()];
+    let mut apply = |x: &[f64], out: &mut [f64]| {
+        m.fill(0.0);
         add_columns(st, x, &mut m);
-        columns_adjoint(st, &weighted(m))
+        for (v, w) in m.iter_mut().zip(w) {
+            *v *= w;
+        }
+        out.copy_from_slice(&columns_adjoint(st, &m));
     };
-    let rhs = columns_adjoint(st, &weighted(vec![level; reg.px.len()]));
+    let rhs = columns_adjoint(st, &w.iter().map(|w| level * w).collect::<Vec<f64>>());
     let minv: Vec<f64> = columns_diagonal(st, w)
         .into_iter()
         .map(|d| if d > 0.0 { 1.0 / d } else { 0.0 })
         .collect();
     let mut x = vec![0.0; st.len()];
-    pcg(&apply, &rhs, &minv, &mut x, 200);
+    pcg(&mut apply, &rhs, &minv, &mut x, 200);
     x
 }
 
@@ -51,11 +54,11 @@ pub(super) fn support_excess(
     inside: &[f64],
 ) -> Option<(f64, usize)> {
     let mut near = vec![false; resid.len()];
-    for (i, s) in st.iter().enumerate() {
+    for i in 0..st.len() {
         let s2 = 4.0 * sigma_of(i).powi(2);
-        for &(k, _, r2) in s {
+        for (k, r2) in st.column_r2(i) {
             if r2 <= s2 {
-                near[k as usize] = true;
+                near[k] = true;
             }
         }
     }

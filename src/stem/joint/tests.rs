@@ -67,6 +67,7 @@ fn perovskite_params(s0: f64, a: f64) -> JointParams {
         reach_sigma: 4.0,
         background_spacing_px: 0.7 * a,
         max_step_px: 1.0,
+        max_shift_px: 0.25 * a,
         iterations: 15,
         width_map: vec![vec![1.0, 0.0], vec![0.0, 1.0], vec![0.5, 0.5]],
         elliptical: false,
@@ -88,6 +89,7 @@ fn overlapping_two_class_volumes_are_unbiased() {
             reach_sigma: 4.0,
             background_spacing_px: 2.0 * a,
             max_step_px: 1.0,
+            max_shift_px: 0.25 * a,
             iterations: 60,
             width_map: Vec::new(),
             elliptical: false,
@@ -373,4 +375,60 @@ fn plateau_term_takes_up_a_support_step_under_the_particle() {
         with.abs() < 0.003 && without.abs() < 0.003,
         "{without:+.4} {with:+.4}"
     );
+}
+
+#[test]
+fn columns_stay_within_their_shift_bound() {
+    // A bright column, and a site 4 px from a weak blob: free, the site's
+    // column walks onto the blob; bounded, it stops 2 px from its start.
+    let n = 96;
+    let mut img = Array2::<f64>::from_elem((n, n), 2.0);
+    for (cx, cy, v, s) in [(30.0, 48.0, 400.0, 2.5), (62.0, 48.0, 120.0, 2.5)] {
+        let norm = v / (std::f64::consts::TAU * s * s);
+        for ((yy, xx), p) in img.indexed_iter_mut() {
+            let r2: f64 = (xx as f64 - cx).powi(2) + (yy as f64 - cy).powi(2);
+            *p += norm * (-r2 / (2.0 * s * s)).exp();
+        }
+    }
+    let cols = [
+        JointColumn {
+            x: 30.3,
+            y: 47.8,
+            class: 0,
+            fixed: false,
+        },
+        JointColumn {
+            x: 58.0,
+            y: 48.0,
+            class: 0,
+            fixed: false,
+        },
+    ];
+    let fit_with = |max_shift_px: f64| {
+        let p = JointParams {
+            sigma_px: vec![2.5],
+            reach_sigma: 4.0,
+            background_spacing_px: 32.0,
+            max_step_px: 1.0,
+            max_shift_px,
+            iterations: 40,
+            width_map: Vec::new(),
+            elliptical: false,
+            robust: false,
+            plateau_sites: Vec::new(),
+        };
+        fit(img.view(), None, &cols, &p).unwrap()
+    };
+    let free = fit_with(100.0);
+    assert!(
+        (free.x[1] - 62.0).abs() < 0.5,
+        "free: the site's column at x = {}",
+        free.x[1]
+    );
+    let bounded = fit_with(2.0);
+    let shift = (bounded.x[1] - 58.0).hypot(bounded.y[1] - 48.0);
+    assert!(shift <= 2.0 + 1e-9, "bounded: moved {shift} px");
+    assert!(shift > 1.9, "bounded: moved only {shift} px");
+    // The bright column is not held back.
+    assert!((bounded.x[0] - 30.0).abs() < 0.05, "{}", bounded.x[0]);
 }
