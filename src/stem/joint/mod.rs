@@ -36,7 +36,7 @@
 //! from its start.
 //! With `robust`, from the fourth iteration on every pixel carries a Tukey
 //! biweight of its residual (scale: the counting noise at its model value,
-//! an affine variance fitted to binned MADs — `linear::tukey_weights`), so that support
+//! an affine variance fitted to binned MADs — `robust::tukey_weights`), so that support
 //! texture — narrow positive blobs the model has no term for — does not
 //! add to the volumes and widths of the columns it sits near (iteratively
 //! reweighted least squares; on a textured perovskite scene the ratio
@@ -60,10 +60,12 @@ use crate::error::{Error, Result};
 mod linear;
 mod plateau;
 mod problem;
+mod robust;
 mod support;
 
-use linear::{build_region, solve_residual, tukey_weights};
+use linear::{build_region, solve_residual};
 use problem::Problem;
+use robust::tukey_weights;
 
 /// One column of the model.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
