@@ -12,7 +12,9 @@
 //! frame; the refit of its sites runs on the raw frame with the refit's
 //! settings (`as refit`) and with one thing changed each (plateau term off,
 //! Tukey weights off, round columns, 40 iterations, a larger region, a
-//! coarser grid); NAME keeps only the variants whose name contains it.
+//! coarser grid, positions free to the end instead of averaged over their
+//! neighbours, positions held on the lattice); NAME keeps only the
+//! variants whose name contains it.
 //! Each line: the interior ratio and its error, class widths, shape, the
 //! plateau (height, offset, edge) and the support's excess (level, pixels).
 //! Findings are in docs/benchmarks.md.
@@ -137,12 +139,32 @@ fn main() {
             },
             grow(a_px as usize),
         ),
+        (
+            "free positions",
+            JointParams {
+                position_smoothing_px: 0.0,
+                ..base.clone()
+            },
+            det.model.region.clone(),
+        ),
+        ("lattice fixed", base.clone(), det.model.region.clone()),
     ];
     if let Some(only) = args.get(3) {
         variants.retain(|v| v.0.contains(only.as_str()));
     }
+    // The refit's sites held on the image's affine lattice throughout
+    // (exact for the testbed's undistorted particles).
+    let held: Vec<joint::JointColumn> = base_cols
+        .iter()
+        .map(|c| joint::JointColumn { fixed: true, ..*c })
+        .collect();
     for (name, jp, region) in variants {
-        let f = match joint::fit(lin.view(), Some(region.view()), &base_cols, &jp) {
+        let cols = if name == "lattice fixed" {
+            &held
+        } else {
+            &base_cols
+        };
+        let f = match joint::fit(lin.view(), Some(region.view()), cols, &jp) {
             Ok(f) => f,
             Err(e) => {
                 println!("{name:>24}: {e}");

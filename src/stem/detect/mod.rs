@@ -391,6 +391,7 @@ pub fn detect(
         max_step_px: (0.1 * a_px).max(0.5),
         max_shift_px: (0.2 * a_px).max(1.0),
         iterations: 15,
+        position_smoothing_px: 0.0,
         width_map: vec![vec![1.0, 0.0], vec![0.0, 1.0], vec![0.5, 0.5]],
         elliptical: false,
         robust: false,
@@ -414,8 +415,8 @@ pub fn detect(
 }
 
 /// The joint fit of `det`'s sites again on `img` (the detection image, or
-/// the linear image the volumes are measured on), from `det`'s positions
-/// and widths, with one elliptical shape shared by all classes, a finer
+/// the linear image the volumes are measured on), from `det`'s lattice
+/// sites and widths, with one elliptical shape shared by all classes, a finer
 /// background grid (`REFIT_BACKGROUND_SPACING_A`) and Tukey weights on the
 /// residual (texture of the support).
 ///
@@ -441,19 +442,20 @@ pub fn refit_with_grid(
     joint::fit(img, Some(det.model.region.view()), &cols, &jp)
 }
 
-/// The columns (every site of `det`, at its fitted positions) and the
-/// settings of [`refit_with_grid`], fitted within `det.model.region`.
+/// The columns (every site of `det`, starting on `det`'s affine lattice,
+/// the smooth reference its positions are averaged against — see
+/// `joint::JointParams::position_smoothing_px`) and the settings of
+/// [`refit_with_grid`], fitted within `det.model.region`.
 #[must_use]
 pub fn refit_model(det: &Detection, a_px: f64, spacing_a: f64) -> (Vec<JointColumn>, JointParams) {
     let cols: Vec<JointColumn> = det
         .model
         .columns
         .iter()
-        .enumerate()
-        .map(|(i, c)| JointColumn {
-            x: det.fit.x[i],
-            y: det.fit.y[i],
-            ..*c
+        .zip(&det.model.sites)
+        .map(|(c, s)| {
+            let [x, y] = det.lattice.at(s.uv.0, s.uv.1);
+            JointColumn { x, y, ..*c }
         })
         .collect();
     // The plateau's outline: the occupied corner and centre columns.
@@ -464,6 +466,7 @@ pub fn refit_model(det: &Detection, a_px: f64, spacing_a: f64) -> (Vec<JointColu
     let jp = JointParams {
         sigma_px: det.fit.sigma_px.clone(),
         iterations: 12,
+        position_smoothing_px: a_px,
         elliptical: true,
         robust: true,
         plateau_sites,

@@ -31,9 +31,15 @@
 //! added back (damped, at most `max_step_px`); (3) one Gauss–Newton step of
 //! the class widths (and the shared shape, the plateau's offset and edge)
 //! by variable projection, one linear solve per parameter, in parallel.
-//! Stops when positions move less than 1e-3 px and widths less than 1e-5
-//! relative, or after `iterations`. A column moves at most `max_shift_px`
-//! from its start.
+//! A column whose volume is not significant keeps its position
+//! (`Problem::position_steps`). Stops when no column moves by more than
+//! `POSITION_TOLERANCE_SE` of its position's standard error (or 1e-3 px)
+//! and the widths by less than `WIDTH_TOLERANCE` relative, or after
+//! `iterations`. A column moves at most `max_shift_px` from its start.
+//! With `position_smoothing_px`, every position step is followed by
+//! averaging each column's displacement from its start with its class's
+//! neighbours (`positions.rs`): free positions let the noise of weak
+//! columns leak into the class widths.
 //! With `robust`, from the fourth iteration on every pixel carries a Tukey
 //! biweight of its residual (scale: the counting noise at its model value,
 //! an affine variance fitted to binned MADs — `robust::tukey_weights`), so that support
@@ -59,12 +65,20 @@ use crate::error::{Error, Result};
 
 mod linear;
 mod plateau;
+mod positions;
 mod problem;
 mod robust;
 mod support;
 
 use linear::{build_region, solve_residual};
-use problem::Problem;
+
+/// Positions have settled when no column moves by more than this many
+/// standard errors of its position in an iteration (or by 1e-3 px).
+const POSITION_TOLERANCE_SE: f64 = 0.05;
+/// Widths (and the shape and plateau parameters) have settled below this
+/// relative step.
+const WIDTH_TOLERANCE: f64 = 1e-4;
+use problem::{Problem, Trust};
 use robust::tukey_weights;
 
 /// One column of the model.
@@ -105,6 +119,11 @@ pub struct JointParams {
     pub max_shift_px: f64,
     /// Outer iterations at most.
     pub iterations: usize,
+    /// Width (px) of the Gaussian over which, after every position step,
+    /// each column's displacement from its start is averaged with its
+    /// class's neighbours (0: free positions). The starts should then be
+    /// the sites of a lattice. See `positions.rs`.
+    pub position_smoothing_px: f64,
     /// Fit one elliptical shape shared by all classes (an astigmatic or
     /// drift-stretched probe); round columns otherwise.
     pub elliptical: bool,
@@ -238,6 +257,26 @@ fn validate(cols: &[JointColumn], p: &JointParams) -> Result<Vec<Vec<f64>>> {
     Ok(map)
 }
 
+/// Width parameters θ that best give the starting widths `sigma_px`
+/// through `map` (least squares per parameter).
+fn start_widths(map: &[Vec<f64>], sigma_px: &[f64]) -> Vec<f64> {
+    (0..map[0].len())
+        .map(|w| {
+            let (num, den) = map
+                .iter()
+                .zip(sigma_px)
+                .fold((0.0, 0.0), |(a, b), (row, s)| {
+                    (a + row[w] * s, b + row[w] * row[w])
+                });
+            if den > 0.0 {
+                num / den
+            } else {
+                1.0
+            }
+        })
+        .collect()
+}
+
 /// Fit the joint model to `image` (see the module doc).
 ///
 /// # Errors
@@ -251,20 +290,7 @@ pub fn fit(
     p: &JointParams,
 ) -> Result<JointFit> {
     let map = validate(cols, p)?;
-    let (nc, nw) = (map.len(), map[0].len());
-    // Width parameters from the starting widths (least squares).
-    let mut theta: Vec<f64> = (0..nw)
-        .map(|w| {
-            let (num, den) = (0..nc).fold((0.0, 0.0), |(a, b), c| {
-                (a + map[c][w] * p.sigma_px[c], b + map[c][w] * map[c][w])
-            });
-            if den > 0.0 {
-                num / den
-            } else {
-                1.0
-            }
-        })
-        .collect();
+    let mut theta = start_widths(&map, &p.sigma_px);
     if p.elliptical {
         theta.extend([0.0, 0.0]);
     }
@@ -331,6 +357,7 @@ pub fn fit(
     let mut y: Vec<f64> = cols.iter().map(|c| c.y).collect();
     let mut u = vec![0.0; cols.len() + nb + usize::from(!pr.dist.is_empty())];
     let mut st = pr.terms(&x, &y, &theta);
+    let mut trust = Trust::new(theta.len());
     let (mut it, mut converged) = (0, false);
     while it < p.iterations {
         it += 1;
@@ -339,15 +366,25 @@ pub fn fit(
             resid = solve_residual(&pr.op(&st), &mut u);
         }
         let steps = pr.position_steps(&st.st, &resid, &u, (&x, &y), &theta);
-        let max_rel = pr.width_step((&x, &y), &resid, &mut theta, &u);
-        let mut max_step: f64 = 0.0;
+        let max_rel = pr.width_step((&x, &y), &resid, &mut theta, &u, &mut trust);
+        let (x0, y0) = (x.clone(), y.clone());
         for (i, s) in steps.iter().enumerate() {
-            x[i] += s.0;
-            y[i] += s.1;
-            max_step = max_step.max(s.0.hypot(s.1));
+            x[i] += s.dx;
+            y[i] += s.dy;
+        }
+        if p.position_smoothing_px > 0.0 {
+            let se: Vec<f64> = steps.iter().map(|s| s.se_px).collect();
+            (x, y) = positions::smoothed(cols, (&x, &y), &se, p.position_smoothing_px);
+        }
+        // Largest move, in px and relative to the position's standard error.
+        let (mut max_step, mut max_step_se): (f64, f64) = (0.0, 0.0);
+        for (i, s) in steps.iter().enumerate() {
+            let l = (x[i] - x0[i]).hypot(y[i] - y0[i]);
+            max_step = max_step.max(l);
+            max_step_se = max_step_se.max(l / s.se_px);
         }
         st = pr.terms(&x, &y, &theta);
-        if max_step < 1e-3 && max_rel < 1e-5 {
+        if (max_step < 1e-3 || max_step_se < POSITION_TOLERANCE_SE) && max_rel < WIDTH_TOLERANCE {
             converged = true;
             break;
         }

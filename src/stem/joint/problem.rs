@@ -10,6 +10,50 @@ use super::support::{support_excess, volume_shift};
 use super::{plateau, JointColumn, JointFit, JointParams, PlateauFit};
 use crate::error::{Error, Result};
 
+/// Fewest standard errors of a column's volume for its position to be
+/// fitted (see [`Problem::position_steps`]).
+pub(super) const MIN_VOLUME_SIGNIFICANCE: f64 = 3.0;
+
+/// A column's position step (px) and the standard error of its position.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct PositionStep {
+    pub(super) dx: f64,
+    pub(super) dy: f64,
+    pub(super) se_px: f64,
+}
+
+/// Step bounds of the plateau's offset and edge that shrink when a step
+/// reverses the previous one: their Gauss–Newton steps overshoot (the step
+/// is far from linear in them), and with fixed bounds the two swung
+/// between the same two values every iteration, so the fit never stopped.
+#[derive(Debug, Clone)]
+pub(super) struct Trust {
+    radius: Vec<f64>,
+    last: Vec<f64>,
+}
+
+impl Trust {
+    pub(super) fn new(n: usize) -> Self {
+        Trust {
+            radius: vec![f64::INFINITY; n],
+            last: vec![0.0; n],
+        }
+    }
+    /// Step `d` of parameter `w`, within `max` and the current radius;
+    /// the radius halves after a reversal and grows by half otherwise.
+    fn clamp(&mut self, w: usize, d: f64, max: f64) -> f64 {
+        let r = self.radius[w].min(max);
+        let step = d.clamp(-r, r);
+        self.radius[w] = if step * self.last[w] < 0.0 {
+            0.5 * r
+        } else {
+            (1.5 * r).min(max)
+        };
+        self.last[w] = step;
+        step
+    }
+}
+
 /// Everything fixed during the iterations.
 pub(super) struct Problem<'a> {
     pub(super) reg: Region,
@@ -92,7 +136,19 @@ impl Problem<'_> {
             smooth: self.smooth,
         }
     }
-    /// One damped Gauss–Newton step of each free column's (V, x, y).
+    /// One damped Gauss–Newton step of each free column's (V, x, y), and
+    /// the standard error of its position (px; infinite for a column held
+    /// in place).
+    ///
+    /// With position smoothing, a column whose volume is not significant
+    /// (below [`MIN_VOLUME_SIGNIFICANCE`] standard errors, from the local
+    /// residual variance and the 3×3 normal matrix) takes no step of its
+    /// own and follows its neighbours' smoothed displacement: the position
+    /// of an empty or nearly empty site is set by the noise, and a Gauss–
+    /// Newton step scaled by 1/V sends it to the step limit every
+    /// iteration, so the fit never settles. Without smoothing such a column
+    /// would be frozen at its start — on a 2-frame testbed case the
+    /// detection then found no interior column — so it moves as before.
     pub(super) fn position_steps(
         &self,
         st: &Stamps,
@@ -100,18 +156,25 @@ impl Problem<'_> {
         u: &[f64],
         (x, y): (&[f64], &[f64]),
         theta: &[f64],
-    ) -> Vec<(f64, f64)> {
+    ) -> Vec<PositionStep> {
         let max = self.p.max_step_px;
         let sigma = self.widths(theta);
         let shape = self.shape(theta);
+        let smoothing = self.p.position_smoothing_px > 0.0;
+        const HELD: PositionStep = PositionStep {
+            dx: 0.0,
+            dy: 0.0,
+            se_px: f64::INFINITY,
+        };
         (0..self.cols.len())
             .into_par_iter()
             .map(|i| {
                 if self.cols[i].fixed || u[i] <= 0.0 {
-                    return (0.0, 0.0);
+                    return HELD;
                 }
                 let s2 = sigma[self.cls[i]].powi(2);
                 let (mut jtj, mut jtr) = (Matrix3::<f64>::zeros(), Vector3::<f64>::zeros());
+                let (mut rr, mut ww) = (0.0, 0.0);
                 for (k, g) in st.column(i) {
                     let (py, px) = self.reg.px[k];
                     let (dx, dy) = shape.metric(px as f64 - x[i], py as f64 - y[i]);
@@ -119,10 +182,19 @@ impl Problem<'_> {
                     let w = self.reg.weight[k];
                     jtj += w * j * j.transpose();
                     jtr += w * j * resid[k];
+                    rr += w * resid[k] * resid[k];
+                    ww += w;
                 }
                 let Some(inv) = jtj.try_inverse() else {
-                    return (0.0, 0.0);
+                    return HELD;
                 };
+                // Residual variance per pixel over the stamp (weighted).
+                let var = if ww > 3.0 { rr / (ww - 3.0) } else { 0.0 };
+                let se_v = (var * inv[(0, 0)]).max(0.0).sqrt();
+                if smoothing && u[i] < MIN_VOLUME_SIGNIFICANCE * se_v {
+                    return HELD;
+                }
+                let se_px = (var * 0.5 * (inv[(1, 1)] + inv[(2, 2)])).max(0.0).sqrt();
                 let d = inv * jtr;
                 let (mut sx, mut sy) = (d[1], d[2]);
                 let l = sx.hypot(sy);
@@ -131,7 +203,7 @@ impl Problem<'_> {
                     sy *= max / l;
                 }
                 if !(sx.is_finite() && sy.is_finite()) {
-                    return (0.0, 0.0);
+                    return HELD;
                 }
                 // Within `max_shift_px` of the start.
                 let (c, r) = (&self.cols[i], self.p.max_shift_px);
@@ -141,7 +213,11 @@ impl Problem<'_> {
                     nx *= r / d;
                     ny *= r / d;
                 }
-                (c.x + nx - x[i], c.y + ny - y[i])
+                PositionStep {
+                    dx: c.x + nx - x[i],
+                    dy: c.y + ny - y[i],
+                    se_px,
+                }
             })
             .collect()
     }
@@ -159,6 +235,7 @@ impl Problem<'_> {
         r0: &[f64],
         theta: &mut [f64],
         u: &[f64],
+        trust: &mut Trust,
     ) -> f64 {
         let nw = theta.len();
         let n_widths = self.nw();
@@ -218,9 +295,10 @@ impl Problem<'_> {
                     rel = rel.max((step / *t).abs());
                 }
             } else if Some(w) == plateau {
-                // Offset, px: the convergence test wants 1e-3 px.
+                // Offset, px, counted as 1e-2 × its step: the width
+                // tolerance asks for 0.01 px.
                 let r = self.plateau_reach;
-                let step = d.clamp(-0.1 * r, 0.1 * r);
+                let step = trust.clamp(w, d, 0.1 * r);
                 if step.is_finite() {
                     let t1 = (*t + step).clamp(-r, r);
                     rel = rel.max(1e-2 * (t1 - *t).abs());
@@ -228,7 +306,7 @@ impl Problem<'_> {
                 }
             } else if plateau.is_some_and(|j| w == j + 1) {
                 // ln edge width.
-                let step = d.clamp(-0.3, 0.3);
+                let step = trust.clamp(w, d, 0.3);
                 if step.is_finite() {
                     let t1 = (*t + step).clamp(0.5f64.ln(), self.plateau_reach.ln());
                     rel = rel.max(1e-2 * (t1 - *t).abs());
@@ -349,5 +427,28 @@ impl Problem<'_> {
             }),
             support_excess,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Trust;
+
+    #[test]
+    fn trust_radius_halves_on_reversal_and_grows_back() {
+        // A parameter whose Gauss–Newton step overshoots by a factor 3
+        // around its optimum 0: fixed bounds of ±1 swing between ±1 for
+        // ever; the trust radius brings it to the optimum.
+        let mut t = Trust::new(1);
+        let mut x: f64 = 0.7;
+        for _ in 0..40 {
+            x += t.clamp(0, -3.0 * x, 1.0);
+        }
+        assert!(x.abs() < 1e-3, "x = {x}");
+        // Steps of one sign are never cut below the bound.
+        let mut t = Trust::new(1);
+        for _ in 0..5 {
+            assert_eq!(t.clamp(0, 2.0, 1.0), 1.0);
+        }
     }
 }

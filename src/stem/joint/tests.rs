@@ -69,6 +69,7 @@ fn perovskite_params(s0: f64, a: f64) -> JointParams {
         max_step_px: 1.0,
         max_shift_px: 0.25 * a,
         iterations: 15,
+        position_smoothing_px: 0.0,
         width_map: vec![vec![1.0, 0.0], vec![0.0, 1.0], vec![0.5, 0.5]],
         elliptical: false,
         robust: false,
@@ -91,6 +92,7 @@ fn overlapping_two_class_volumes_are_unbiased() {
             max_step_px: 1.0,
             max_shift_px: 0.25 * a,
             iterations: 60,
+            position_smoothing_px: 0.0,
             width_map: Vec::new(),
             elliptical: false,
             robust: false,
@@ -158,6 +160,7 @@ fn elliptical_columns_share_one_shape() {
     let p = JointParams {
         background_spacing_px: 2.0 * a,
         iterations: 40,
+        position_smoothing_px: 0.0,
         elliptical: true,
         ..perovskite_params(0.8 * s, a)
     };
@@ -412,6 +415,7 @@ fn columns_stay_within_their_shift_bound() {
             max_step_px: 1.0,
             max_shift_px,
             iterations: 40,
+            position_smoothing_px: 0.0,
             width_map: Vec::new(),
             elliptical: false,
             robust: false,
