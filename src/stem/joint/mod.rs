@@ -31,15 +31,15 @@
 //! added back (damped, at most `max_step_px`); (3) one Gauss–Newton step of
 //! the class widths (and the shared shape, the plateau's offset and edge)
 //! by variable projection, one linear solve per parameter, in parallel.
-//! A column whose volume is not significant keeps its position
-//! (`Problem::position_steps`). Stops when no column moves by more than
+//! Stops when no column moves by more than
 //! `POSITION_TOLERANCE_SE` of its position's standard error (or 1e-3 px)
 //! and the widths by less than `WIDTH_TOLERANCE` relative, or after
 //! `iterations`. A column moves at most `max_shift_px` from its start.
 //! With `position_smoothing_px`, every position step is followed by
 //! averaging each column's displacement from its start with its class's
 //! neighbours (`positions.rs`): free positions let the noise of weak
-//! columns leak into the class widths.
+//! columns leak into the class widths. A column whose volume is not
+//! significant then takes no step of its own (`Problem::position_steps`).
 //! With `robust`, from the fourth iteration on every pixel carries a Tukey
 //! biweight of its residual (scale: the counting noise at its model value,
 //! an affine variance fitted to binned MADs — `robust::tukey_weights`), so that support
@@ -71,6 +71,8 @@ mod robust;
 mod support;
 
 use linear::{build_region, solve_residual};
+use problem::{Problem, Trust};
+use robust::tukey_weights;
 
 /// Positions have settled when no column moves by more than this many
 /// standard errors of its position in an iteration (or by 1e-3 px).
@@ -78,8 +80,6 @@ const POSITION_TOLERANCE_SE: f64 = 0.05;
 /// Widths (and the shape and plateau parameters) have settled below this
 /// relative step.
 const WIDTH_TOLERANCE: f64 = 1e-4;
-use problem::{Problem, Trust};
-use robust::tukey_weights;
 
 /// One column of the model.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
