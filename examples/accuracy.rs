@@ -125,11 +125,19 @@ fn progress(variant: &str, r: &Row) {
     let what = match &r.out.measured {
         Ok(m) => {
             let s = r.out.score.as_ref();
+            let sens = r.out.summary.as_ref().map_or((None, None), |s| {
+                (
+                    s.ratio_volume_background_sensitivity,
+                    s.ratio_volume_noise_sensitivity,
+                )
+            });
             format!(
-                "ratio {m:.4} (err {:+.4}), interior right {:.2}, ratio cols mislabelled {}",
+                "ratio {m:.4} (err {:+.4}), interior right {:.2}, ratio cols mislabelled {}, checks: background {:.3} noise {:.3}",
                 m - truth_or_nan(&r.out),
                 s.and_then(|s| s.frac_interior_right).unwrap_or(f64::NAN),
-                s.map_or(0, |s| s.n_ratio_mislabelled)
+                s.map_or(0, |s| s.n_ratio_mislabelled),
+                sens.0.unwrap_or(f64::NAN),
+                sens.1.unwrap_or(f64::NAN)
             )
         }
         Err(e) => format!("REFUSED: {e}"),

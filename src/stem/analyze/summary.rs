@@ -100,6 +100,16 @@ pub struct Summary {
     pub pixel_size_source: String,
     /// Input image.
     pub input: String,
+    /// `--neighbours joint`: relative change of the volume ratio in the
+    /// background check (refit on a finer background grid); null with
+    /// other fits.
+    #[serde(default)]
+    pub ratio_volume_background_sensitivity: Option<f64>,
+    /// `--neighbours joint`: relative change of the volume ratio in the
+    /// noise check (refit with the image's measured noise added once
+    /// more); null with other fits or a noise-free image.
+    #[serde(default)]
+    pub ratio_volume_noise_sensitivity: Option<f64>,
     /// Explanations for any null above.
     pub notes: Vec<String>,
     /// Non-fatal warnings.
@@ -152,6 +162,8 @@ pub fn summarise(input: &Path, r: &ColumnsResult, source: PixelSource) -> Summar
         pixel_size_angstrom: r.pixel_size_angstrom,
         pixel_size_source: source.name().into(),
         input: input.display().to_string(),
+        ratio_volume_background_sensitivity: r.lattice.background_sensitivity,
+        ratio_volume_noise_sensitivity: r.lattice.noise_sensitivity,
         notes,
         warnings: r.warnings.0.clone(),
     }

@@ -1,7 +1,7 @@
 //! The evidence checks of the column analysis before a ratio is given:
 //! the two classes' volumes must be separated ([`separation`]) and, with
 //! `--neighbours joint`, the volumes must not depend on the background
-//! model ([`background`]). Each refusal is one line naming the input
+//! model ([`background`]) nor move when the noise is doubled ([`noise`]). Each refusal is one line naming the input
 //! (docs/methods/columns.md, "Occupancy, interior, identity, refusals").
 
 use super::{detect, Column};
@@ -39,31 +39,49 @@ pub(super) fn separation(what: &str, columns: &mut [Column], limit: f64) -> Resu
     Ok(())
 }
 
+/// The Cs : Pb/Br mean-volume ratio of the ratio's columns
+/// (`columns[i].in_ratio`) with the volumes of `fits` (same columns in the
+/// same order); None without a converged column of either class.
+fn ratio_with(columns: &[Column], fits: &[Column]) -> Option<f64> {
+    let mean = |s: Sublattice| {
+        let v: Vec<f64> = columns
+            .iter()
+            .zip(fits)
+            .filter(|(c, k)| c.in_ratio && c.sublattice == s && k.fit.converged())
+            .map(|(_, k)| k.fit.params.volume())
+            .collect();
+        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+    };
+    Some(mean(Sublattice::Cs)? / mean(Sublattice::PbBr)?)
+}
+
+/// The ratios of `columns` and of `again` and their relative difference;
+/// Ok(None) when either has no ratio, Err(reason) beyond `limit`.
+fn sensitivity(
+    columns: &[Column],
+    again: &[Column],
+    limit: f64,
+) -> std::result::Result<Option<f64>, (f64, f64, f64)> {
+    let (Some(r), Some(r2)) = (ratio_with(columns, columns), ratio_with(columns, again)) else {
+        return Ok(None);
+    };
+    let rel = (r2 / r - 1.0).abs();
+    if rel.is_nan() || rel > limit {
+        return Err((r, r2, rel));
+    }
+    Ok(Some(rel))
+}
+
 /// The background check of the joint volumes: the Cs : Pb/Br volume ratio
 /// of the ratio's columns (`columns[i].in_ratio`) from the refit and from
 /// the check refit (`again`, same columns in the same order, finer
 /// background grid) must agree within
 /// [`detect::MAX_BACKGROUND_SENSITIVITY`]; otherwise the background under
 /// the particle is not separated from the columns and no ratio is given.
-pub(super) fn background(what: &str, columns: &[Column], again: &[Column]) -> Result<()> {
-    let ratio = |cols: &[Column]| -> Option<f64> {
-        let mean = |s: Sublattice| {
-            let v: Vec<f64> = columns
-                .iter()
-                .zip(cols)
-                .filter(|(c, k)| c.in_ratio && c.sublattice == s && k.fit.converged())
-                .map(|(_, k)| k.fit.params.volume())
-                .collect();
-            (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
-        };
-        Some(mean(Sublattice::Cs)? / mean(Sublattice::PbBr)?)
-    };
-    let (Some(r), Some(r2)) = (ratio(columns), ratio(again)) else {
-        return Ok(());
-    };
-    let rel = (r2 / r - 1.0).abs();
-    if rel.is_nan() || rel > detect::MAX_BACKGROUND_SENSITIVITY {
-        return Err(Error::Numerical {
+/// Returns the relative difference (None without a ratio to compare).
+pub(super) fn background(what: &str, columns: &[Column], again: &[Column]) -> Result<Option<f64>> {
+    sensitivity(columns, again, detect::MAX_BACKGROUND_SENSITIVITY).map_err(|(r, r2, rel)| {
+        Error::Numerical {
             what: what.to_string(),
             reason: format!(
                 "no ratio: the joint volumes depend on the background model: the Cs : Pb/Br ratio is {r:.4} with a background grid of {}a and {r2:.4} with {}a ({:.0} % apart, limit {:.0} %); the support under the particle (e.g. a plateau at its edge) is not separated from the columns",
@@ -72,9 +90,27 @@ pub(super) fn background(what: &str, columns: &[Column], again: &[Column]) -> Re
                 100.0 * rel,
                 100.0 * detect::MAX_BACKGROUND_SENSITIVITY
             ),
-        });
-    }
-    Ok(())
+        }
+    })
+}
+
+/// The noise check of the joint volumes: the ratio from the refit and from
+/// the refit of the same image with its measured noise added once more
+/// (`again`, [`detect::refit_with_added_noise`]) must agree within
+/// [`detect::MAX_NOISE_SENSITIVITY`]; otherwise the ratio moves with the
+/// noise (a noise-driven bias, or a noise error that large) and no ratio
+/// is given. Returns the relative difference.
+pub(super) fn noise(what: &str, columns: &[Column], again: &[Column]) -> Result<Option<f64>> {
+    sensitivity(columns, again, detect::MAX_NOISE_SENSITIVITY).map_err(|(r, r2, rel)| {
+        Error::Numerical {
+            what: what.to_string(),
+            reason: format!(
+                "no ratio: the joint volumes move with the noise: the Cs : Pb/Br ratio is {r:.4}, and {r2:.4} with the image's measured noise added once more ({:.0} % apart, limit {:.0} %); the dose is too low for the dim columns' widths and volumes (more frames or a larger particle)",
+                100.0 * rel,
+                100.0 * detect::MAX_NOISE_SENSITIVITY
+            ),
+        }
+    })
 }
 
 #[cfg(test)]
@@ -145,5 +181,18 @@ mod tests {
                 "{e}"
             );
         }
+    }
+
+    #[test]
+    fn noise_check_reports_the_change_and_refuses_beyond_the_limit() {
+        let (a, b) = pair(1.03);
+        let rel = noise("x", &a, &b).unwrap().unwrap();
+        assert!((rel - 0.03).abs() < 1e-9, "{rel}");
+        let (a, b) = pair(1.2);
+        let e = noise("img.tif", &a, &b).unwrap_err().to_string();
+        assert!(
+            e.contains("img.tif") && e.contains("move with the noise"),
+            "{e}"
+        );
     }
 }

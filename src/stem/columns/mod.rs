@@ -285,10 +285,17 @@ pub fn analyse_with(
     };
     let mut det = detect::detect(what, img.view(), ps, &dp, &mut warnings)?;
     let a_meas = det.report.measured_angstrom;
-    let check_fit = if p.neighbours == Neighbours::Joint {
-        let (refit, check) = joint_volumes(what, image, linear, &img, &det, a_meas / ps, &dp)?;
+    let check_fits = if p.neighbours == Neighbours::Joint {
+        let (refit, checks) = joint_volumes(
+            what,
+            (image, linear),
+            &img,
+            &det,
+            (a_meas / ps, p.seed),
+            &dp,
+        )?;
         det = refit;
-        Some(check)
+        Some(checks)
     } else {
         None
     };
@@ -300,18 +307,26 @@ pub fn analyse_with(
             && matches!(c.sublattice, Sublattice::Cs | Sublattice::PbBr)
             && (p.include_edge || !c.edge);
     }
-    if let Some(check) = check_fit {
-        let mut det_check = det.clone();
-        det_check.fit = check;
-        let again = column_fits(
-            img.view(),
-            &det_check,
-            p,
-            &lengths,
-            &mut Warnings::default(),
-        )
-        .map_err(|e| e.context(what))?;
-        checks::background(what, &columns, &again)?;
+    if let Some(fits) = check_fits {
+        let again = |fit: JointFit| {
+            let mut det_check = det.clone();
+            det_check.fit = fit;
+            column_fits(
+                img.view(),
+                &det_check,
+                p,
+                &lengths,
+                &mut Warnings::default(),
+            )
+            .map_err(|e| e.context(what))
+        };
+        let bg = checks::background(what, &columns, &again(fits.background)?)?;
+        let noise = match fits.noise {
+            Some(noisy) => checks::noise(what, &columns, &again(noisy)?)?,
+            None => None,
+        };
+        det.report.background_sensitivity = bg;
+        det.report.noise_sensitivity = noise;
     }
     checks::separation(what, &mut columns, dp.max_mismatch_fraction)?;
     let assignment = assignment_of(&det, &columns);
@@ -358,24 +373,32 @@ pub fn analyse_with(
     })
 }
 
+/// The check refits of the joint volumes: on a finer background grid
+/// (compared by [`checks::background`]) and with the noise doubled
+/// (compared by [`checks::noise`]; `None` on a noise-free image).
+struct CheckFits {
+    background: JointFit,
+    noise: Option<JointFit>,
+}
+
 /// The volumes of `--neighbours joint`: the joint fit again with a shared
 /// elliptical shape and a finer background grid ([`detect::refit`]) on the
-/// linear image when given (else on `img`), and the check refit on a finer
-/// grid still ([`detect::refit_with_grid`], compared by
-/// [`checks::background`]), both from the same start. The occupancy,
+/// linear image when given (else on `img`), and the two check refits from
+/// the same start: on a finer grid still ([`detect::refit_with_grid`]) and
+/// on the image with its measured noise added once more
+/// ([`detect::refit_with_added_noise`], seeded by `seed`). The occupancy,
 /// interior and classes are decided again on the refit's volumes
-/// ([`detect::reclassify`]); when the occupied sites change, both refits
+/// ([`detect::reclassify`]); when the occupied sites change, the refits
 /// run once more from there (the plateau term's outline follows them).
-/// Returns (the detection with the refit, check refit).
+/// Returns (the detection with the refit, check refits).
 fn joint_volumes(
     what: &str,
-    image: &Image,
-    linear: Option<&Image>,
+    (image, linear): (&Image, Option<&Image>),
     img: &Array2<f64>,
     det: &detect::Detection,
-    a_px: f64,
+    (a_px, seed): (f64, u64),
     dp: &DetectParams,
-) -> Result<(detect::Detection, JointFit)> {
+) -> Result<(detect::Detection, CheckFits)> {
     let converted;
     let l = match linear {
         Some(lin) => {
@@ -394,17 +417,31 @@ fn joint_volumes(
     };
     let refit =
         |det: &detect::Detection| detect::refit(l.view(), det, a_px).map_err(|e| e.context(what));
-    let check = |det: &detect::Detection| {
-        detect::refit_with_grid(l.view(), det, a_px, detect::CHECK_BACKGROUND_SPACING_A)
-            .map_err(|e| e.context(what))
+    // Both checks from `det`, the noise check with the noise measured by
+    // `noise_of`'s refit (in parallel).
+    let checks = |det: &detect::Detection, noise_of: &JointFit| -> Result<CheckFits> {
+        let (background, noise) = rayon::join(
+            || detect::refit_with_grid(l.view(), det, a_px, detect::CHECK_BACKGROUND_SPACING_A),
+            || {
+                noise_of
+                    .noise
+                    .map(|nm| detect::refit_with_added_noise(l.view(), det, a_px, &nm, seed))
+            },
+        );
+        Ok(CheckFits {
+            background: background.map_err(|e| e.context(what))?,
+            noise: noise.transpose().map_err(|e| e.context(what))?,
+        })
     };
     let first = detect::reclassify(what, det, refit(det)?, dp)?;
     if detect::occupied_sites(&first) == detect::occupied_sites(det) {
-        return Ok((first, check(det)?));
+        let c = checks(det, &first.fit)?;
+        return Ok((first, c));
     }
     // The plateau's outline and the interior follow the occupancy of the
-    // volumes: both refits once more from the first (in parallel).
-    let (fit, again) = rayon::join(|| refit(&first), || check(&first));
+    // volumes: the refit and its checks once more from the first (in
+    // parallel; the noise is the first refit's).
+    let (fit, again) = rayon::join(|| refit(&first), || checks(&first, &first.fit));
     Ok((detect::reclassify(what, &first, fit?, dp)?, again?))
 }
 

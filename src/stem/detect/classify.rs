@@ -84,6 +84,8 @@ pub(super) fn classify(
         sigma_px: fit.sigma_px.clone(),
         joint_iterations: fit.iterations,
         joint_converged: fit.converged,
+        background_sensitivity: None,
+        noise_sensitivity: None,
     };
     Ok(c.detection(fit, (lattice, mask, report), model))
 }

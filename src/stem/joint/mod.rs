@@ -72,7 +72,8 @@ mod support;
 
 use linear::{build_region, solve_residual};
 use problem::{Problem, Trust};
-use robust::tukey_weights;
+pub use robust::NoiseModel;
+use robust::{noise_model, tukey_weights};
 
 /// Positions have settled when no column moves by more than this many
 /// standard errors of its position in an iteration (or by 1e-3 px).
@@ -183,6 +184,9 @@ pub struct JointFit {
     /// the pixels it was measured on; `None` without robust weights or
     /// with too few such pixels (see the module doc).
     pub support_excess: Option<(f64, usize)>,
+    /// The counting noise measured on the final residual (see
+    /// [`NoiseModel`]); `None` when every residual is zero.
+    pub noise: Option<NoiseModel>,
 }
 
 impl JointFit {
@@ -375,6 +379,7 @@ pub fn fit(
         if p.position_smoothing_px > 0.0 {
             let se: Vec<f64> = steps.iter().map(|s| s.se_px).collect();
             (x, y) = positions::smoothed(cols, (&x, &y), &se, p.position_smoothing_px);
+            positions::within_reach(cols, (&mut x, &mut y), p.max_shift_px);
         }
         // Largest move, in px and relative to the position's standard error.
         let (mut max_step, mut max_step_se): (f64, f64) = (0.0, 0.0);
@@ -395,7 +400,9 @@ pub fn fit(
     } else {
         None
     };
-    pr.finish(&st, &u, (x, y), &theta, (it, converged), excess)
+    let mut out = pr.finish(&st, &u, (x, y), &theta, (it, converged), excess)?;
+    out.noise = noise_model(&resid, &pr.reg.data);
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -129,6 +129,21 @@ fn affine_part(
     }
 }
 
+/// Each column moved back to within `reach_px` of its start (along the
+/// line to its start) when further: the bound of `max_shift_px` holds for
+/// the averaged positions too (the affine part of a class may carry a
+/// column past it).
+pub(super) fn within_reach(cols: &[JointColumn], (x, y): (&mut [f64], &mut [f64]), reach_px: f64) {
+    for ((c, xi), yi) in cols.iter().zip(x.iter_mut()).zip(y.iter_mut()) {
+        let (dx, dy) = (*xi - c.x, *yi - c.y);
+        let d = dx.hypot(dy);
+        if d > reach_px {
+            *xi = c.x + dx * reach_px / d;
+            *yi = c.y + dy * reach_px / d;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,5 +252,27 @@ mod tests {
                 sx[i]
             );
         }
+    }
+
+    #[test]
+    fn columns_beyond_reach_are_moved_back_along_the_line_to_their_start() {
+        let cols = [
+            JointColumn {
+                x: 10.0,
+                y: 10.0,
+                class: 0,
+                fixed: false,
+            },
+            JointColumn {
+                x: 0.0,
+                y: 0.0,
+                class: 0,
+                fixed: false,
+            },
+        ];
+        let (mut x, mut y) = (vec![13.0, 0.5], vec![14.0, 0.0]);
+        within_reach(&cols, (&mut x, &mut y), 2.0);
+        assert!((x[0] - 11.2).abs() < 1e-12 && (y[0] - 11.6).abs() < 1e-12);
+        assert_eq!((x[1], y[1]), (0.5, 0.0));
     }
 }

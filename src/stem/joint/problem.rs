@@ -426,6 +426,7 @@ impl Problem<'_> {
                 edge_px: theta[j + 1].exp(),
             }),
             support_excess,
+            noise: None,
         })
     }
 }
