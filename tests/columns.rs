@@ -266,6 +266,13 @@ fn weak_evidence_is_refused_with_a_reason() {
         ..ColumnsParams::default()
     };
     refused(&good, &far, "from the expected");
+    // The given constant √2 × the measured one: named as the combined
+    // lattice of both classes.
+    let combined = ColumnsParams {
+        lattice_angstrom: qdscope::stem::synth::LATTICE_ANGSTROM * std::f64::consts::SQRT_2,
+        ..ColumnsParams::default()
+    };
+    refused(&good, &combined, "combined lattice of both column classes");
     // A particle too small for a ratio.
     let small = noise_free(&SynthParams {
         n_cells: 2,

@@ -6,8 +6,9 @@
 //!    region (an intensity mask smoothed by a, as the window): cube-axis
 //!    basis a₁, a₂ and a site of the brighter class. The given lattice
 //!    constant is a check only: > 5 % off warns, > 20 % off refuses (a
-//!    combined lattice a/√2 found in place of a means the two classes look
-//!    alike; a superstructure, 2a, is not this material).
+//!    combined lattice a/√2 found in place of a — named as such — means the
+//!    (1,0) reflections are too weak: very few cells, or two classes that
+//!    look alike; a superstructure, 2a, is not this material).
 //! 2. **Crystal mask**: the local amplitude of the four strongest lattice
 //!    reflections (g₁, g₂, g₁ ± g₂; Gaussian masks in Fourier space, real-
 //!    space resolution ≈ a/2), thresholded by Otsu's method, largest
@@ -333,6 +334,15 @@ pub fn detect(
         ));
     }
     let dev = a_meas / p.expected_lattice_angstrom - 1.0;
+    if (a_meas * std::f64::consts::SQRT_2 / p.expected_lattice_angstrom - 1.0).abs() < 0.05 {
+        return Err(refuse(
+            what,
+            format!(
+                "the lattice found, {a_meas:.3} Å, is the combined lattice of both column classes (a/√2 of the expected {:.3} Å): the cubic cell's (1,0) reflections are too weak to index — a particle of very few cells, or two classes that look alike",
+                p.expected_lattice_angstrom
+            ),
+        ));
+    }
     if dev.abs() > p.refuse_fraction {
         return Err(refuse(
             what,
