@@ -76,15 +76,17 @@ impl Gaussian7 {
 #[serde(rename_all = "snake_case")]
 pub enum Neighbours {
     /// Each column alone in its disk (the study's procedure; default: the
-    /// smallest error on the randomized benchmark today).
+    /// fastest, and it refuses the fewest inputs, but its ratio errs more
+    /// than the joint fit's on the randomized benchmark — docs/benchmarks.md).
     Single,
     /// Refit after subtracting the neighbours' fitted models (2 sweeps).
     Sweep,
     /// Every column of the particle in one model with a width per class
     /// (`stem::joint`): unbiased volumes where neighbours overlap on clean
     /// Gaussian columns; volumes measured on the linear average and checked
-    /// against a finer background model (no ratio when they differ by
-    /// > 5 %); slower (docs/methods/columns.md).
+    /// against a finer background model and against the image with its
+    /// noise added once more (no ratio when either moves it by > 5 %);
+    /// about 3× slower (docs/methods/columns.md).
     Joint,
 }
 
