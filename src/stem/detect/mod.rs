@@ -334,24 +334,25 @@ pub fn detect(
         ));
     }
     let dev = a_meas / p.expected_lattice_angstrom - 1.0;
-    if (a_meas * std::f64::consts::SQRT_2 / p.expected_lattice_angstrom - 1.0).abs() < 0.05 {
-        return Err(refuse(
-            what,
-            format!(
-                "the lattice found, {a_meas:.3} Å, is the combined lattice of both column classes (a/√2 of the expected {:.3} Å): the cubic cell's (1,0) reflections are too weak to index — a particle of very few cells, or two classes that look alike",
-                p.expected_lattice_angstrom
-            ),
-        ));
-    }
     if dev.abs() > p.refuse_fraction {
+        // Within 5 % of a/√2: the combined lattice of both classes, named.
+        let combined =
+            (a_meas * std::f64::consts::SQRT_2 / p.expected_lattice_angstrom - 1.0).abs() < 0.05;
         return Err(refuse(
             what,
-            format!(
-                "measured lattice constant {a_meas:.3} Å is {:+.0} % from the expected {:.3} Å (limit ±{:.0} %; give the material's constant, or the two classes look alike)",
-                100.0 * dev,
-                p.expected_lattice_angstrom,
-                100.0 * p.refuse_fraction
-            ),
+            if combined {
+                format!(
+                    "the lattice found, {a_meas:.3} Å, is the combined lattice of both column classes (a/√2 of the expected {:.3} Å): the cubic cell's (1,0) reflections are too weak to index — a particle of very few cells, or two classes that look alike",
+                    p.expected_lattice_angstrom
+                )
+            } else {
+                format!(
+                    "measured lattice constant {a_meas:.3} Å is {:+.0} % from the expected {:.3} Å (limit ±{:.0} %; give the material's constant, or the two classes look alike)",
+                    100.0 * dev,
+                    p.expected_lattice_angstrom,
+                    100.0 * p.refuse_fraction
+                )
+            },
         ));
     }
     if dev.abs() > p.warn_fraction {
