@@ -91,7 +91,7 @@ fn report(
     for (grid, f) in [
         (
             detect::REFIT_BACKGROUND_SPACING_A,
-            detect::refit(vol_img.view(), det, a_px),
+            detect::refit(vol_img.view(), det, a_px, None),
         ),
         (
             detect::CHECK_BACKGROUND_SPACING_A,
@@ -100,6 +100,7 @@ fn report(
                 det,
                 a_px,
                 detect::CHECK_BACKGROUND_SPACING_A,
+                None,
             ),
         ),
     ] {

@@ -22,13 +22,14 @@ pub(super) struct CheckFits {
 
 /// The volumes of `--neighbours joint`: the joint fit again with a shared
 /// elliptical shape and a finer background grid ([`detect::refit`]) on the
-/// linear image when given (else on `img`), and the two check refits from
-/// the same start: on a finer grid still ([`detect::refit_with_grid`]) and
-/// on the image with its measured noise added once more
-/// ([`detect::refit_with_added_noise`], seeded by `seed`). The occupancy,
-/// interior and classes are decided again on the refit's volumes
-/// ([`detect::reclassify`]); when the occupied sites change, the refits
-/// run once more from there (the plateau term's outline follows them).
+/// linear image when given (else on `img`), and the two check refits,
+/// which start from the refit's state: on a finer grid still
+/// ([`detect::refit_with_grid`]) and on the image with its measured noise
+/// added once more ([`detect::refit_with_added_noise`], seeded by `seed`).
+/// The occupancy, interior and classes are decided again on the refit's
+/// volumes ([`detect::reclassify`]); when the occupied sites change, the
+/// refits run once more from there (the plateau term's outline follows
+/// them), again from the first refit's state.
 /// Returns (the detection with the refit, check refits).
 pub(super) fn joint_volumes(
     what: &str,
@@ -54,17 +55,21 @@ pub(super) fn joint_volumes(
         }
         None => img,
     };
-    let refit =
-        |det: &detect::Detection| detect::refit(l.view(), det, a_px).map_err(|e| e.context(what));
-    // Both checks from `det`, the noise check with the noise measured by
-    // `noise_of`'s refit (in parallel).
-    let checks = |det: &detect::Detection, noise_of: &JointFit| -> Result<CheckFits> {
+    let refit = |det: &detect::Detection, start: Option<&JointFit>| {
+        detect::refit(l.view(), det, a_px, start).map_err(|e| e.context(what))
+    };
+    // Both checks of `det`, from the state of its refit `from` and with
+    // the noise `from` measured (in parallel).
+    let checks = |det: &detect::Detection, from: &JointFit| -> Result<CheckFits> {
         let (background, noise) = rayon::join(
-            || detect::refit_with_grid(l.view(), det, a_px, detect::CHECK_BACKGROUND_SPACING_A),
             || {
-                noise_of
-                    .noise
-                    .map(|nm| detect::refit_with_added_noise(l.view(), det, a_px, &nm, seed))
+                let spacing = detect::CHECK_BACKGROUND_SPACING_A;
+                detect::refit_with_grid(l.view(), det, a_px, spacing, Some(from))
+            },
+            || {
+                from.noise.map(|nm| {
+                    detect::refit_with_added_noise(l.view(), det, a_px, (&nm, seed), Some(from))
+                })
             },
         );
         Ok(CheckFits {
@@ -72,15 +77,18 @@ pub(super) fn joint_volumes(
             noise: noise.transpose().map_err(|e| e.context(what))?,
         })
     };
-    let first = detect::reclassify(what, det, refit(det)?, dp)?;
+    let first = detect::reclassify(what, det, refit(det, None)?, dp)?;
     if detect::occupied_sites(&first) == detect::occupied_sites(det) {
         let c = checks(det, &first.fit)?;
         return Ok((first, c));
     }
     // The plateau's outline and the interior follow the occupancy of the
-    // volumes: the refit and its checks once more from the first (in
-    // parallel; the noise is the first refit's).
-    let (fit, again) = rayon::join(|| refit(&first), || checks(&first, &first.fit));
+    // volumes: the refit and its checks once more, from the first refit's
+    // state (in parallel; the noise is the first refit's).
+    let (fit, again) = rayon::join(
+        || refit(&first, Some(&first.fit)),
+        || checks(&first, &first.fit),
+    );
     Ok((detect::reclassify(what, &first, fit?, dp)?, again?))
 }
 

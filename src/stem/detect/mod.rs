@@ -436,12 +436,19 @@ pub fn detect(
 /// the linear image the volumes are measured on), from `det`'s lattice
 /// sites and widths, with one elliptical shape shared by all classes, a finer
 /// background grid (`REFIT_BACKGROUND_SPACING_A`) and Tukey weights on the
-/// residual (texture of the support).
+/// residual (texture of the support). With `start` (an earlier refit of
+/// `det`'s sites) the iterations start from its state
+/// ([`joint::fit_from`]).
 ///
 /// # Errors
 /// As [`joint::fit`].
-pub fn refit(img: ArrayView2<f64>, det: &Detection, a_px: f64) -> Result<JointFit> {
-    refit_with_grid(img, det, a_px, REFIT_BACKGROUND_SPACING_A)
+pub fn refit(
+    img: ArrayView2<f64>,
+    det: &Detection,
+    a_px: f64,
+    start: Option<&JointFit>,
+) -> Result<JointFit> {
+    refit_with_grid(img, det, a_px, REFIT_BACKGROUND_SPACING_A, start)
 }
 
 /// The noise check of the volumes: [`refit`] of `img` with the noise
@@ -456,11 +463,11 @@ pub fn refit_with_added_noise(
     img: ArrayView2<f64>,
     det: &Detection,
     a_px: f64,
-    noise: &joint::NoiseModel,
-    seed: u64,
+    (noise, seed): (&joint::NoiseModel, u64),
+    start: Option<&JointFit>,
 ) -> Result<JointFit> {
     let noisy = noise.perturbed(img, seed);
-    refit(noisy.view(), det, a_px)
+    refit(noisy.view(), det, a_px, start)
 }
 
 /// [`refit`] with the background node spacing given in lattice constants
@@ -474,9 +481,10 @@ pub fn refit_with_grid(
     det: &Detection,
     a_px: f64,
     spacing_a: f64,
+    start: Option<&JointFit>,
 ) -> Result<JointFit> {
     let (cols, jp) = refit_model(det, a_px, spacing_a);
-    joint::fit(img, Some(det.model.region.view()), &cols, &jp)
+    joint::fit_from(img, Some(det.model.region.view()), &cols, &jp, start)
 }
 
 /// The columns (every site of `det`, starting on `det`'s affine lattice,

@@ -5,6 +5,7 @@
 use ndarray::ArrayView2;
 use rayon::prelude::*;
 
+use super::normal::Factor;
 use super::JointColumn;
 use crate::error::{Error, Result};
 
@@ -263,6 +264,9 @@ pub(super) struct Linear<'a> {
     pub(super) n: usize,
     pub(super) nb: usize,
     pub(super) smooth: f64,
+    /// The factored normal matrix (of these or nearby nonlinear
+    /// parameters) preconditioning the solves; Jacobi without.
+    pub(super) pre: Option<&'a Factor>,
 }
 
 impl Linear<'_> {
@@ -326,7 +330,7 @@ impl Linear<'_> {
         out
     }
     /// `out` = (AᵀWA + λL + εI_b) u; `m` is scratch of the region's size.
-    fn normal_into(&self, u: &[f64], m: &mut [f64], out: &mut [f64]) {
+    pub(super) fn normal_into(&self, u: &[f64], m: &mut [f64], out: &mut [f64]) {
         self.forward_into(u, m);
         self.adjoint_weighted_into(m, out);
         let (gy, gx) = self.reg.grid;
@@ -417,17 +421,16 @@ pub(super) fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-/// Jacobi-preconditioned CG on the normal equations, from `u`.
+/// Preconditioned CG on the normal equations, from `u`: with the factored
+/// normal matrix `op.pre` when given, else Jacobi.
 pub(super) fn solve(op: &Linear, data: &[f64], u: &mut [f64]) {
     let rhs = op.adjoint_weighted(data);
     let mut m = vec![0.0; op.reg.px.len()];
-    pcg(
-        &mut |v, out| op.normal_into(v, &mut m, out),
-        &rhs,
-        &op.diagonal(),
-        u,
-        400,
-    );
+    let mut apply = |v: &[f64], out: &mut [f64]| op.normal_into(v, &mut m, out);
+    match op.pre {
+        Some(f) => pcg_with(&mut apply, &rhs, &|r, z| f.apply(r, z), u, 400),
+        None => pcg(&mut apply, &rhs, &op.diagonal(), u, 400),
+    }
 }
 
 /// Conjugate gradients on A·u = rhs (A symmetric positive definite, given
@@ -441,10 +444,27 @@ pub(super) fn pcg(
     u: &mut [f64],
     max_iter: usize,
 ) {
+    let jacobi = |r: &[f64], z: &mut [f64]| {
+        for ((z, r), m) in z.iter_mut().zip(r).zip(minv) {
+            *z = r * m;
+        }
+    };
+    pcg_with(apply, rhs, &jacobi, u, max_iter);
+}
+
+/// [`pcg`] with the preconditioner `precond(r, z)`: z = M⁻¹·r.
+pub(super) fn pcg_with(
+    apply: &mut dyn FnMut(&[f64], &mut [f64]),
+    rhs: &[f64],
+    precond: &dyn Fn(&[f64], &mut [f64]),
+    u: &mut [f64],
+    max_iter: usize,
+) {
     let mut ap = vec![0.0; u.len()];
     apply(u, &mut ap);
     let mut r: Vec<f64> = rhs.iter().zip(&ap).map(|(a, b)| a - b).collect();
-    let mut z: Vec<f64> = r.iter().zip(minv).map(|(a, b)| a * b).collect();
+    let mut z = vec![0.0; u.len()];
+    precond(&r, &mut z);
     let mut p = z.clone();
     let mut rz = dot(&r, &z);
     let r0 = dot(rhs, rhs).sqrt().max(1e-300);
@@ -462,9 +482,7 @@ pub(super) fn pcg(
             u[k] += alpha * p[k];
             r[k] -= alpha * ap[k];
         }
-        for k in 0..u.len() {
-            z[k] = r[k] * minv[k];
-        }
+        precond(&r, &mut z);
         let rz1 = dot(&r, &z);
         let beta = rz1 / rz;
         rz = rz1;

@@ -6,6 +6,7 @@ use nalgebra::{Matrix3, Vector3};
 use rayon::prelude::*;
 
 use super::linear::{dot, solve_residual, stamps, Linear, Region, Shape, Stamps, Terms};
+use super::normal::Factor;
 use super::support::{support_excess, volume_shift};
 use super::{plateau, JointColumn, JointFit, JointParams, PlateauFit};
 use crate::error::{Error, Result};
@@ -14,12 +15,24 @@ use crate::error::{Error, Result};
 /// fitted (see [`Problem::position_steps`]).
 pub(super) const MIN_VOLUME_SIGNIFICANCE: f64 = 3.0;
 
+/// Largest step of the plateau's offset per iteration, in its reach, and
+/// of its ln edge width. With 0.1 and 0.3 the offset crawled at its bound
+/// for a dozen iterations toward where a plateau of no height ends (the
+/// region's edge), and every refit ran to its iteration limit; the trust
+/// radius ([`Trust`]) still halves on a reversal.
+const MAX_OFFSET_STEP: f64 = 0.3;
+const MAX_LN_EDGE_STEP: f64 = 0.6;
+
 /// A column's position step (px) and the standard error of its position.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct PositionStep {
     pub(super) dx: f64,
     pub(super) dy: f64,
     pub(super) se_px: f64,
+    /// Whether the column's volume is significant (at least
+    /// [`MIN_VOLUME_SIGNIFICANCE`] standard errors): only such columns'
+    /// steps decide whether the positions have settled.
+    pub(super) significant: bool,
 }
 
 /// Step bounds of the plateau's offset and edge that shrink when a step
@@ -107,7 +120,14 @@ impl Problem<'_> {
         self.map[0].len()
     }
     pub(super) fn terms(&self, x: &[f64], y: &[f64], theta: &[f64]) -> Terms {
-        let st = stamps(
+        Terms {
+            st: self.stamps_at(x, y, theta),
+            plateau: self.plateau_values(theta),
+        }
+    }
+    /// The columns' stamps at positions (x, y) and parameters `theta`.
+    fn stamps_at(&self, x: &[f64], y: &[f64], theta: &[f64]) -> Stamps {
+        stamps(
             &self.reg,
             x,
             y,
@@ -116,21 +136,37 @@ impl Problem<'_> {
             &self.p.sigma_px,
             self.p.reach_sigma,
             self.shape(theta),
-        );
-        let plateau = match self.plateau_at() {
+        )
+    }
+    /// The plateau's value at each region pixel (empty without one).
+    fn plateau_values(&self, theta: &[f64]) -> Vec<f64> {
+        match self.plateau_at() {
             Some(j) => {
                 let (o, e) = (theta[j], theta[j + 1].exp());
                 self.dist.iter().map(|d| plateau::step(*d, o, e)).collect()
             }
             None => Vec::new(),
-        };
-        Terms { st, plateau }
+        }
     }
     pub(super) fn op<'b>(&'b self, t: &'b Terms) -> Linear<'b> {
+        self.op_with(t, None)
+    }
+    /// [`Self::op`] preconditioned by `pre` (a factored normal matrix of
+    /// these or nearby parameters).
+    pub(super) fn op_with<'b>(&'b self, t: &'b Terms, pre: Option<&'b Factor>) -> Linear<'b> {
+        self.linear(&t.st, &t.plateau, pre)
+    }
+    fn linear<'b>(
+        &'b self,
+        st: &'b Stamps,
+        plateau: &'b [f64],
+        pre: Option<&'b Factor>,
+    ) -> Linear<'b> {
         Linear {
+            pre,
             reg: &self.reg,
-            st: &t.st,
-            plateau: &t.plateau,
+            st,
+            plateau,
             n: self.cols.len(),
             nb: self.nb,
             smooth: self.smooth,
@@ -165,6 +201,7 @@ impl Problem<'_> {
             dx: 0.0,
             dy: 0.0,
             se_px: f64::INFINITY,
+            significant: false,
         };
         (0..self.cols.len())
             .into_par_iter()
@@ -191,7 +228,8 @@ impl Problem<'_> {
                 // Residual variance per pixel over the stamp (weighted).
                 let var = if ww > 3.0 { rr / (ww - 3.0) } else { 0.0 };
                 let se_v = (var * inv[(0, 0)]).max(0.0).sqrt();
-                if smoothing && u[i] < MIN_VOLUME_SIGNIFICANCE * se_v {
+                let significant = u[i] >= MIN_VOLUME_SIGNIFICANCE * se_v;
+                if smoothing && !significant {
                     return HELD;
                 }
                 let se_px = (var * 0.5 * (inv[(1, 1)] + inv[(2, 2)])).max(0.0).sqrt();
@@ -217,6 +255,7 @@ impl Problem<'_> {
                     dx: c.x + nx - x[i],
                     dy: c.y + ny - y[i],
                     se_px,
+                    significant,
                 }
             })
             .collect()
@@ -227,14 +266,16 @@ impl Problem<'_> {
     /// constant background and the columns' common level). One Gauss–Newton
     /// step on the projected residual, Jacobian by forward differences.
     /// Returns the largest relative step.
-    /// `r0` is the residual of the solved linear part at `theta` (the
-    /// caller's solve; `u` its solution).
+    /// `base` are the terms at (x, y, `theta`), `r0` the residual of the
+    /// solved linear part there (the
+    /// caller's solve; `u` its solution, `pre` the factored normal matrix at
+    /// `theta` that preconditions the trial solves).
     pub(super) fn width_step(
         &self,
-        (x, y): (&[f64], &[f64]),
+        (x, y, base): (&[f64], &[f64], &Terms),
         r0: &[f64],
         theta: &mut [f64],
-        u: &[f64],
+        (u, pre): (&[f64], Option<&Factor>),
         trust: &mut Trust,
     ) -> f64 {
         let nw = theta.len();
@@ -254,9 +295,16 @@ impl Problem<'_> {
                 };
                 let mut th = theta.to_vec();
                 th[w] += h;
-                let t1 = self.terms(x, y, &th);
+                // The plateau's parameters leave the stamps as they are,
+                // the others the plateau.
                 let mut u1 = u.to_vec();
-                let r1 = solve_residual(&self.op(&t1), &mut u1);
+                let r1 = if plateau.is_some_and(|j| w == j || w == j + 1) {
+                    let p1 = self.plateau_values(&th);
+                    solve_residual(&self.linear(&base.st, &p1, pre), &mut u1)
+                } else {
+                    let s1 = self.stamps_at(x, y, &th);
+                    solve_residual(&self.linear(&s1, &base.plateau, pre), &mut u1)
+                };
                 // d(model)/dθ = −d(residual)/dθ.
                 r0.iter().zip(&r1).map(|(a, b)| (a - b) / h).collect()
             })
@@ -295,22 +343,17 @@ impl Problem<'_> {
                     rel = rel.max((step / *t).abs());
                 }
             } else if Some(w) == plateau {
-                // Offset, px, counted as 1e-2 × its step: the width
-                // tolerance asks for 0.01 px.
+                // Offset, px.
                 let r = self.plateau_reach;
-                let step = trust.clamp(w, d, 0.1 * r);
+                let step = trust.clamp(w, d, MAX_OFFSET_STEP * r);
                 if step.is_finite() {
-                    let t1 = (*t + step).clamp(-r, r);
-                    rel = rel.max(1e-2 * (t1 - *t).abs());
-                    *t = t1;
+                    *t = (*t + step).clamp(-r, r);
                 }
             } else if plateau.is_some_and(|j| w == j + 1) {
                 // ln edge width.
-                let step = trust.clamp(w, d, 0.3);
+                let step = trust.clamp(w, d, MAX_LN_EDGE_STEP);
                 if step.is_finite() {
-                    let t1 = (*t + step).clamp(0.5f64.ln(), self.plateau_reach.ln());
-                    rel = rel.max(1e-2 * (t1 - *t).abs());
-                    *t = t1;
+                    *t = (*t + step).clamp(0.5f64.ln(), self.plateau_reach.ln());
                 }
             } else {
                 let step = d.clamp(-0.05, 0.05);
@@ -320,7 +363,38 @@ impl Problem<'_> {
                 }
             }
         }
+        if plateau.is_some() {
+            rel = rel.max(self.plateau_change(&base.plateau, theta, u, r0));
+        }
         rel
+    }
+    /// How far the plateau's offset and edge step moved the plateau term
+    /// (from `old` to its value at `theta`, times its height in `u`): the
+    /// largest change at any pixel in units of 100 × the residual's RMS
+    /// (from `r0`), so that `WIDTH_TOLERANCE` (10⁻³) asks for 10 % of the
+    /// noise. A plateau of no height has settled
+    /// wherever its offset and edge are — they are not defined then, and
+    /// counted as a step of their own (0.01 px) they held every refit to
+    /// its iteration limit.
+    fn plateau_change(&self, old: &[f64], theta: &[f64], u: &[f64], r0: &[f64]) -> f64 {
+        let h = u[self.cols.len() + self.nb];
+        let new = self.plateau_values(theta);
+        let moved = old
+            .iter()
+            .zip(&new)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        let w = &self.reg.weight;
+        let (ss, sw) = r0
+            .iter()
+            .zip(w)
+            .fold((0.0, 0.0), |(a, b), (r, w)| (a + w * r * r, b + w));
+        let rms = if sw > 0.0 { (ss / sw).sqrt() } else { 0.0 };
+        if rms > 0.0 {
+            1e-2 * (h * moved).abs() / rms
+        } else {
+            0.0
+        }
     }
     /// With robust weights: the support's excess over its robust location
     /// (`support::support_excess`, from the residual `resid` of the solved
