@@ -315,39 +315,10 @@ pub fn fit_from(
     start: Option<&JointFit>,
 ) -> Result<JointFit> {
     let map = validate(cols, p)?;
-    if let Some(s) = start {
-        if s.x.len() != cols.len() || s.y.len() != cols.len() || s.sigma_px.len() != map.len() {
-            return Err(Error::param(
-                "joint fit start",
-                format!(
-                    "a fit of {} columns and {} classes for {} columns and {} classes",
-                    s.x.len(),
-                    s.sigma_px.len(),
-                    cols.len(),
-                    map.len()
-                ),
-            ));
-        }
-    }
+    let hull = check_inputs(image.dim(), within.as_ref(), cols, (p, map.len()), start)?;
     let mut theta = start_widths(&map, start.map_or(&p.sigma_px, |s| &s.sigma_px));
     if p.elliptical {
         theta.extend(start.map_or([0.0, 0.0], |s| s.shape_q));
-    }
-    let hull = plateau::convex_hull(&p.plateau_sites);
-    if !p.plateau_sites.is_empty() && hull.len() < 3 {
-        return Err(Error::param(
-            "joint fit plateau",
-            format!("the outline of {} sites has no area", p.plateau_sites.len()),
-        ));
-    }
-    if let Some(m) = &within {
-        if m.dim() != image.dim() {
-            return Err(Error::shape(
-                "joint fit region mask",
-                format!("{:?}", image.dim()),
-                format!("{:?}", m.dim()),
-            ));
-        }
     }
     // The region is fixed at the start (reach of the widest class, +50 %
     // headroom for width growth); stamps are clipped to it.
@@ -429,25 +400,7 @@ pub fn fit_from(
             (&u, fac.as_ref()),
             &mut trust,
         );
-        let (x0, y0) = (x.clone(), y.clone());
-        for (i, s) in steps.iter().enumerate() {
-            x[i] += s.dx;
-            y[i] += s.dy;
-        }
-        if p.position_smoothing_px > 0.0 {
-            let se: Vec<f64> = steps.iter().map(|s| s.se_px).collect();
-            (x, y) = positions::smoothed(cols, (&x, &y), &se, p.position_smoothing_px);
-            positions::within_reach(cols, (&mut x, &mut y), p.max_shift_px);
-        }
-        // Largest move, in px and relative to the position's standard error.
-        let (mut max_step, mut max_step_se): (f64, f64) = (0.0, 0.0);
-        // Only columns with a significant volume: the position of an empty
-        // site is set by the noise and need not settle.
-        for (i, s) in steps.iter().enumerate().filter(|(_, s)| s.significant) {
-            let l = (x[i] - x0[i]).hypot(y[i] - y0[i]);
-            max_step = max_step.max(l);
-            max_step_se = max_step_se.max(l / s.se_px);
-        }
+        let (max_step, max_step_se) = apply_steps(cols, p, &steps, (&mut x, &mut y));
         st = pr.terms(&x, &y, &theta);
         if (max_step < 1e-3 || max_step_se < POSITION_TOLERANCE_SE) && max_rel < WIDTH_TOLERANCE {
             converged = true;
@@ -464,6 +417,78 @@ pub fn fit_from(
     let mut out = pr.finish(&st, &u, (x, y), &theta, (it, converged), excess)?;
     out.noise = noise_model(&resid, &pr.reg.data);
     Ok(out)
+}
+
+/// The checks of [`fit_from`]'s inputs beyond [`validate`] (`n_classes`
+/// classes): the start's size, the plateau's outline (returned; empty
+/// without plateau sites), the region mask's shape.
+fn check_inputs(
+    dim: (usize, usize),
+    within: Option<&ArrayView2<bool>>,
+    cols: &[JointColumn],
+    (p, n_classes): (&JointParams, usize),
+    start: Option<&JointFit>,
+) -> Result<Vec<[f64; 2]>> {
+    if let Some(s) = start {
+        if s.x.len() != cols.len() || s.y.len() != cols.len() || s.sigma_px.len() != n_classes {
+            return Err(Error::param(
+                "joint fit start",
+                format!(
+                    "a fit of {} columns and {} classes for {} columns and {n_classes} classes",
+                    s.x.len(),
+                    s.sigma_px.len(),
+                    cols.len(),
+                ),
+            ));
+        }
+    }
+    let hull = plateau::convex_hull(&p.plateau_sites);
+    if !p.plateau_sites.is_empty() && hull.len() < 3 {
+        return Err(Error::param(
+            "joint fit plateau",
+            format!("the outline of {} sites has no area", p.plateau_sites.len()),
+        ));
+    }
+    if let Some(m) = within {
+        if m.dim() != dim {
+            return Err(Error::shape(
+                "joint fit region mask",
+                format!("{dim:?}"),
+                format!("{:?}", m.dim()),
+            ));
+        }
+    }
+    Ok(hull)
+}
+
+/// The columns' position steps applied to (x, y), then (with
+/// `position_smoothing_px`) averaged over their neighbours and kept within
+/// `max_shift_px`. Returns the largest move of a column with a significant
+/// volume, in px and in its position's standard errors (the position of an
+/// empty site is set by the noise and need not settle).
+fn apply_steps(
+    cols: &[JointColumn],
+    p: &JointParams,
+    steps: &[problem::PositionStep],
+    (x, y): (&mut Vec<f64>, &mut Vec<f64>),
+) -> (f64, f64) {
+    let (x0, y0) = (x.clone(), y.clone());
+    for (i, s) in steps.iter().enumerate() {
+        x[i] += s.dx;
+        y[i] += s.dy;
+    }
+    if p.position_smoothing_px > 0.0 {
+        let se: Vec<f64> = steps.iter().map(|s| s.se_px).collect();
+        (*x, *y) = positions::smoothed(cols, (x, y), &se, p.position_smoothing_px);
+        positions::within_reach(cols, (x, y), p.max_shift_px);
+    }
+    let (mut max_step, mut max_step_se): (f64, f64) = (0.0, 0.0);
+    for (i, s) in steps.iter().enumerate().filter(|(_, s)| s.significant) {
+        let l = (x[i] - x0[i]).hypot(y[i] - y0[i]);
+        max_step = max_step.max(l);
+        max_step_se = max_step_se.max(l / s.se_px);
+    }
+    (max_step, max_step_se)
 }
 
 #[cfg(test)]
