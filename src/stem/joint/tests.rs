@@ -39,6 +39,18 @@ fn scene(n: usize, a: f64, v: [f64; 2], s: [f64; 2], bg: f64) -> (Array2<f64>, V
     (img, cols)
 }
 
+/// Adds a round Gaussian column of volume `v` and width `s` at (x, y) to
+/// `img` (out to 8σ).
+fn add_column(img: &mut Array2<f64>, (x, y): (f64, f64), v: f64, s: f64) {
+    let norm = v / (std::f64::consts::TAU * s * s);
+    for ((yy, xx), p) in img.indexed_iter_mut() {
+        let r2 = (xx as f64 - x).powi(2) + (yy as f64 - y).powi(2);
+        if r2 < 64.0 * s * s {
+            *p += norm * (-r2 / (2.0 * s * s)).exp();
+        }
+    }
+}
+
 /// Column sites of a perovskite [001] projection on an n² image (spacing
 /// a px, origin at (1, 1)): class 0 at the corners, 1 at the body centres,
 /// 2 (anion-only) between them.
@@ -289,14 +301,7 @@ fn plateau_errors(cells: usize, a: f64, s: f64, plateau: &dyn Fn(f64, f64) -> f6
                 1
             };
             let (x, y) = (o + 0.5 * a * i as f64, o + 0.5 * a * j as f64);
-            let v = [40.0, 100.0, 15.0][class] * s * s;
-            let norm = v / (std::f64::consts::TAU * s * s);
-            for ((yy, xx), p) in img.indexed_iter_mut() {
-                let r2 = (xx as f64 - x).powi(2) + (yy as f64 - y).powi(2);
-                if r2 < 64.0 * s * s {
-                    *p += norm * (-r2 / (2.0 * s * s)).exp();
-                }
-            }
+            add_column(&mut img, (x, y), [40.0, 100.0, 15.0][class] * s * s, s);
             cols.push(JointColumn {
                 x,
                 y,
@@ -470,14 +475,7 @@ fn a_refit_settles_and_a_fit_from_its_result_agrees_at_once() {
     let mut sites = Vec::new();
     for (x, y, class) in perovskite_sites(n - 2 * a as usize, a) {
         let (x, y) = (x + a, y + a);
-        let v = [40.0, 100.0, 15.0][class] * s * s;
-        let norm = v / (std::f64::consts::TAU * s * s);
-        for ((yy, xx), p) in img.indexed_iter_mut() {
-            let r2 = (xx as f64 - x).powi(2) + (yy as f64 - y).powi(2);
-            if r2 < 64.0 * s * s {
-                *p += norm * (-r2 / (2.0 * s * s)).exp();
-            }
-        }
+        add_column(&mut img, (x, y), [40.0, 100.0, 15.0][class] * s * s, s);
         cols.push(JointColumn {
             x: x + 0.3,
             y: y - 0.2,
