@@ -87,8 +87,9 @@ pub(super) fn joint_volumes(
         return Ok((first, c));
     }
     // The plateau's outline and the interior follow the occupancy of the
-    // volumes: the refit and its checks once more, from the first refit's
-    // state (in parallel; the noise is the first refit's).
+    // volumes: the refit once more from the first refit's state, and its
+    // checks from the common start (in parallel; the noise is the first
+    // refit's).
     let (fit, again) = rayon::join(
         || refit(&first, Some(&first.fit)),
         || checks(&first, &first.fit),
