@@ -352,6 +352,17 @@ impl Linear<'_> {
             }
         }
     }
+    /// The diagonal of the background's smoothness term at node `k`:
+    /// λ·(its number of grid neighbours) + 10⁻⁹λ (see `normal_into`).
+    pub(super) fn smoothness_diagonal(&self, k: usize) -> f64 {
+        let (gy, gx) = self.reg.grid;
+        let (y, x) = (k / gx, k % gx);
+        let deg = [y > 0, y + 1 < gy, x > 0, x + 1 < gx]
+            .iter()
+            .filter(|t| **t)
+            .count();
+        self.smooth * deg as f64 + 1e-9 * self.smooth
+    }
     fn diagonal(&self) -> Vec<f64> {
         let mut d = columns_diagonal(self.st, &self.reg.weight);
         let mut b = vec![0.0; self.nb];
@@ -360,14 +371,8 @@ impl Linear<'_> {
                 b[k] += wt * c * c;
             }
         }
-        let (gy, gx) = self.reg.grid;
         for (k, v) in b.iter_mut().enumerate() {
-            let (y, x) = (k / gx, k % gx);
-            let deg = [y > 0, y + 1 < gy, x > 0, x + 1 < gx]
-                .iter()
-                .filter(|t| **t)
-                .count();
-            *v += self.smooth * deg as f64 + 1e-9 * self.smooth;
+            *v += self.smoothness_diagonal(k);
         }
         d.extend(b);
         if !self.plateau.is_empty() {

@@ -73,7 +73,7 @@ mod problem;
 mod robust;
 mod support;
 
-use linear::{build_region, solve_residual};
+use linear::{build_region, solve_residual, Terms};
 use normal::Factor;
 use problem::{Problem, Trust};
 pub use robust::NoiseModel;
@@ -393,7 +393,7 @@ pub fn fit_from(
             resid = solve_residual(&pr.op_with(&st, fac.as_ref()), &mut u);
         }
         let steps = pr.position_steps(&st.st, &resid, &u, (&x, &y), &theta);
-        let max_rel = pr.width_step(
+        let (max_rel, plateau) = pr.width_step(
             (&x, &y, &st),
             &resid,
             &mut theta,
@@ -401,7 +401,10 @@ pub fn fit_from(
             &mut trust,
         );
         let (max_step, max_step_se) = apply_steps(cols, p, &steps, (&mut x, &mut y));
-        st = pr.terms(&x, &y, &theta);
+        st = Terms {
+            st: pr.stamps_at(&x, &y, &theta),
+            plateau,
+        };
         if (max_step < 1e-3 || max_step_se < POSITION_TOLERANCE_SE) && max_rel < WIDTH_TOLERANCE {
             converged = true;
             break;

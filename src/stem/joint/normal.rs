@@ -204,7 +204,7 @@ fn overlap(a: &[(u32, f32)], b: &[(u32, f32)], w: &[f64]) -> f64 {
 /// smoothness term λ·(degree − adjacency) + 10⁻⁹λ·I of `normal_into`.
 fn node_pairs(op: &Linear, t: &mut Vec<Triplet<usize, usize, f64>>) {
     let (n, nb) = (op.n, op.nb);
-    let (gy, gx) = op.reg.grid;
+    let gx = op.reg.grid.1;
     // Slots of a node's lower neighbours: (0,0), (0,−1), (−1,−1), (−1,0), (−1,+1).
     let slot = |a: usize, b: usize| -> Option<usize> {
         let (ya, xa, yb, xb) = (a / gx, a % gx, b / gx, b % gx);
@@ -236,11 +236,7 @@ fn node_pairs(op: &Linear, t: &mut Vec<Triplet<usize, usize, f64>>) {
     let lambda = op.smooth;
     for (k, e) in acc.iter_mut().enumerate() {
         let (y, x) = (k / gx, k % gx);
-        let deg = [y > 0, y + 1 < gy, x > 0, x + 1 < gx]
-            .iter()
-            .filter(|b| **b)
-            .count();
-        e[0] += lambda * deg as f64 + 1e-9 * lambda;
+        e[0] += op.smoothness_diagonal(k);
         if x > 0 {
             e[1] -= lambda;
         }

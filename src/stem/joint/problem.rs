@@ -126,7 +126,7 @@ impl Problem<'_> {
         }
     }
     /// The columns' stamps at positions (x, y) and parameters `theta`.
-    fn stamps_at(&self, x: &[f64], y: &[f64], theta: &[f64]) -> Stamps {
+    pub(super) fn stamps_at(&self, x: &[f64], y: &[f64], theta: &[f64]) -> Stamps {
         stamps(
             &self.reg,
             x,
@@ -265,11 +265,12 @@ impl Problem<'_> {
     /// them (alternating steps crawl along the narrow valley between a
     /// constant background and the columns' common level). One Gauss–Newton
     /// step on the projected residual, Jacobian by forward differences.
-    /// Returns the largest relative step.
+    /// Returns the largest relative step and the plateau's values at the
+    /// new `theta` (empty without a plateau; the next terms reuse them).
     /// `base` are the terms at (x, y, `theta`), `r0` the residual of the
-    /// solved linear part there (the
-    /// caller's solve; `u` its solution, `pre` the factored normal matrix at
-    /// `theta` that preconditions the trial solves).
+    /// solved linear part there (the caller's solve), `u` its solution and
+    /// `pre` the factored normal matrix at `theta` that preconditions the
+    /// trial solves.
     pub(super) fn width_step(
         &self,
         (x, y, base): (&[f64], &[f64], &Terms),
@@ -277,7 +278,7 @@ impl Problem<'_> {
         theta: &mut [f64],
         (u, pre): (&[f64], Option<&Factor>),
         trust: &mut Trust,
-    ) -> f64 {
+    ) -> (f64, Vec<f64>) {
         let nw = theta.len();
         let n_widths = self.nw();
         let plateau = self.plateau_at();
@@ -363,25 +364,25 @@ impl Problem<'_> {
                 }
             }
         }
+        let new_plateau = self.plateau_values(theta);
         if plateau.is_some() {
-            rel = rel.max(self.plateau_change(&base.plateau, theta, u, r0));
+            rel = rel.max(self.plateau_change(&base.plateau, &new_plateau, u, r0));
         }
-        rel
+        (rel, new_plateau)
     }
     /// How far the plateau's offset and edge step moved the plateau term
-    /// (from `old` to its value at `theta`, times its height in `u`): the
+    /// (from `old` to `new`, times its height in `u`): the
     /// largest change at any pixel in units of 100 × the residual's RMS
     /// (from `r0`), so that `WIDTH_TOLERANCE` (10⁻³) asks for 10 % of the
     /// noise. A plateau of no height has settled
     /// wherever its offset and edge are — they are not defined then, and
     /// counted as a step of their own (0.01 px) they held every refit to
     /// its iteration limit.
-    fn plateau_change(&self, old: &[f64], theta: &[f64], u: &[f64], r0: &[f64]) -> f64 {
+    fn plateau_change(&self, old: &[f64], new: &[f64], u: &[f64], r0: &[f64]) -> f64 {
         let h = u[self.cols.len() + self.nb];
-        let new = self.plateau_values(theta);
         let moved = old
             .iter()
-            .zip(&new)
+            .zip(new)
             .map(|(a, b)| (a - b).abs())
             .fold(0.0, f64::max);
         let w = &self.reg.weight;
