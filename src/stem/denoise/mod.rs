@@ -118,20 +118,22 @@ pub fn denoise(image: ArrayView2<f32>, p: &DenoiseParams) -> Result<Denoised> {
     x0.slice_mut(s![..ny, ..nx])
         .assign(&image.mapv(|v| v as f64));
     let f = Filters::new(n, p);
-    let mut x = fft::rfft2(x0.view());
+    // The iterate in the transposed half-spectrum layout [k_x, k_y] of
+    // `fft::rfft2_t`: every filter is diagonal, so no transposes are needed.
+    let mut x = fft::rfft2_t(x0.view());
     let mut wd = Array2::<f64>::zeros((n, n));
     for _ in 0..p.iterations {
         // D = (1 − H)·X in Fourier space; windowed D in real space.
         let dh = ndarray::Zip::from(&x)
             .and(&f.h)
             .par_map_collect(|x, h| x * (1.0 - h));
-        let d = fft::irfft2(dh.view(), n);
+        let d = fft::irfft2_t(dh.view(), n);
         ndarray::Zip::from(&mut wd)
             .and(&d)
             .and(&f.w)
             .par_for_each(|o, d, w| *o = d * w);
         let a_bg = noise_floor(
-            &fft::rfft2(wd.view()),
+            &fft::rfft2_t(wd.view()),
             &f,
             p.threshold_percent / 100.0,
             p.noise_scale,
@@ -151,7 +153,7 @@ pub fn denoise(image: ArrayView2<f32>, p: &DenoiseParams) -> Result<Denoised> {
                 *x = *x * *h + *d * (g * b);
             });
     }
-    let out = fft::irfft2(x.view(), n);
+    let out = fft::irfft2_t(x.view(), n);
     let img = out.slice(s![..ny, ..nx]).mapv(|v| v as f32);
     let removed = &image - &img;
     Ok(Denoised {
@@ -162,7 +164,8 @@ pub fn denoise(image: ArrayView2<f32>, p: &DenoiseParams) -> Result<Denoised> {
     })
 }
 
-/// Diagonal filters on the half spectrum (FFT order) and the real-space window.
+/// Diagonal filters on the transposed half spectrum (`[k_x, k_y]`, FFT
+/// order) and the real-space window.
 struct Filters {
     h: Array2<f64>,
     b: Array2<f64>,
@@ -182,8 +185,8 @@ impl Filters {
             ky * ky + kx * kx
         };
         let c = p.lowpass_cutoff * nf;
-        let h = Array2::from_shape_fn((n, nh), |(i, j)| (-r2(i, j) / (2.0 * c * c)).exp());
-        let b = Array2::from_shape_fn((n, nh), |(i, j)| match p.butterworth {
+        let h = Array2::from_shape_fn((nh, n), |(j, i)| (-r2(i, j) / (2.0 * c * c)).exp());
+        let b = Array2::from_shape_fn((nh, n), |(j, i)| match p.butterworth {
             Some(bw) => {
                 let r = r2(i, j).sqrt() / (bw.cutoff * nf);
                 1.0 / (1.0 + 0.414 * r.powi(2 * bw.order as i32))
@@ -218,26 +221,28 @@ impl Filters {
     }
 }
 
-/// Noise floor A_bg on the half spectrum (FFT order) from the windowed
-/// spectrum: 5×5 median (zero padding) of the centred full magnitude, then
-/// iterative ring clipping (docs/methods/denoise.md).
-fn noise_floor(half: &Array2<Complex<f64>>, f: &Filters, delta: f64, scale: f64) -> Array2<f64> {
-    let n = half.nrows();
+/// Noise floor A_bg on the transposed half spectrum (`[k_x, k_y]`, FFT
+/// order) from the windowed spectrum in that layout: 5×5 median (zero
+/// padding) of the centred full magnitude, then iterative ring clipping
+/// (docs/methods/denoise.md). The magnitude is built transposed,
+/// `mag[x_c, y_c]`: the 5×5 median and the rings ⌊r⌋ are symmetric under
+/// transposition, so the floor is the same as on the untransposed layout.
+fn noise_floor(half_t: &Array2<Complex<f64>>, f: &Filters, delta: f64, scale: f64) -> Array2<f64> {
+    let n = half_t.ncols();
     let c = n / 2;
     // Full centred magnitude from the half spectrum (Hermitian symmetry).
     let mut mag = Array2::<f64>::zeros((n, n));
     mag.axis_iter_mut(ndarray::Axis(0))
         .into_par_iter()
         .enumerate()
-        .for_each(|(yc, mut row)| {
-            let ky = (yc + n - c) % n;
-            let kym = (n - ky) % n;
-            for (xc, v) in row.iter_mut().enumerate() {
-                let kx = (xc + n - c) % n;
+        .for_each(|(xc, mut row)| {
+            let kx = (xc + n - c) % n;
+            for (yc, v) in row.iter_mut().enumerate() {
+                let ky = (yc + n - c) % n;
                 *v = if kx <= n / 2 {
-                    half[[ky, kx]].norm_sqr().sqrt()
+                    half_t[[kx, ky]].norm_sqr().sqrt()
                 } else {
-                    half[[kym, n - kx]].norm_sqr().sqrt()
+                    half_t[[n - kx, (n - ky) % n]].norm_sqr().sqrt()
                 };
             }
         });
@@ -268,19 +273,19 @@ fn noise_floor(half: &Array2<Complex<f64>>, f: &Filters, delta: f64, scale: f64)
             Some(m)
         })
         .collect();
-    let mut out = Array2::<f64>::zeros((n, n / 2 + 1));
+    let mut out = Array2::<f64>::zeros((n / 2 + 1, n));
     out.axis_iter_mut(ndarray::Axis(0))
         .into_par_iter()
         .enumerate()
-        .for_each(|(ky, mut row)| {
-            let yc = (ky + c) % n;
-            for (kx, v) in row.iter_mut().enumerate() {
-                let xc = (kx + c) % n;
-                let r = f.ring_of[[yc, xc]] as usize;
+        .for_each(|(kx, mut row)| {
+            let xc = (kx + c) % n;
+            for (ky, v) in row.iter_mut().enumerate() {
+                let yc = (ky + c) % n;
+                let r = f.ring_of[[xc, yc]] as usize;
                 *v = scale
                     * match level.get(r).copied().flatten() {
                         Some(m) => m,
-                        None => med[[yc, xc]],
+                        None => med[[xc, yc]],
                     };
             }
         });

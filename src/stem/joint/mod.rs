@@ -34,8 +34,8 @@
 //! Stops when no column with a significant volume moves by more than
 //! `POSITION_TOLERANCE_SE` of its position's standard error (or 1e-3 px),
 //! the widths by less than `WIDTH_TOLERANCE` relative and the plateau term
-//! by less than a tenth of the noise, or after
-//! `iterations`. A column moves at most `max_shift_px` from its start.
+//! by less than a tenth of the noise (or no significant volume by more than
+//! `VOLUME_TOLERANCE_SE` of its standard error), or after `iterations`. A column moves at most `max_shift_px` from its start.
 //! With `position_smoothing_px`, every position step is followed by
 //! averaging each column's displacement from its start with its class's
 //! neighbours (`positions.rs`): free positions let the noise of weak
@@ -79,6 +79,13 @@ use problem::{Problem, Trust};
 pub use robust::NoiseModel;
 use robust::{noise_model, tukey_weights};
 
+/// The plateau's offset and edge have settled when their step moves the
+/// plateau term by less than `WIDTH_TOLERANCE` (`Problem::plateau_change`)
+/// or when no column with a significant volume changed its volume by more
+/// than this many standard errors in the iteration: once the volumes no
+/// longer notice it, where a flat plateau edge comes to rest does not
+/// matter to any result.
+const VOLUME_TOLERANCE_SE: f64 = 0.05;
 /// Positions have settled when no column with a significant volume moves
 /// by more than this many standard errors of its position in an iteration
 /// (or by 1e-3 px).
@@ -380,6 +387,7 @@ pub fn fit_from(
     let mut st = pr.terms(&x, &y, &theta);
     let mut trust = Trust::new(theta.len());
     let (mut it, mut converged) = (0, false);
+    let mut volumes_before: Option<Vec<f64>> = None;
     // Robust weights need a model close to the data: from the third
     // iteration, or at once from an earlier fit's state.
     let robust_from = if start.is_some() { 1 } else { 3 };
@@ -393,7 +401,9 @@ pub fn fit_from(
             resid = solve_residual(&pr.op_with(&st, fac.as_ref()), &mut u);
         }
         let steps = pr.position_steps(&st.st, &resid, &u, (&x, &y), &theta);
-        let (max_rel, plateau) = pr.width_step(
+        let volumes_moved = volume_change(&steps, volumes_before.as_deref(), &u);
+        volumes_before = Some(u[..cols.len()].to_vec());
+        let w = pr.width_step(
             (&x, &y, &st),
             &resid,
             &mut theta,
@@ -403,9 +413,12 @@ pub fn fit_from(
         let (max_step, max_step_se) = apply_steps(cols, p, &steps, (&mut x, &mut y));
         st = Terms {
             st: pr.stamps_at(&x, &y, &theta),
-            plateau,
+            plateau: w.plateau,
         };
-        if (max_step < 1e-3 || max_step_se < POSITION_TOLERANCE_SE) && max_rel < WIDTH_TOLERANCE {
+        let positions_settled = max_step < 1e-3 || max_step_se < POSITION_TOLERANCE_SE;
+        let plateau_settled =
+            w.plateau_rel < WIDTH_TOLERANCE || volumes_moved < VOLUME_TOLERANCE_SE;
+        if positions_settled && w.rel < WIDTH_TOLERANCE && plateau_settled {
             converged = true;
             break;
         }
@@ -420,6 +433,21 @@ pub fn fit_from(
     let mut out = pr.finish(&st, &u, (x, y), &theta, (it, converged), excess)?;
     out.noise = noise_model(&resid, &pr.reg.data);
     Ok(out)
+}
+
+/// The largest change of a significant column's volume between the
+/// previous iteration's solve (`before`; none in the first) and this one's
+/// (`u`), in standard errors of the volume.
+fn volume_change(steps: &[problem::PositionStep], before: Option<&[f64]>, u: &[f64]) -> f64 {
+    let Some(before) = before else {
+        return f64::INFINITY;
+    };
+    steps
+        .iter()
+        .zip(before.iter().zip(u))
+        .filter(|(s, _)| s.significant)
+        .map(|(s, (a, b))| (b - a).abs() / s.se_volume)
+        .fold(0.0, f64::max)
 }
 
 /// The checks of [`fit_from`]'s inputs beyond [`validate`] (`n_classes`

@@ -29,10 +29,21 @@ pub(super) struct PositionStep {
     pub(super) dx: f64,
     pub(super) dy: f64,
     pub(super) se_px: f64,
+    /// Standard error of the volume (∞ for a column that took no step).
+    pub(super) se_volume: f64,
     /// Whether the column's volume is significant (at least
     /// [`MIN_VOLUME_SIGNIFICANCE`] standard errors): only such columns'
     /// steps decide whether the positions have settled.
     pub(super) significant: bool,
+}
+
+/// What [`Problem::width_step`] changed: the largest relative step of a
+/// width or the shape, the plateau term's change (`Problem::plateau_change`,
+/// same scale) and the plateau's new values.
+pub(super) struct WidthStep {
+    pub(super) rel: f64,
+    pub(super) plateau_rel: f64,
+    pub(super) plateau: Vec<f64>,
 }
 
 /// Step bounds of the plateau's offset and edge that shrink when a step
@@ -201,6 +212,7 @@ impl Problem<'_> {
             dx: 0.0,
             dy: 0.0,
             se_px: f64::INFINITY,
+            se_volume: f64::INFINITY,
             significant: false,
         };
         (0..self.cols.len())
@@ -255,6 +267,7 @@ impl Problem<'_> {
                     dx: c.x + nx - x[i],
                     dy: c.y + ny - y[i],
                     se_px,
+                    se_volume: se_v,
                     significant,
                 }
             })
@@ -278,7 +291,7 @@ impl Problem<'_> {
         theta: &mut [f64],
         (u, pre): (&[f64], Option<&Factor>),
         trust: &mut Trust,
-    ) -> (f64, Vec<f64>) {
+    ) -> WidthStep {
         let nw = theta.len();
         let n_widths = self.nw();
         let plateau = self.plateau_at();
@@ -365,10 +378,16 @@ impl Problem<'_> {
             }
         }
         let new_plateau = self.plateau_values(theta);
-        if plateau.is_some() {
-            rel = rel.max(self.plateau_change(&base.plateau, &new_plateau, u, r0));
+        let plateau_rel = if plateau.is_some() {
+            self.plateau_change(&base.plateau, &new_plateau, u, r0)
+        } else {
+            0.0
+        };
+        WidthStep {
+            rel,
+            plateau_rel,
+            plateau: new_plateau,
         }
-        (rel, new_plateau)
     }
     /// How far the plateau's offset and edge step moved the plateau term
     /// (from `old` to `new`, times its height in `u`): the
