@@ -231,7 +231,7 @@ fn noise_floor(half_t: &Array2<Complex<f64>>, f: &Filters, delta: f64, scale: f6
     let n = half_t.ncols();
     let c = n / 2;
     // Full centred magnitude from the half spectrum (Hermitian symmetry).
-    let mut mag = Array2::<f64>::zeros((n, n));
+    let mut mag = Array2::<f32>::zeros((n, n));
     mag.axis_iter_mut(ndarray::Axis(0))
         .into_par_iter()
         .enumerate()
@@ -240,9 +240,9 @@ fn noise_floor(half_t: &Array2<Complex<f64>>, f: &Filters, delta: f64, scale: f6
             for (yc, v) in row.iter_mut().enumerate() {
                 let ky = (yc + n - c) % n;
                 *v = if kx <= n / 2 {
-                    half_t[[kx, ky]].norm_sqr().sqrt()
+                    half_t[[kx, ky]].norm_sqr().sqrt() as f32
                 } else {
-                    half_t[[n - kx, (n - ky) % n]].norm_sqr().sqrt()
+                    half_t[[n - kx, (n - ky) % n]].norm_sqr().sqrt() as f32
                 };
             }
         });
@@ -254,7 +254,7 @@ fn noise_floor(half_t: &Array2<Complex<f64>>, f: &Filters, delta: f64, scale: f6
         .map(|idx| {
             let vals: Vec<f64> = idx
                 .iter()
-                .map(|&i| med.as_slice().map_or(0.0, |m| m[i]))
+                .map(|&i| med.as_slice().map_or(0.0, |m| f64::from(m[i])))
                 .collect();
             let sum: f64 = vals.iter().sum();
             if vals.is_empty() || sum == 0.0 {
@@ -285,7 +285,7 @@ fn noise_floor(half_t: &Array2<Complex<f64>>, f: &Filters, delta: f64, scale: f6
                 *v = scale
                     * match level.get(r).copied().flatten() {
                         Some(m) => m,
-                        None => med[[xc, yc]],
+                        None => f64::from(med[[xc, yc]]),
                     };
             }
         });
