@@ -84,8 +84,9 @@ struct Args {
     /// Largest field size, px (default 1024).
     #[arg(long)]
     max_field_px: Option<usize>,
-    /// Column fit: single (the study's, default), sweep or joint.
-    #[arg(long, value_enum, default_value_t = Neighbours::Single)]
+    /// Column fit: joint (the column analysis' default), single (the
+    /// study's) or sweep.
+    #[arg(long, value_enum, default_value_t = Neighbours::Joint)]
     neighbours: Neighbours,
 }
 

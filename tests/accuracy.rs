@@ -3,7 +3,8 @@
 //! generator (pixel-integrated elliptical columns, textured support,
 //! plateau, drift, Poisson + read noise).
 //!
-//! What holds today, on fields ≤ 384 px (the test suite's time budget):
+//! What holds for the study's single-column fit (`--neighbours single`),
+//! on fields ≤ 384 px (the test suite's time budget):
 //! every case reports a ratio or refuses with a message, at least 4 of 6
 //! report (the two 3- and 4-cell particles the small field forces are
 //! refused by the lattice check), ≥ 98 % of the interior columns are found
@@ -12,8 +13,8 @@
 //! today; the residual error is the column volumes' — support texture and
 //! the plateau under the particle bias them). The issue's target, MAE ≤
 //! 0.015 over six cases on fields ≤ 512 px, is the second test below, run
-//! with the joint chain, which meets it; the default single fit does not
-//! (0.020 there).
+//! with the joint chain (the default), which meets it; the single fit
+//! does not (0.020 there).
 
 use qdscope::stem::gaussian::Neighbours;
 use qdscope::stem::pipeline::PrepareParams;
@@ -123,7 +124,7 @@ fn sublattices_right_and_ratio_close_on_testbed_cases() {
 /// 3 of 6 reported, none from mislabelled classes (measured 2026-12-03:
 /// 4 reported, MAE 0.0042, errors −0.0045 … +0.0051). It ran 2–3 min and was
 /// ignored; with the joint fit's factored preconditioner and a stopping
-/// rule its fits meet it runs in about 25 s. The default single fit does
+/// rule its fits meet it runs in about 25 s. The study's single fit does
 /// not meet the target (MAE 0.020 here).
 #[test]
 fn joint_ratio_within_issue_target_on_testbed_cases() {

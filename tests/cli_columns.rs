@@ -168,7 +168,8 @@ fn columns_bad_inputs_fail_with_one_line() {
         assert!(err.contains(needle), "{path:?}: {err}");
         assert!(!out.join("columns.csv").exists());
     }
-    // All fits failing: a fit disk too small to hold 7 pixels.
+    // All fits failing: a fit disk too small to hold 7 pixels (the disk is
+    // the single-column fit's; the joint fit has none).
     let good = clean_image(tmp.path(), 0.35);
     let a = qdscope()
         .args([
@@ -176,6 +177,8 @@ fn columns_bad_inputs_fail_with_one_line() {
             good.to_str().unwrap(),
             "-o",
             tmp.path().join("tiny").to_str().unwrap(),
+            "--neighbours",
+            "single",
             "--fit-radius-angstrom",
             "0.2",
         ])

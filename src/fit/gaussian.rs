@@ -75,9 +75,10 @@ impl Gaussian7 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Neighbours {
-    /// Each column alone in its disk (the study's procedure; default: the
-    /// fastest, and it refuses the fewest inputs, but its ratio errs more
-    /// than the joint fit's on the randomized benchmark — docs/benchmarks.md).
+    /// Each column alone in its disk (the study's procedure; the fastest,
+    /// and it refuses the fewest inputs, but neighbours' tails in the disk
+    /// bias its ratio: −0.018 on the randomized benchmark —
+    /// docs/benchmarks.md).
     Single,
     /// Refit after subtracting the neighbours' fitted models (2 sweeps).
     Sweep,
@@ -85,8 +86,10 @@ pub enum Neighbours {
     /// (`stem::joint`): unbiased volumes where neighbours overlap on clean
     /// Gaussian columns; volumes measured on the linear average and checked
     /// against a finer background model and against the image with its
-    /// noise added once more (no ratio when either moves it by > 5 %);
-    /// about 3× slower (docs/methods/columns.md).
+    /// noise added once more (no ratio when either moves it by > 5 %).
+    /// The default of the column analysis (`ColumnsParams`): its ratio is
+    /// unbiased to ±0.005 on the randomized benchmark where the single fit's
+    /// is not; about 1.5 s more per 1024² image (docs/methods/columns.md).
     Joint,
 }
 

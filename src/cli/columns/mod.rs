@@ -45,7 +45,7 @@ pub struct ColumnOpts {
     /// Gaussian fit disk radius in Å (default 0.5·a/2 = 1.47 Å).
     #[arg(long, value_name = "ANGSTROM")]
     pub fit_radius_angstrom: Option<f64>,
-    /// Neighbour handling in the fits: single (the study's) or sweep (subtract neighbours, refit).
+    /// Neighbour handling in the fits: joint (every column in one model; the default), single (the study's: each column alone in its disk) or sweep (subtract neighbours, refit).
     #[arg(long, value_enum)]
     pub neighbours: Option<Neighbours>,
     /// Weight fit residuals by 1/√I (Poisson).
@@ -127,6 +127,10 @@ pub struct Args {
     /// Pixel size in Å/px, overriding the file's (or the neighbouring prepare.json's) calibration.
     #[arg(long, value_name = "A_PER_PX")]
     pub pixel_size_angstrom: Option<f64>,
+    /// Registered average (before denoising and deconvolution) on which the joint fit measures the
+    /// volumes; same size as IMAGE (default: `averaged.npy` next to a `prepared.npy`).
+    #[arg(long, value_name = "FILE")]
+    pub linear_image: Option<PathBuf>,
     #[command(flatten)]
     pub opts: ColumnOpts,
 }
@@ -201,10 +205,21 @@ pub(crate) fn run(args: &Args, quiet: bool) -> Result<()> {
         args.pixel_size_angstrom,
         args.signal.as_deref(),
     )?;
+    let linear = match args
+        .linear_image
+        .clone()
+        .or_else(|| columns::linear_companion(&args.image))
+    {
+        Some(path) if params.neighbours == Neighbours::Joint => {
+            let px = img.calibration.pixel_size_angstrom();
+            Some(load_calibrated(&path, px.or(args.pixel_size_angstrom), None)?.0)
+        }
+        _ => None,
+    };
     pb.inc(1);
     pb.set_message("fitting");
     let name = args.image.display().to_string();
-    let r = columns::analyse(&name, &img, &params)?;
+    let r = columns::analyse_with(&name, &img, linear.as_ref(), &params)?;
     pb.inc(1);
     pb.set_message("writing");
     let s = write_outputs(&args.output, &args.image, &img, &params, &r, source)?;
