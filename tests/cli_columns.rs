@@ -294,3 +294,55 @@ fn analyze_skips_a_bad_input_and_compare_reports_groups() {
         assert_eq!(err.lines().count(), 1);
     }
 }
+
+/// The joint volumes are measured on the registered average: `columns`
+/// takes `averaged.npy` next to a `prepared.npy` (or `--linear-image`),
+/// warns when it has none, and refuses an average of another size.
+#[test]
+fn columns_takes_the_linear_image_next_to_a_prepared_image() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = SynthParams {
+        pedestal: 0.0,
+        support_level: 0.0,
+        support_variation: 0.0,
+        ..scene(0.35)
+    };
+    let (img, _) = render_scene(&p).unwrap();
+    let img = img.mapv(|v| v as f32);
+    let dir = tmp.path().join("prep");
+    fs::create_dir_all(&dir).unwrap();
+    io::write_npy_2d(&dir.join("prepared.npy"), img.view()).unwrap();
+    io::write_npy_2d(&dir.join("averaged.npy"), img.view()).unwrap();
+    let run = |image: &Path, extra: &[&str], out: &str| {
+        let mut args = vec![
+            "columns".to_string(),
+            image.display().to_string(),
+            "-o".into(),
+            tmp.path().join(out).display().to_string(),
+            "--pixel-size-angstrom".into(),
+            "0.25".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        qdscope().args(&args).assert()
+    };
+    let warning = "measured on this image itself";
+    let a = run(&dir.join("prepared.npy"), &[], "with-average").success();
+    let err = String::from_utf8_lossy(&a.get_output().stderr).to_string();
+    assert!(!err.contains(warning), "{err}");
+    // The same image elsewhere, without its average: measured on itself.
+    let alone = tmp.path().join("alone.npy");
+    fs::copy(dir.join("prepared.npy"), &alone).unwrap();
+    let a = run(&alone, &[], "alone").success();
+    let err = String::from_utf8_lossy(&a.get_output().stderr).to_string();
+    assert!(err.contains(warning), "{err}");
+    // An average of another size: one line naming it, exit 1, no output.
+    let small = tmp.path().join("small.npy");
+    io::write_npy_2d(&small, img.slice(ndarray::s![..100, ..100])).unwrap();
+    let a = run(&alone, &["--linear-image", small.to_str().unwrap()], "bad")
+        .failure()
+        .code(1);
+    let err = String::from_utf8_lossy(&a.get_output().stderr).to_string();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("linear image"), "{err}");
+    assert!(!tmp.path().join("bad").join("columns.csv").exists());
+}
