@@ -42,13 +42,13 @@ pub struct ColumnOpts {
     /// Absolute peak threshold in image units (overrides --threshold-rel).
     #[arg(long, value_name = "VALUE")]
     pub threshold_abs: Option<f64>,
-    /// Gaussian fit disk radius in Å (default 0.5·a/2 = 1.47 Å).
+    /// Gaussian fit disk radius in Å of the single and sweep fits (default 0.5·a/2 = 1.47 Å).
     #[arg(long, value_name = "ANGSTROM")]
     pub fit_radius_angstrom: Option<f64>,
     /// Neighbour handling in the fits: joint (every column in one model; the default), single (the study's: each column alone in its disk) or sweep (subtract neighbours, refit).
     #[arg(long, value_enum)]
     pub neighbours: Option<Neighbours>,
-    /// Weight fit residuals by 1/√I (Poisson).
+    /// Weight the single and sweep fits' residuals by 1/√I (Poisson).
     #[arg(long)]
     pub poisson_weights: bool,
     /// Do not restrict columns to the particle mask.
