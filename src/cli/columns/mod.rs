@@ -214,6 +214,13 @@ pub(crate) fn run(args: &Args, quiet: bool) -> Result<()> {
             let px = img.calibration.pixel_size_angstrom();
             Some(load_calibrated(&path, px.or(args.pixel_size_angstrom), None)?.0)
         }
+        Some(path) if args.linear_image.is_some() => {
+            eprintln!(
+                "qdscope: warning: {}: --linear-image is only used by --neighbours joint; ignored",
+                path.display()
+            );
+            None
+        }
         _ => None,
     };
     pb.inc(1);

@@ -35,7 +35,8 @@
 //! `POSITION_TOLERANCE_SE` of its position's standard error (or 1e-3 px),
 //! the widths by less than `WIDTH_TOLERANCE` relative and the plateau term
 //! by less than a tenth of the noise (or no significant volume by more than
-//! `VOLUME_TOLERANCE_SE` of its standard error), or after `iterations`. A column moves at most `max_shift_px` from its start.
+//! `VOLUME_TOLERANCE_SE` of its standard error), or after `iterations`.
+//! A column moves at most `max_shift_px` from its start.
 //! With `position_smoothing_px`, every position step is followed by
 //! averaging each column's displacement from its start with its class's
 //! neighbours (`positions.rs`): free positions let the noise of weak
