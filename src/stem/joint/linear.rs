@@ -44,6 +44,10 @@ impl Bilinear {
             .zip(&self.w)
             .map(|(k, w)| (*k as usize, f64::from(*w)))
     }
+    /// The nodes and weights.
+    pub(super) fn parts(&self) -> (&[u32; 4], &[f32; 4]) {
+        (&self.node, &self.w)
+    }
     fn value(&self, nodes: &[f64]) -> f64 {
         self.pairs().map(|(k, w)| w * nodes[k]).sum()
     }

@@ -25,7 +25,7 @@ use faer::sparse::{SparseColMat, Triplet};
 use faer::{MatMut, Side};
 use rayon::prelude::*;
 
-use super::linear::Linear;
+use super::linear::{Bilinear, Linear};
 
 /// A factored normal matrix: z = N⁻¹·r.
 pub(super) struct Factor {
@@ -205,33 +205,24 @@ fn overlap(a: &[(u32, f32)], b: &[(u32, f32)], w: &[f64]) -> f64 {
 fn node_pairs(op: &Linear, t: &mut Vec<Triplet<usize, usize, f64>>) {
     let (n, nb) = (op.n, op.nb);
     let gx = op.reg.grid.1;
-    // Slots of a node's lower neighbours: (0,0), (0,−1), (−1,−1), (−1,0), (−1,+1).
-    let slot = |a: usize, b: usize| -> Option<usize> {
-        let (ya, xa, yb, xb) = (a / gx, a % gx, b / gx, b % gx);
-        match (ya - yb, xa as i64 - xb as i64) {
-            (0, 0) => Some(0),
-            (0, 1) => Some(1),
-            (1, 1) => Some(2),
-            (1, 0) => Some(3),
-            (1, -1) => Some(4),
-            _ => None,
-        }
-    };
+    // Fixed chunks summed in order: the same sums on any number of threads.
+    const CHUNK: usize = 1 << 14;
+    let parts: Vec<NodeSums> = op
+        .reg
+        .bw
+        .par_chunks(CHUNK)
+        .zip(op.reg.weight.par_chunks(CHUNK))
+        .map(|(bws, ws)| node_sums(bws, ws, (n, nb, gx)))
+        .collect();
     let mut acc = vec![[0.0f64; 5]; nb];
     let mut far = Vec::new();
-    for (bw, wk) in op.reg.bw.iter().zip(&op.reg.weight) {
-        for (a, ca) in bw.pairs() {
-            for (b, cb) in bw.pairs() {
-                if a < b {
-                    continue;
-                }
-                let v = wk * ca * cb;
-                match slot(a, b) {
-                    Some(s) => acc[a][s] += v,
-                    None => far.push(Triplet::new(n + a, n + b, v)),
-                }
+    for part in parts {
+        for (a, p) in acc.iter_mut().zip(part.acc) {
+            for (x, y) in a.iter_mut().zip(p) {
+                *x += y;
             }
         }
+        far.extend(part.far);
     }
     let lambda = op.smooth;
     for (k, e) in acc.iter_mut().enumerate() {
@@ -263,6 +254,73 @@ fn node_pairs(op: &Linear, t: &mut Vec<Triplet<usize, usize, f64>>) {
         }
     }
     t.extend(far);
+}
+
+/// Node × node sums of a run of pixels: per node, its entries with itself
+/// and its lower neighbours (slots (0,0), (0,−1), (−1,−1), (−1,0), (−1,+1)),
+/// and any other pair as a triplet (a grid one node wide).
+struct NodeSums {
+    acc: Vec<[f64; 5]>,
+    far: Vec<Triplet<usize, usize, f64>>,
+}
+
+/// [`NodeSums`] of the pixels with bilinear weights `bws` and least-squares
+/// weights `ws`; `(n, nb, gx)`: columns, nodes, nodes per grid row.
+fn node_sums(bws: &[Bilinear], ws: &[f64], (n, nb, gx): (usize, usize, usize)) -> NodeSums {
+    let slot = |a: usize, b: usize| -> Option<usize> {
+        let (ya, xa, yb, xb) = (a / gx, a % gx, b / gx, b % gx);
+        match (ya - yb, xa as i64 - xb as i64) {
+            (0, 0) => Some(0),
+            (0, 1) => Some(1),
+            (1, 1) => Some(2),
+            (1, 0) => Some(3),
+            (1, -1) => Some(4),
+            _ => None,
+        }
+    };
+    // A pixel's nodes are (y, x), (y, x+1), (y+1, x), (y+1, x+1) of the
+    // grid: the slot of each of its 10 pairs (a ≥ b) is known without
+    // arithmetic unless the grid is one node wide (nodes coincide).
+    const PAIRS: [(usize, usize, usize); 10] = [
+        (0, 0, 0),
+        (1, 1, 0),
+        (2, 2, 0),
+        (3, 3, 0),
+        (1, 0, 1),
+        (2, 0, 3),
+        (2, 1, 4),
+        (3, 0, 2),
+        (3, 1, 3),
+        (3, 2, 1),
+    ];
+    let regular = |node: &[u32; 4]| {
+        let a = node[0] as usize;
+        node[1] as usize == a + 1 && node[2] as usize == a + gx && node[3] as usize == a + gx + 1
+    };
+    let mut acc = vec![[0.0f64; 5]; nb];
+    let mut far = Vec::new();
+    for (bw, wk) in bws.iter().zip(ws) {
+        let (node, w) = bw.parts();
+        if regular(node) {
+            for &(i, j, s) in &PAIRS {
+                acc[node[i] as usize][s] += wk * f64::from(w[i]) * f64::from(w[j]);
+            }
+            continue;
+        }
+        for (a, ca) in bw.pairs() {
+            for (b, cb) in bw.pairs() {
+                if a < b {
+                    continue;
+                }
+                let v = wk * ca * cb;
+                match slot(a, b) {
+                    Some(s) => acc[a][s] += v,
+                    None => far.push(Triplet::new(n + a, n + b, v)),
+                }
+            }
+        }
+    }
+    NodeSums { acc, far }
 }
 
 #[cfg(test)]

@@ -85,18 +85,21 @@ impl NoiseModel {
 /// is zero or not finite.
 pub(super) fn noise_model(resid: &[f64], data: &[f64]) -> Option<NoiseModel> {
     let n = resid.len();
-    let mut order: Vec<usize> = (0..n).collect();
-    let model = |i: usize| data[i] - resid[i];
-    order.sort_by(|&i, &j| model(i).total_cmp(&model(j)));
+    // (model value, pixel), ordered by value then pixel (the order of a
+    // stable sort by value); only the bins' members matter, so the bins'
+    // edges are selected (O(n log bins)) instead of sorting every pixel.
+    let mut keyed: Vec<(f64, usize)> = (0..n).map(|i| (data[i] - resid[i], i)).collect();
     let bins = NOISE_BINS.min(n / 64).max(1);
+    let edges: Vec<usize> = (0..=bins).map(|b| b * n / bins).collect();
+    partition_at(&mut keyed, &edges, 0);
     let mut pts: Vec<(f64, f64)> = Vec::with_capacity(bins);
     for b in 0..bins {
-        let idx = &order[b * n / bins..(b + 1) * n / bins];
-        if idx.is_empty() {
+        let bin = &keyed[edges[b]..edges[b + 1]];
+        if bin.is_empty() {
             continue;
         }
-        let s = 1.4826 * upper_median(idx.iter().map(|&i| resid[i].abs()).collect());
-        let m = upper_median(idx.iter().map(|&i| model(i)).collect());
+        let s = 1.4826 * upper_median(bin.iter().map(|&(_, i)| resid[i].abs()).collect());
+        let m = upper_median(bin.iter().map(|&(m, _)| m).collect());
         if s.is_finite() && s > 0.0 && m.is_finite() {
             pts.push((m, s * s));
         }
@@ -127,6 +130,26 @@ pub(super) fn noise_model(resid: &[f64], data: &[f64]) -> Option<NoiseModel> {
         beta,
         floor,
     })
+}
+
+/// Reorder `v` (offset `at` into the whole) so that every edge of `edges`
+/// (indices into the whole, ascending) separates smaller from larger keys,
+/// as a sort by (value, index) would: the middle edge by selection, then
+/// each side.
+fn partition_at(v: &mut [(f64, usize)], edges: &[usize], at: usize) {
+    let inner: Vec<usize> = edges
+        .iter()
+        .copied()
+        .filter(|&e| e > at && e < at + v.len())
+        .collect();
+    if inner.is_empty() {
+        return;
+    }
+    let mid = inner[inner.len() / 2];
+    v.select_nth_unstable_by(mid - at, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let (left, right) = v.split_at_mut(mid - at);
+    partition_at(left, &inner[..inner.len() / 2], at);
+    partition_at(right, &inner[inner.len() / 2 + 1..], mid);
 }
 
 /// The element at index n/2 of `v` sorted (the upper median; `v` not
@@ -177,6 +200,31 @@ mod noise_tests {
         assert!(tukey_weights(&r, &d, &mut w));
         assert!(w[n - 1] > 0.3, "weight {}", w[n - 1]);
         assert!(noise_model(&[0.0; 100], &[1.0; 100]).is_none());
+    }
+
+    /// The bins' edges by selection hold the same pixels as a stable sort
+    /// by value would put there, ties across an edge included.
+    #[test]
+    fn partition_at_matches_a_stable_sort() {
+        let mut rng = StdRng::seed_from_u64(5);
+        for n in [1usize, 7, 64, 1000, 5003] {
+            let vals: Vec<f64> = (0..n)
+                .map(|_| f64::from(rand::Rng::gen_range(&mut rng, 0..9u8)))
+                .collect();
+            let mut keyed: Vec<(f64, usize)> = vals.iter().copied().zip(0..).collect();
+            let edges: Vec<usize> = (0..=12).map(|b| b * n / 12).collect();
+            partition_at(&mut keyed, &edges, 0);
+            let mut sorted: Vec<usize> = (0..n).collect();
+            sorted.sort_by(|&i, &j| vals[i].total_cmp(&vals[j]));
+            for b in 0..12 {
+                let mut got: Vec<usize> =
+                    keyed[edges[b]..edges[b + 1]].iter().map(|k| k.1).collect();
+                let mut want = sorted[edges[b]..edges[b + 1]].to_vec();
+                got.sort_unstable();
+                want.sort_unstable();
+                assert_eq!(got, want, "n {n} bin {b}");
+            }
+        }
     }
 
     /// The added noise has the model's variance at each pixel's value

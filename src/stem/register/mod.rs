@@ -32,8 +32,10 @@
 //! kept frames) and the passes repeat.
 //!
 //! # Cost
-//! F forward FFTs + F(F−1)/2 inverse FFTs + per pass ~4F FFTs, plus an
-//! O(N²·1.5u) DFT per refined correlation.
+//! F forward FFTs + F(F−1)/2 inverse FFTs + per pass 3F FFTs (the
+//! leave-one-out means' spectra by linearity from the frames'), plus an
+//! O(N²·1.5u) DFT per refined correlation. Spectra stay in the transposed
+//! half-spectrum layout of [`fft::rfft2_t`] (no transposes) and in f32.
 //!
 //! # References
 //! Guizar-Sicairos, Thurman & Fienup, Opt. Lett. 33, 156 (2008);
@@ -232,20 +234,22 @@ pub fn register_pair(
 #[must_use]
 pub fn shift_fourier(image: ArrayView2<f32>, dy: f64, dx: f64) -> Array2<f32> {
     let (ny, nx) = image.dim();
-    let mut spec = fft::rfft2(image);
+    let mut spec = fft::rfft2_t(image);
     apply_shift(&mut spec, ny, nx, dy, dx);
-    fft::irfft2(spec.view(), nx)
+    fft::irfft2_t(spec.view(), nx)
 }
 
+/// Multiply a half spectrum in the transposed layout of [`fft::rfft2_t`]
+/// (`[k_x, k_y]`) by the phase ramp that moves its image by `+(dy, dx)` px.
 pub(crate) fn apply_shift(spec: &mut Array2<Complex<f32>>, ny: usize, nx: usize, dy: f64, dx: f64) {
     let tau = std::f64::consts::TAU;
-    let px: Vec<Complex<f64>> = (0..spec.ncols())
-        .map(|k| Complex::from_polar(1.0, -tau * k as f64 * dx / nx as f64))
+    let py: Vec<Complex<f64>> = (0..spec.ncols())
+        .map(|k| Complex::from_polar(1.0, -tau * signed_index(k, ny) as f64 * dy / ny as f64))
         .collect();
-    for (ky, mut row) in spec.rows_mut().into_iter().enumerate() {
-        let py = Complex::from_polar(1.0, -tau * signed_index(ky, ny) as f64 * dy / ny as f64);
-        for (v, p) in row.iter_mut().zip(&px) {
-            let z = Complex::new(v.re as f64, v.im as f64) * py * p;
+    for (kx, mut row) in spec.rows_mut().into_iter().enumerate() {
+        let px = Complex::from_polar(1.0, -tau * kx as f64 * dx / nx as f64);
+        for (v, p) in row.iter_mut().zip(&py) {
+            let z = Complex::new(v.re as f64, v.im as f64) * px * p;
             *v = Complex::new(z.re as f32, z.im as f32);
         }
     }

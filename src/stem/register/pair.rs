@@ -30,15 +30,25 @@ pub(crate) fn tukey(n: usize, alpha: f64) -> Vec<f64> {
         .collect()
 }
 
-/// Shared, per-shape context: windows, low-pass weights on the half spectrum.
+/// A windowed frame's spectrum in the transposed half-spectrum layout
+/// (`[k_x, k_y]`, [`fft::rfft2_t`]) with its energy under the context's
+/// weights (computed once: every pair of the all-pairs graph uses it).
+pub(crate) struct Spectrum {
+    s: Array2<Complex<f32>>,
+    energy: f64,
+}
+
+/// Shared, per-shape context: windows, low-pass weights on the half
+/// spectrum (transposed layout `[k_x, k_y]`, like [`fft::rfft2_t`]: no
+/// transposes between the correlations' FFTs).
 pub(crate) struct Context {
     pub ny: usize,
     pub nx: usize,
     wy: Vec<f64>,
     wx: Vec<f64>,
-    /// Low-pass weight per half-spectrum bin (1 if off).
-    lowpass: Array2<f64>,
-    /// Hermitian weight per half-spectrum column: 1 at kx = 0 (and Nyquist), else 2.
+    /// Low-pass weight per half-spectrum bin `[k_x, k_y]` (1 if off).
+    lowpass: Array2<f32>,
+    /// Hermitian weight per half-spectrum k_x: 1 at k_x = 0 (and Nyquist), else 2.
     herm: Vec<f64>,
     pub q: f64,
     pub upsample: usize,
@@ -49,12 +59,12 @@ impl Context {
     pub fn new(ny: usize, nx: usize, p: &RegisterParams) -> Self {
         let nxh = nx / 2 + 1;
         let lowpass = match p.lowpass_sigma_cycles_per_px {
-            Some(s) if s > 0.0 => Array2::from_shape_fn((ny, nxh), |(y, x)| {
+            Some(s) if s > 0.0 => Array2::from_shape_fn((nxh, ny), |(x, y)| {
                 let ky = signed_index(y, ny) as f64 / ny as f64;
                 let kx = x as f64 / nx as f64;
-                (-(ky * ky + kx * kx) / (2.0 * s * s)).exp()
+                (-(ky * ky + kx * kx) / (2.0 * s * s)).exp() as f32
             }),
-            _ => Array2::from_elem((ny, nxh), 1.0),
+            _ => Array2::from_elem((nxh, ny), 1.0),
         };
         let herm = (0..nxh)
             .map(|k| {
@@ -81,54 +91,83 @@ impl Context {
         }
     }
 
+    /// The window times `frame`, without subtracting its mean, and the mean.
+    pub fn windowed(&self, frame: ArrayView2<f32>) -> (Array2<f32>, f64) {
+        let mean = frame.iter().map(|v| *v as f64).sum::<f64>() / frame.len().max(1) as f64;
+        let w = Array2::from_shape_fn((self.ny, self.nx), |(y, x)| {
+            (frame[[y, x]] as f64 * self.wy[y] * self.wx[x]) as f32
+        });
+        (w, mean)
+    }
+
+    /// The spectrum of the window alone (for [`Context::spectrum_from`]).
+    pub fn window_spectrum(&self) -> Array2<Complex<f32>> {
+        let w = Array2::from_shape_fn((self.ny, self.nx), |(y, x)| {
+            (self.wy[y] * self.wx[x]) as f32
+        });
+        fft::rfft2_t(w.view())
+    }
+
     /// FFT of the mean-subtracted, windowed frame.
-    pub fn spectrum(&self, frame: ArrayView2<f32>) -> Array2<Complex<f64>> {
+    pub fn spectrum(&self, frame: ArrayView2<f32>) -> Spectrum {
         let mean = frame.iter().map(|v| *v as f64).sum::<f64>() / frame.len().max(1) as f64;
         let w = Array2::from_shape_fn((self.ny, self.nx), |(y, x)| {
             ((frame[[y, x]] as f64 - mean) * self.wy[y] * self.wx[x]) as f32
         });
-        fft::rfft2(w.view()).mapv(|c| Complex::new(c.re as f64, c.im as f64))
+        self.with_energy(fft::rfft2_t(w.view()))
+    }
+
+    /// The spectrum of a windowed frame from its parts, by linearity:
+    /// `windowed − mean · window` (`windowed` the spectrum of the window
+    /// times the frame, `window` that of the window alone).
+    pub fn spectrum_from(
+        &self,
+        mut s: Array2<Complex<f32>>,
+        mean: f64,
+        window: &Array2<Complex<f32>>,
+    ) -> Spectrum {
+        let m = mean as f32;
+        ndarray::Zip::from(&mut s)
+            .and(window)
+            .for_each(|v, w| *v -= w * m);
+        self.with_energy(s)
+    }
+
+    fn with_energy(&self, s: Array2<Complex<f32>>) -> Spectrum {
+        let energy = self.energy(&s);
+        Spectrum { s, energy }
     }
 
     /// Correlate reference spectrum `a` with moving spectrum `b`: returns the
     /// measured shift of the moving frame (moving(x) = reference(x − s)) and
     /// the normalised peak score.
-    pub fn correlate(&self, a: &Array2<Complex<f64>>, b: &Array2<Complex<f64>>) -> PairShift {
+    pub fn correlate(&self, a: &Spectrum, b: &Spectrum) -> PairShift {
         self.correlate_with(a, b, true)
     }
 
     /// As [`Context::correlate`]; `fine = false` replaces the up-sampled DFT
     /// by a per-axis parabola through the integer peak (0.05–0.1 px bias,
     /// docs/methods/registration.md step 4), used for the all-pairs graph that the passes refine.
-    pub fn correlate_with(
-        &self,
-        a: &Array2<Complex<f64>>,
-        b: &Array2<Complex<f64>>,
-        fine: bool,
-    ) -> PairShift {
+    pub fn correlate_with(&self, a: &Spectrum, b: &Spectrum, fine: bool) -> PairShift {
         let (ny, nx) = (self.ny, self.nx);
         let eps = 1e-30;
-        let mut c_half = Array2::<Complex<f64>>::zeros(a.raw_dim());
-        if self.q == 0.0 {
-            ndarray::Zip::from(&mut c_half)
-                .and(a)
-                .and(b)
-                .and(&self.lowpass)
-                .par_for_each(|c, av, bv, g| *c = av * bv.conj() * *g);
-        } else {
-            let q = self.q;
-            ndarray::Zip::from(&mut c_half)
-                .and(a)
-                .and(b)
-                .and(&self.lowpass)
-                .par_for_each(|c, av, bv, g| {
-                    let v = av * bv.conj();
-                    *c = v / (v.norm() + eps).powf(q) * *g;
-                });
-        }
-        let (ea, eb) = (self.energy(a), self.energy(b));
-        let c32 = c_half.mapv(|v| Complex::new(v.re as f32, v.im as f32));
-        let corr = fft::irfft2(c32.view(), nx);
+        let mut c_half = Array2::<Complex<f32>>::zeros(a.s.raw_dim());
+        let q = self.q;
+        ndarray::Zip::from(&mut c_half)
+            .and(&a.s)
+            .and(&b.s)
+            .and(&self.lowpass)
+            .par_for_each(|c, av, bv, g| {
+                let av = Complex::new(f64::from(av.re), f64::from(av.im));
+                let bv = Complex::new(f64::from(bv.re), f64::from(bv.im));
+                let mut v = av * bv.conj();
+                if q != 0.0 {
+                    v /= (v.norm() + eps).powf(q);
+                }
+                v *= f64::from(*g);
+                *c = Complex::new(v.re as f32, v.im as f32);
+            });
+        let corr = fft::irfft2_t(c_half.view(), nx);
         // Integer peak, wrapped to (−N/2, N/2], within max_shift.
         let mut best = (0usize, 0usize, f32::NEG_INFINITY);
         for ((y, x), v) in corr.indexed_iter() {
@@ -168,7 +207,7 @@ impl Context {
         } else {
             (py, px, best.2 as f64 * (ny * nx) as f64)
         };
-        let score = peak / (ea * eb).sqrt().max(eps);
+        let score = peak / (a.energy * b.energy).sqrt().max(eps);
         // The correlation peak sits at −s.
         PairShift {
             dy: -ry,
@@ -179,25 +218,39 @@ impl Context {
 
     /// `Σ_k G_k |A_k|^{2(1−q)}` over the full spectrum (Hermitian weights on
     /// the half spectrum): the Cauchy–Schwarz bound that normalises scores.
-    fn energy(&self, a: &Array2<Complex<f64>>) -> f64 {
+    fn energy(&self, a: &Array2<Complex<f32>>) -> f64 {
         let e = 2.0 - 2.0 * self.q;
-        a.indexed_iter()
-            .map(|((y, x), v)| {
-                let w = self.lowpass[[y, x]] * self.herm[x];
-                if e == 2.0 {
-                    w * v.norm_sqr()
-                } else if e == 0.0 {
-                    w
-                } else {
-                    w * v.norm().powf(e)
-                }
+        a.outer_iter()
+            .into_par_iter()
+            .zip(self.lowpass.outer_iter())
+            .zip(&self.herm)
+            .map(|((row, g), h)| {
+                let s: f64 = row
+                    .iter()
+                    .zip(g)
+                    .map(|(v, g)| {
+                        let g = f64::from(*g);
+                        let n2 = f64::from(v.norm_sqr());
+                        if e == 2.0 {
+                            g * n2
+                        } else if e == 0.0 {
+                            g
+                        } else {
+                            g * n2.powf(0.5 * e)
+                        }
+                    })
+                    .sum();
+                h * s
             })
-            .sum()
+            .collect::<Vec<f64>>()
+            .iter()
+            .sum() // in row order: the same on any number of threads
     }
 
-    /// Up-sampled DFT of the cross-power in a ±0.75 px box around (py, px):
-    /// returns the arg-max position and the unnormalised peak value.
-    fn refine(&self, c: &Array2<Complex<f64>>, py: f64, px: f64) -> (f64, f64, f64) {
+    /// Up-sampled DFT of the cross-power (transposed layout `[k_x, k_y]`)
+    /// in a ±0.75 px box around (py, px): returns the arg-max position and
+    /// the unnormalised peak value.
+    fn refine(&self, c: &Array2<Complex<f32>>, py: f64, px: f64) -> (f64, f64, f64) {
         let (ny, nx) = (self.ny, self.nx);
         let u = self.upsample as f64;
         let half = (0.75 * u).floor() as i64;
@@ -205,16 +258,15 @@ impl Context {
         let xs: Vec<f64> = (0..m).map(|l| px + (l as i64 - half) as f64 / u).collect();
         let ys: Vec<f64> = (0..m).map(|j| py + (j as i64 - half) as f64 / u).collect();
         let tau = std::f64::consts::TAU;
-        // E_x[kx][l] = w_kx · exp(2πi kx x_l / Nx).
-        let nxh = c.ncols();
-        let ex: Vec<Complex<f64>> = (0..nxh)
+        // E_y[ky][j] = exp(2πi ky y_j / Ny).
+        let ey: Vec<Complex<f64>> = (0..ny)
             .flat_map(|k| {
-                let w = self.herm[k];
-                xs.iter()
-                    .map(move |x| Complex::from_polar(w, tau * k as f64 * x / nx as f64))
+                let ks = signed_index(k, ny) as f64;
+                ys.iter()
+                    .map(move |y| Complex::from_polar(1.0, tau * ks * y / ny as f64))
             })
             .collect();
-        // T[ky][l] = Σ_kx C[ky][kx] E_x[kx][l]  (rows in parallel).
+        // T[kx][j] = Σ_ky C[kx][ky] E_y[ky][j]  (rows in parallel).
         let t: Vec<Vec<Complex<f64>>> = c
             .axis_iter(Axis(0))
             .into_par_iter()
@@ -224,7 +276,8 @@ impl Context {
                     if cv.re == 0.0 && cv.im == 0.0 {
                         continue;
                     }
-                    let e = &ex[k * m..(k + 1) * m];
+                    let cv = Complex::new(f64::from(cv.re), f64::from(cv.im));
+                    let e = &ey[k * m..(k + 1) * m];
                     for (a, ev) in acc.iter_mut().zip(e) {
                         *a += cv * ev;
                     }
@@ -232,13 +285,19 @@ impl Context {
                 acc
             })
             .collect();
+        // E_x[l][kx] = w_kx · exp(2πi kx x_l / Nx).
+        let ex: Vec<Vec<Complex<f64>>> = xs
+            .iter()
+            .map(|x| {
+                (0..t.len())
+                    .map(|k| Complex::from_polar(self.herm[k], tau * k as f64 * x / nx as f64))
+                    .collect()
+            })
+            .collect();
         let mut best = (py, px, f64::NEG_INFINITY);
-        for y in &ys {
-            let ey: Vec<Complex<f64>> = (0..ny)
-                .map(|k| Complex::from_polar(1.0, tau * signed_index(k, ny) as f64 * y / ny as f64))
-                .collect();
-            for (l, x) in xs.iter().enumerate() {
-                let v: f64 = (0..ny).map(|k| (ey[k] * t[k][l]).re).sum();
+        for (j, y) in ys.iter().enumerate() {
+            for (x, e) in xs.iter().zip(&ex) {
+                let v: f64 = e.iter().zip(&t).map(|(ev, tk)| (ev * tk[j]).re).sum();
                 if v > best.2 {
                     best = (*y, *x, v);
                 }

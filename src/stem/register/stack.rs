@@ -4,6 +4,7 @@
 
 use nalgebra::{DMatrix, DVector};
 use ndarray::{s, Array2, Axis};
+use num_complex::Complex;
 use rayon::prelude::*;
 
 use super::pair::Context;
@@ -52,16 +53,17 @@ pub fn register_stack(stack: &Stack, params: &RegisterParams) -> Result<Registra
     )?;
 
     // 2. Passes against the leave-one-out mean; 3. outlier frames.
-    let spectra_raw: Vec<Array2<num_complex::Complex<f32>>> = (0..f)
+    let spectra_raw: Vec<Array2<Complex<f32>>> = (0..f)
         .into_par_iter()
-        .map(|i| fft::rfft2(stack.frame(i)))
+        .map(|i| fft::rfft2_t(stack.frame(i)))
         .collect();
+    let window = ctx.window_spectrum();
     let tol = 1.0 / ctx.upsample as f64;
     let mut scores = vec![0.0; f];
     let mut passes = 0;
     loop {
         for _ in 0..params.refine_passes.max(1) {
-            let (delta, sc) = pass(&ctx, &spectra_raw, &t, &active, ny, nx);
+            let (delta, sc) = pass(&ctx, &spectra_raw, &window, &t, &active);
             let mut maxd: f64 = 0.0;
             for i in 0..f {
                 t[i].0 += delta[i].0;
@@ -224,41 +226,62 @@ pub fn solve_pairs(
 /// One pass: every frame aligned by its current shift, registered against
 /// the leave-one-out mean of the other active frames. Returns the shift
 /// corrections and scores (inactive frames are measured too, for reporting).
+/// The means' windowed spectra come by linearity from the frames' (the sum
+/// of the others' windowed spectra over their number, less the mean's
+/// value times the window's spectrum `window`): one forward FFT per frame.
 fn pass(
     ctx: &Context,
-    spectra: &[Array2<num_complex::Complex<f32>>],
+    spectra: &[Array2<Complex<f32>>],
+    window: &Array2<Complex<f32>>,
     t: &[(f64, f64)],
     active: &[bool],
-    ny: usize,
-    nx: usize,
 ) -> (Vec<(f64, f64)>, Vec<f64>) {
-    let aligned: Vec<Array2<f32>> = spectra
+    let (ny, nx) = (ctx.ny, ctx.nx);
+    // Each frame aligned, windowed and transformed, with its mean.
+    let windowed: Vec<(Array2<Complex<f32>>, f64)> = spectra
         .par_iter()
         .zip(t.par_iter())
         .map(|(s, &(dy, dx))| {
             let mut s = s.clone();
             apply_shift(&mut s, ny, nx, -dy, -dx);
-            fft::irfft2(s.view(), nx)
+            let aligned = fft::irfft2_t(s.view(), nx);
+            let (w, mean) = ctx.windowed(aligned.view());
+            (fft::rfft2_t(w.view()), mean)
         })
         .collect();
     let n_active = active.iter().filter(|a| **a).count();
-    let mut sum = Array2::<f64>::zeros((ny, nx));
-    for (a, on) in aligned.iter().zip(active) {
+    let mut sum = Array2::<Complex<f64>>::zeros(window.raw_dim());
+    let mut sum_mean = 0.0;
+    for ((w, mean), on) in windowed.iter().zip(active) {
         if *on {
-            sum.zip_mut_with(a, |s, v| *s += *v as f64);
+            sum.zip_mut_with(w, |s, v| {
+                *s += Complex::new(f64::from(v.re), f64::from(v.im))
+            });
+            sum_mean += mean;
         }
     }
-    aligned
+    windowed
         .par_iter()
         .enumerate()
-        .map(|(i, a)| {
-            let (others, n) = if active[i] {
-                (&sum - &a.mapv(|v| v as f64), n_active - 1)
+        .map(|(i, (w, mean))| {
+            let (own, n) = if active[i] {
+                (1.0, n_active - 1)
             } else {
-                (sum.clone(), n_active)
+                (0.0, n_active)
             };
-            let mean = others.mapv(|v| (v / n.max(1) as f64) as f32);
-            let r = ctx.correlate(&ctx.spectrum(mean.view()), &ctx.spectrum(a.view()));
+            let n = n.max(1) as f64;
+            let mut others = Array2::<Complex<f32>>::zeros(window.raw_dim());
+            ndarray::Zip::from(&mut others)
+                .and(&sum)
+                .and(w)
+                .for_each(|o, s, v| {
+                    let v = Complex::new(f64::from(v.re), f64::from(v.im));
+                    let m = (s - v * own) / n;
+                    *o = Complex::new(m.re as f32, m.im as f32);
+                });
+            let others = ctx.spectrum_from(others, (sum_mean - mean * own) / n, window);
+            let frame = ctx.spectrum_from(w.clone(), *mean, window);
+            let r = ctx.correlate(&others, &frame);
             ((r.dy, r.dx), r.score)
         })
         .unzip()
@@ -385,19 +408,27 @@ pub fn average(stack: &Stack, reg: &Registration, crop_common: bool) -> Result<I
         });
     }
     let (ny, nx) = stack.frame_shape();
-    let aligned: Vec<Array2<f32>> = kept
+    // The shift theorem is linear: the mean of the shifted frames is the
+    // inverse of the mean of their shifted spectra (one inverse FFT).
+    let spectra: Vec<Array2<Complex<f32>>> = kept
         .par_iter()
         .map(|&i| {
             let s = reg.shifts[i];
-            super::shift_fourier(stack.data.index_axis(Axis(0), i), -s.dy, -s.dx)
+            let mut spec = fft::rfft2_t(stack.data.index_axis(Axis(0), i));
+            super::apply_shift(&mut spec, ny, nx, -s.dy, -s.dx);
+            spec
         })
         .collect();
-    let mut sum = Array2::<f64>::zeros((ny, nx));
-    for a in &aligned {
-        sum.zip_mut_with(a, |s, v| *s += *v as f64);
+    let mut sum = Array2::<Complex<f64>>::zeros(spectra[0].raw_dim());
+    for spec in &spectra {
+        sum.zip_mut_with(spec, |s, v| {
+            *s += Complex::new(f64::from(v.re), f64::from(v.im))
+        });
     }
+    drop(spectra);
     let n = kept.len() as f64;
-    let mean = sum.mapv(|v| (v / n) as f32);
+    let mean_spec = sum.mapv(|v| Complex::new((v.re / n) as f32, (v.im / n) as f32));
+    let mean = fft::irfft2_t(mean_spec.view(), nx);
     if !crop_common {
         return Ok(Image::new(mean, stack.calibration));
     }
