@@ -75,7 +75,7 @@ mod robust;
 mod support;
 
 use linear::{build_region, solve_residual, Terms};
-use normal::Factor;
+use normal::{Factor, Symbolic};
 use problem::{Problem, Trust};
 pub use robust::NoiseModel;
 use robust::{noise_model, tukey_weights};
@@ -392,13 +392,14 @@ pub fn fit_from(
     // Robust weights need a model close to the data: from the third
     // iteration, or at once from an earlier fit's state.
     let robust_from = if start.is_some() { 1 } else { 3 };
+    let mut sym = Symbolic::default();
     while it < p.iterations {
         it += 1;
-        let mut fac = Factor::new(&pr.op(&st));
+        let mut fac = Factor::new_reusing(&pr.op(&st), &mut sym);
         let mut resid = solve_residual(&pr.op_with(&st, fac.as_ref()), &mut u);
         if p.robust && it >= robust_from && tukey_weights(&resid, &pr.reg.data, &mut pr.reg.weight)
         {
-            fac = Factor::new(&pr.op(&st));
+            fac = Factor::new_reusing(&pr.op(&st), &mut sym);
             resid = solve_residual(&pr.op_with(&st, fac.as_ref()), &mut u);
         }
         let steps = pr.position_steps(&st.st, &resid, &u, (&x, &y), &theta);
@@ -424,7 +425,7 @@ pub fn fit_from(
             break;
         }
     }
-    let fac = Factor::new(&pr.op(&st));
+    let fac = Factor::new_reusing(&pr.op(&st), &mut sym);
     let resid = solve_residual(&pr.op_with(&st, fac.as_ref()), &mut u);
     let excess = if p.robust {
         pr.take_out_support_excess(&st, &theta, &resid, &mut u)
