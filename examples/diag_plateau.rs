@@ -90,22 +90,16 @@ fn report(
     );
     for (grid, f) in [
         (
-            detect::REFIT_BACKGROUND_SPACING_A,
+            detect::REFIT_BACKGROUND,
             detect::refit(vol_img.view(), det, a_px, None),
         ),
         (
-            detect::CHECK_BACKGROUND_SPACING_A,
-            detect::refit_with_grid(
-                vol_img.view(),
-                det,
-                a_px,
-                detect::CHECK_BACKGROUND_SPACING_A,
-                None,
-            ),
+            detect::CHECK_BACKGROUND,
+            detect::refit_with_grid(vol_img.view(), det, a_px, detect::CHECK_BACKGROUND, None),
         ),
     ] {
         let Ok(f) = f else {
-            println!("    grid {grid}a: refit failed");
+            println!("    grid {grid}: refit failed");
             continue;
         };
         let mean = |corner: bool| {
@@ -124,7 +118,7 @@ fn report(
             (mean(false), mean(true))
         };
         println!(
-            "    grid {grid}a: ratio {:.4} ({:+.4}), σ {:.2?}, plateau {:?}, iterations {} converged {}",
+            "    grid {grid}: ratio {:.4} ({:+.4}), σ {:.2?}, plateau {:?}, iterations {} converged {}",
             dim / bright,
             dim / bright - t,
             f.sigma_px,

@@ -76,7 +76,7 @@ fn main() {
         det.model.region.iter().filter(|v| **v).count(),
         det.corner_is_bright
     );
-    let (base_cols, base) = detect::refit_model(&det, a_px, detect::REFIT_BACKGROUND_SPACING_A);
+    let (base_cols, base) = detect::refit_model(&det, a_px, detect::REFIT_BACKGROUND);
     let grow = |r: usize| -> ndarray::Array2<bool> {
         qdscope::stem::mask::grow(&det.model.region, r).expect("grow")
     };
@@ -127,6 +127,7 @@ fn main() {
             "grid 2a",
             JointParams {
                 background_spacing_px: 2.0 * a_px,
+                background_axes: None,
                 ..base.clone()
             },
             det.model.region.clone(),
@@ -135,6 +136,7 @@ fn main() {
             "grid 2a region +1a",
             JointParams {
                 background_spacing_px: 2.0 * a_px,
+                background_axes: None,
                 ..base.clone()
             },
             grow(a_px as usize),

@@ -74,8 +74,8 @@ fn sensitivity(
 
 /// The background check of the joint volumes: the Cs : Pb/Br volume ratio
 /// of the ratio's columns (`columns[i].in_ratio`) from the refit and from
-/// the check refit (`again`, same columns in the same order, finer
-/// background grid) must agree within
+/// the check refit (`again`, same columns in the same order, the
+/// check's background grid) must agree within
 /// [`detect::MAX_BACKGROUND_SENSITIVITY`]; otherwise the background under
 /// the particle is not separated from the columns and no ratio is given.
 /// Returns the relative difference (None without a ratio to compare).
@@ -84,9 +84,9 @@ pub(super) fn background(what: &str, columns: &[Column], again: &[Column]) -> Re
         Error::Numerical {
             what: what.to_string(),
             reason: format!(
-                "no ratio: the joint volumes depend on the background model: the Cs : Pb/Br ratio is {r:.4} with a background grid of {}a and {r2:.4} with {}a ({:.0} % apart, limit {:.0} %); the support under the particle (e.g. a plateau at its edge) is not separated from the columns",
-                detect::REFIT_BACKGROUND_SPACING_A,
-                detect::CHECK_BACKGROUND_SPACING_A,
+                "no ratio: the joint volumes depend on the background model: the Cs : Pb/Br ratio is {r:.4} with a background grid of {} and {r2:.4} with {} ({:.0} % apart, limit {:.0} %); the support under the particle (e.g. a plateau at its edge) is not separated from the columns",
+                detect::REFIT_BACKGROUND,
+                detect::CHECK_BACKGROUND,
                 100.0 * rel,
                 100.0 * detect::MAX_BACKGROUND_SENSITIVITY
             ),

@@ -67,8 +67,8 @@ pub(super) fn joint_volumes(
     let checks = |det: &detect::Detection, noise_of: &JointFit| -> Result<CheckFits> {
         let (background, noise) = rayon::join(
             || {
-                let spacing = detect::CHECK_BACKGROUND_SPACING_A;
-                detect::refit_with_grid(l.view(), det, a_px, spacing, None)
+                let grid = detect::CHECK_BACKGROUND;
+                detect::refit_with_grid(l.view(), det, a_px, grid, None)
             },
             || {
                 noise_of.noise.map(|nm| {

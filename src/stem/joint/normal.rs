@@ -376,7 +376,7 @@ mod tests {
                 fixed: false,
             })
             .collect();
-        let mut reg = build_region(img.view(), &cols, 9.0, 6.0, None).expect("region");
+        let mut reg = build_region(img.view(), &cols, 9.0, (6.0, None), None).expect("region");
         for (k, w) in reg.weight.iter_mut().enumerate() {
             *w = 0.5 + (k % 5) as f64 * 0.25;
         }

@@ -93,7 +93,7 @@ mod tests {
     /// Region and stamps (reach 5σ, so truncation is < 1e-5) of `cols`.
     fn setup(n: usize, cols: &[JointColumn], s: f64) -> (Region, Stamps) {
         let img = Array2::<f64>::zeros((n, n));
-        let reg = build_region(img.view(), cols, 5.0 * s, 8.0, None).unwrap();
+        let reg = build_region(img.view(), cols, 5.0 * s, (8.0, None), None).unwrap();
         let x: Vec<f64> = cols.iter().map(|c| c.x).collect();
         let y: Vec<f64> = cols.iter().map(|c| c.y).collect();
         let st = stamps(

@@ -88,6 +88,7 @@ fn perovskite_params(s0: f64, a: f64) -> JointParams {
         elliptical: false,
         robust: false,
         plateau_sites: Vec::new(),
+        background_axes: None,
     }
 }
 
@@ -111,6 +112,7 @@ fn overlapping_two_class_volumes_are_unbiased() {
             elliptical: false,
             robust: false,
             plateau_sites: Vec::new(),
+            background_axes: None,
         };
         let f = fit(img.view(), None, &cols, &p).unwrap();
         // Interior columns: ≥ 2 a from the image edge.
@@ -429,6 +431,7 @@ fn columns_stay_within_their_shift_bound() {
             elliptical: false,
             robust: false,
             plateau_sites: Vec::new(),
+            background_axes: None,
         };
         fit(img.view(), None, &cols, &p).unwrap()
     };
