@@ -71,12 +71,14 @@ mod normal;
 mod plateau;
 mod positions;
 mod problem;
+mod region;
 mod robust;
 mod support;
 
-use linear::{build_region, solve_residual, Terms};
+use linear::{solve_residual, Terms};
 use normal::{Factor, Symbolic};
 use problem::{Problem, Trust};
+use region::build_region;
 pub use robust::NoiseModel;
 use robust::{noise_model, tukey_weights};
 
@@ -376,13 +378,6 @@ pub fn fit_from(
         (p.background_spacing_px, p.background_axes),
         within,
     )?;
-    if reg.data.iter().any(|v| !v.is_finite()) {
-        return Err(Error::NonFinite {
-            what: "joint column fit region".into(),
-            count: reg.data.iter().filter(|v| !v.is_finite()).count(),
-            first: "near a column".into(),
-        });
-    }
     let nb = reg.grid.0 * reg.grid.1;
     // The plateau step starts on the outline, as sharp as the widest
     // column, and stays within the region's reach of it.

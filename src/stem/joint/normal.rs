@@ -25,7 +25,8 @@ use faer::sparse::{SparseColMat, Triplet};
 use faer::{MatMut, Side};
 use rayon::prelude::*;
 
-use super::linear::{Bilinear, Linear};
+use super::linear::Linear;
+use super::region::Bilinear;
 
 /// A factored normal matrix: z = N⁻¹·r.
 pub(super) struct Factor {
@@ -356,7 +357,8 @@ fn node_sums(bws: &[Bilinear], ws: &[f64], (n, nb, gx): (usize, usize, usize)) -
 
 #[cfg(test)]
 mod tests {
-    use super::super::linear::{build_region, stamps, Linear, Shape};
+    use super::super::linear::{stamps, Linear, Shape};
+    use super::super::region::build_region;
     use super::super::JointColumn;
     use super::*;
     use ndarray::Array2;

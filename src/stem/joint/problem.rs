@@ -5,8 +5,9 @@
 use nalgebra::{Matrix3, Vector3};
 use rayon::prelude::*;
 
-use super::linear::{dot, solve_residual, stamps, Linear, Region, Shape, Stamps, Terms};
+use super::linear::{dot, solve_residual, stamps, Linear, Shape, Stamps, Terms};
 use super::normal::Factor;
+use super::region::Region;
 use super::support::{support_excess, volume_shift};
 use super::{plateau, JointColumn, JointFit, JointParams, PlateauFit};
 use crate::error::{Error, Result};

@@ -2,7 +2,8 @@
 //! mean excess over the model and the share of it the columns took up
 //! (docs/methods/columns.md, "The support's mean under the columns").
 
-use super::linear::{add_columns, columns_adjoint, columns_diagonal, pcg, Region, Stamps};
+use super::linear::{add_columns, columns_adjoint, columns_diagonal, pcg, Stamps};
+use super::region::Region;
 
 /// The column weights W (volumes per unit stamp) that a level `level`
 /// over the whole region adds to the columns when the background is held:
@@ -72,7 +73,8 @@ pub(super) fn support_excess(
 
 #[cfg(test)]
 mod tests {
-    use super::super::linear::{build_region, stamps, Shape};
+    use super::super::linear::{stamps, Shape};
+    use super::super::region::build_region;
     use super::super::JointColumn;
     use super::*;
     use ndarray::Array2;
