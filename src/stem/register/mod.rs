@@ -239,6 +239,12 @@ pub fn shift_fourier(image: ArrayView2<f32>, dy: f64, dx: f64) -> Array2<f32> {
     fft::irfft2_t(spec.view(), nx)
 }
 
+/// A spectrum bin in f64 (the spectra are stored in f32; products and
+/// sums of them are formed in f64).
+pub(crate) fn widen(v: Complex<f32>) -> Complex<f64> {
+    Complex::new(f64::from(v.re), f64::from(v.im))
+}
+
 /// Multiply a half spectrum in the transposed layout of [`fft::rfft2_t`]
 /// (`[k_x, k_y]`) by the phase ramp that moves its image by `+(dy, dx)` px.
 pub(crate) fn apply_shift(spec: &mut Array2<Complex<f32>>, ny: usize, nx: usize, dy: f64, dx: f64) {
@@ -249,7 +255,7 @@ pub(crate) fn apply_shift(spec: &mut Array2<Complex<f32>>, ny: usize, nx: usize,
     for (kx, mut row) in spec.rows_mut().into_iter().enumerate() {
         let px = Complex::from_polar(1.0, -tau * kx as f64 * dx / nx as f64);
         for (v, p) in row.iter_mut().zip(&py) {
-            let z = Complex::new(v.re as f64, v.im as f64) * px * p;
+            let z = widen(*v) * px * p;
             *v = Complex::new(z.re as f32, z.im as f32);
         }
     }

@@ -6,7 +6,7 @@ use ndarray::{Array2, ArrayView2, Axis};
 use num_complex::Complex;
 use rayon::prelude::*;
 
-use super::{Correlation, PairShift, RegisterParams};
+use super::{widen, Correlation, PairShift, RegisterParams};
 use crate::fft::{self, transform::signed_index};
 
 /// Tukey window of length n with taper fraction α (0 = rectangular).
@@ -91,13 +91,16 @@ impl Context {
         }
     }
 
+    /// The window times `frame` less `offset`.
+    fn window_times(&self, frame: ArrayView2<f32>, offset: f64) -> Array2<f32> {
+        Array2::from_shape_fn((self.ny, self.nx), |(y, x)| {
+            ((frame[[y, x]] as f64 - offset) * self.wy[y] * self.wx[x]) as f32
+        })
+    }
+
     /// The window times `frame`, without subtracting its mean, and the mean.
     pub fn windowed(&self, frame: ArrayView2<f32>) -> (Array2<f32>, f64) {
-        let mean = frame.iter().map(|v| *v as f64).sum::<f64>() / frame.len().max(1) as f64;
-        let w = Array2::from_shape_fn((self.ny, self.nx), |(y, x)| {
-            (frame[[y, x]] as f64 * self.wy[y] * self.wx[x]) as f32
-        });
-        (w, mean)
+        (self.window_times(frame, 0.0), mean_of(frame))
     }
 
     /// The spectrum of the window alone (for [`Context::spectrum_from`]).
@@ -110,10 +113,7 @@ impl Context {
 
     /// FFT of the mean-subtracted, windowed frame.
     pub fn spectrum(&self, frame: ArrayView2<f32>) -> Spectrum {
-        let mean = frame.iter().map(|v| *v as f64).sum::<f64>() / frame.len().max(1) as f64;
-        let w = Array2::from_shape_fn((self.ny, self.nx), |(y, x)| {
-            ((frame[[y, x]] as f64 - mean) * self.wy[y] * self.wx[x]) as f32
-        });
+        let w = self.window_times(frame, mean_of(frame));
         self.with_energy(fft::rfft2_t(w.view()))
     }
 
@@ -158,9 +158,7 @@ impl Context {
             .and(&b.s)
             .and(&self.lowpass)
             .par_for_each(|c, av, bv, g| {
-                let av = Complex::new(f64::from(av.re), f64::from(av.im));
-                let bv = Complex::new(f64::from(bv.re), f64::from(bv.im));
-                let mut v = av * bv.conj();
+                let mut v = widen(*av) * widen(*bv).conj();
                 if q != 0.0 {
                     v /= (v.norm() + eps).powf(q);
                 }
@@ -276,7 +274,7 @@ impl Context {
                     if cv.re == 0.0 && cv.im == 0.0 {
                         continue;
                     }
-                    let cv = Complex::new(f64::from(cv.re), f64::from(cv.im));
+                    let cv = widen(*cv);
                     let e = &ey[k * m..(k + 1) * m];
                     for (a, ev) in acc.iter_mut().zip(e) {
                         *a += cv * ev;
@@ -305,6 +303,11 @@ impl Context {
         }
         best
     }
+}
+
+/// Mean of a frame, summed in f64.
+fn mean_of(frame: ArrayView2<f32>) -> f64 {
+    frame.iter().map(|v| f64::from(*v)).sum::<f64>() / frame.len().max(1) as f64
 }
 
 fn wrap(i: usize, n: usize) -> i64 {

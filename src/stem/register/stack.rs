@@ -8,7 +8,9 @@ use num_complex::Complex;
 use rayon::prelude::*;
 
 use super::pair::Context;
-use super::{apply_shift, check_stack, single, validate, PairShift, RegisterParams, Registration};
+use super::{
+    apply_shift, check_stack, single, validate, widen, PairShift, RegisterParams, Registration,
+};
 use crate::error::{Error, Result, Warnings};
 use crate::fft;
 use crate::image::{Image, Stack};
@@ -254,9 +256,7 @@ fn pass(
     let mut sum_mean = 0.0;
     for ((w, mean), on) in windowed.iter().zip(active) {
         if *on {
-            sum.zip_mut_with(w, |s, v| {
-                *s += Complex::new(f64::from(v.re), f64::from(v.im))
-            });
+            sum.zip_mut_with(w, |s, v| *s += widen(*v));
             sum_mean += mean;
         }
     }
@@ -275,7 +275,7 @@ fn pass(
                 .and(&sum)
                 .and(w)
                 .for_each(|o, s, v| {
-                    let v = Complex::new(f64::from(v.re), f64::from(v.im));
+                    let v = widen(*v);
                     let m = (s - v * own) / n;
                     *o = Complex::new(m.re as f32, m.im as f32);
                 });
@@ -421,9 +421,7 @@ pub fn average(stack: &Stack, reg: &Registration, crop_common: bool) -> Result<I
         .collect();
     let mut sum = Array2::<Complex<f64>>::zeros(spectra[0].raw_dim());
     for spec in &spectra {
-        sum.zip_mut_with(spec, |s, v| {
-            *s += Complex::new(f64::from(v.re), f64::from(v.im))
-        });
+        sum.zip_mut_with(spec, |s, v| *s += widen(*v));
     }
     drop(spectra);
     let n = kept.len() as f64;
